@@ -1,0 +1,131 @@
+"""Remove likely false negatives from candidates by rank window, score and margin thresholds.
+
+Each rule is a small function returning a keep-mask, named after the parameter that drives it, so a
+dropped row is counted (and, with keep_dropped, marked) under that name. A row that breaks several
+rules is counted under the first, in the order of RULES.
+Parameter meanings follow sentence-transformers' mine_hard_negatives.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from minekit.errors import ConfigError
+from minekit.stats import StageResult
+
+if TYPE_CHECKING:
+    import polars as pl
+
+logger = logging.getLogger(__name__)
+
+
+def _is_positive(positives: "pl.DataFrame | None") -> "pl.Expr | None":
+    import polars as pl
+
+    if positives is None:
+        return None
+    pair = pl.concat_str("query_id", pl.lit("\x1f"), "doc_id")
+    return ~pair.is_in(positives.select(pair).to_series().implode())
+
+
+def _range_min(value: int) -> "pl.Expr | None":
+    import polars as pl
+
+    return pl.col("rank") > value if value > 0 else None
+
+
+def _range_max(value: int | None) -> "pl.Expr | None":
+    import polars as pl
+
+    return None if value is None else pl.col("rank") <= value
+
+
+def _min_score(value: float | None) -> "pl.Expr | None":
+    import polars as pl
+
+    return None if value is None else pl.col("score") >= value
+
+
+def _max_score(value: float | None) -> "pl.Expr | None":
+    import polars as pl
+
+    return None if value is None else pl.col("score") <= value
+
+
+def _absolute_margin(value: float | None) -> "pl.Expr | None":
+    import polars as pl
+
+    # A row without a positive_score cannot be judged: keep it (counted as positive_score_missing).
+    return None if value is None else (pl.col("score") <= pl.col("positive_score") - value).fill_null(True)
+
+
+def _relative_margin(value: float | None) -> "pl.Expr | None":
+    import polars as pl
+
+    return None if value is None else (pl.col("score") <= pl.col("positive_score") * (1 - value)).fill_null(True)
+
+
+def _check(range_min: int, range_max: int | None, min_score: float | None, max_score: float | None,
+           absolute_margin: float | None, relative_margin: float | None) -> None:
+    if range_min < 0:
+        raise ConfigError(f"range_min: must be 0 or more, got {range_min}.")
+    if range_max is not None and range_max <= range_min:
+        raise ConfigError(f"range_max ({range_max}) must be larger than range_min ({range_min}).")
+    if min_score is not None and max_score is not None and min_score > max_score:
+        raise ConfigError(f"min_score ({min_score}) is larger than max_score ({max_score}): nothing could pass.")
+    if relative_margin is not None and not 0 <= relative_margin < 1:
+        raise ConfigError(f"relative_margin: must be in [0, 1), got {relative_margin}.")
+
+
+def filter_candidates(
+    candidates: "pl.DataFrame",
+    positives: "pl.DataFrame | None" = None,
+    *,
+    range_min: int = 0,
+    range_max: int | None = None,
+    min_score: float | None = None,
+    max_score: float | None = None,
+    absolute_margin: float | None = None,
+    relative_margin: float | None = None,
+    keep_dropped: bool = False,
+) -> StageResult:
+    """Keep candidates with range_min < rank <= range_max, min_score <= score <= max_score,
+    score <= positive_score - absolute_margin and score <= positive_score * (1 - relative_margin).
+
+    With `positives`, a candidate that is a positive of its query is dropped too (is_positive).
+    Ranks are kept as the miner gave them. With keep_dropped, dropped rows stay, marked in drop_reason.
+    """
+    import polars as pl
+
+    _check(range_min, range_max, min_score, max_score, absolute_margin, relative_margin)
+    rules = {
+        "is_positive": _is_positive(positives),
+        "range_min": _range_min(range_min),
+        "range_max": _range_max(range_max),
+        "min_score": _min_score(min_score),
+        "max_score": _max_score(max_score),
+        "absolute_margin": _absolute_margin(absolute_margin),
+        "relative_margin": _relative_margin(relative_margin),
+    }
+    active = {name: expr for name, expr in rules.items() if expr is not None}
+    reason = pl.lit(None, dtype=pl.Utf8)
+    for name, keep in reversed(active.items()):
+        reason = pl.when(~keep).then(pl.lit(name)).otherwise(reason)
+    marked = candidates.with_columns(reason.alias("drop_reason"))
+    kept = marked.filter(pl.col("drop_reason").is_null())
+
+    stats = {
+        "rows_in": candidates.height,
+        "rows_out": kept.height,
+        "dropped": dict(sorted(marked["drop_reason"].drop_nulls().value_counts().iter_rows())),
+        "queries_in": candidates["query_id"].n_unique(),
+        "queries_without_negatives": candidates["query_id"].n_unique() - kept["query_id"].n_unique(),
+    }
+    if absolute_margin is not None or relative_margin is not None:
+        missing = int(candidates["positive_score"].is_null().sum())
+        stats["positive_score_missing"] = missing
+        if missing:
+            logger.warning("%d candidates have no positive_score; margin rules kept them unjudged", missing)
+    frame = marked if keep_dropped else kept.drop("drop_reason")
+    return StageResult(frame, stats)

@@ -1,0 +1,140 @@
+"""Reading inputs, atomic writes, and the manifest that travels inside every parquet minekit writes."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Iterator
+
+from minekit import schema
+from minekit.errors import InputError
+
+if TYPE_CHECKING:
+    import polars as pl
+
+METADATA_KEY = b"minekit"
+
+
+@dataclass
+class Inputs:
+    """The three validated input tables, with the paths they came from."""
+
+    queries: "pl.DataFrame"
+    positives: "pl.DataFrame"
+    corpus: "pl.DataFrame"
+    paths: dict[str, Path]
+
+
+def read_parquet(path: str | Path, *, what: str = "input") -> "pl.DataFrame":
+    """Read one parquet file, or say clearly why it cannot be read."""
+    import polars as pl
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: {what} file not found.")
+    try:
+        return pl.read_parquet(path)
+    except Exception as exc:  # polars raises several kinds for a corrupt or non-parquet file
+        raise InputError(f"{path}: cannot be read as parquet ({exc}).") from exc
+
+
+def read_inputs(queries: str | Path, positives: str | Path, corpus: str | Path) -> Inputs:
+    """Read and validate queries, positives and corpus; raise InputError before any work on bad input."""
+    paths = {"queries": Path(queries), "positives": Path(positives), "corpus": Path(corpus)}
+    q = schema.validate_queries(read_parquet(paths["queries"], what="queries"), paths["queries"])
+    c = schema.validate_corpus(read_parquet(paths["corpus"], what="corpus"), paths["corpus"])
+    p = schema.validate_positives(read_parquet(paths["positives"], what="positives"), paths["positives"], q, c)
+    return Inputs(queries=q, positives=p, corpus=c, paths=paths)
+
+
+def read_candidates(path: str | Path) -> "pl.DataFrame":
+    """Read a candidates file written by a miner, filter or denoise, checking its contract."""
+    path = Path(path)
+    return schema.validate_candidates(read_parquet(path, what="candidates"), path)
+
+
+def file_sha256(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def describe_file(path: str | Path, rows: int | None = None) -> dict:
+    """Lineage entry for one input: where it was, what it held (sha256), how many rows."""
+    entry = {"path": str(path), "sha256": file_sha256(path)}
+    if rows is not None:
+        entry["rows"] = rows
+    return entry
+
+
+@contextmanager
+def atomic_path(path: str | Path, suffix: str = "") -> Iterator[Path]:
+    """Yield a temp path beside `path`; rename it over `path` only if the block finishes.
+
+    A killed run leaves at most a hidden temp file, never a half-written output.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix + ".tmp", dir=path.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, path)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+def write_parquet(frame: "pl.DataFrame", path: str | Path, manifest: dict | None = None) -> Path:
+    """Write `frame` atomically, with `manifest` as JSON in the parquet key-value metadata.
+
+    The manifest must hold no timestamps: the same inputs and params give byte-identical files.
+    """
+    import pyarrow.parquet as pq
+
+    table = frame.to_arrow()
+    if manifest is not None:
+        metadata = dict(table.schema.metadata or {})
+        metadata[METADATA_KEY] = json.dumps(manifest, sort_keys=True).encode()
+        table = table.replace_schema_metadata(metadata)
+    path = Path(path)
+    with atomic_path(path, ".parquet") as tmp:
+        pq.write_table(table, tmp, compression="zstd")
+    return path
+
+
+def write_text(path: str | Path, text: str) -> Path:
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return path
+
+
+def write_json(path: str | Path, data: dict) -> Path:
+    return write_text(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+def read_manifest(path: str | Path) -> dict | None:
+    """The manifest of a parquet file minekit wrote, of a dataset folder, or None."""
+    import pyarrow.parquet as pq
+
+    path = Path(path)
+    if path.is_dir():
+        manifest = path / "manifest.json"
+        return json.loads(manifest.read_text()) if manifest.is_file() else None
+    if not path.is_file():
+        raise InputError(f"{path}: file not found.")
+    try:
+        metadata = pq.read_schema(path).metadata or {}
+    except Exception as exc:
+        raise InputError(f"{path}: cannot be read as parquet ({exc}).") from exc
+    raw = metadata.get(METADATA_KEY)
+    return json.loads(raw) if raw else None

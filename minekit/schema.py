@@ -1,0 +1,218 @@
+"""Column contracts of minekit's files, and the checks that enforce them.
+
+Every check names the file, the column, how many rows break it and up to five of them, then the fix.
+Integer ids are accepted and read as strings.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from minekit.errors import InputError
+
+if TYPE_CHECKING:
+    import polars as pl
+
+SHOWN_ROWS = 5
+
+# Candidates: one row per (query, mined document, source). Texts are not copied here.
+CANDIDATE_COLUMNS = {
+    "query_id": "str",
+    "doc_id": "str",
+    "source": "str",
+    "rank": "int32",
+    "score": "float32",
+    "positive_score": "float32",
+}
+
+
+def _dtypes():
+    import polars as pl
+
+    return {"str": pl.Utf8, "int32": pl.Int32, "float32": pl.Float32}
+
+
+def _fail(path: Path, column: str, problem: str, frame: "pl.DataFrame", bad: "pl.Series", fix: str) -> None:
+    """Raise an InputError listing the first offending rows (numbered from 1, as a person counts)."""
+    import polars as pl
+
+    rows = frame.with_row_index("row", offset=1).filter(bad)
+    shown = ", ".join(
+        f"row {r['row']} ({', '.join(f'{k}={v!r}' for k, v in r.items() if k != 'row')})"
+        for r in rows.head(SHOWN_ROWS).select(pl.exclude("text", "title")).iter_rows(named=True)
+    )
+    more = f" and {rows.height - SHOWN_ROWS} more" if rows.height > SHOWN_ROWS else ""
+    raise InputError(f"{path}: column '{column}': {rows.height} row(s) {problem}: {shown}{more}. {fix}")
+
+
+def _require_columns(frame: "pl.DataFrame", path: Path, required: list[str], kind: str) -> None:
+    missing = [c for c in required if c not in frame.columns]
+    if missing:
+        raise InputError(
+            f"{path}: missing column(s) {', '.join(repr(c) for c in missing)} for a {kind} file "
+            f"(found: {', '.join(frame.columns) or 'none'}). A {kind} file needs {', '.join(required)}."
+        )
+    if frame.height == 0:
+        raise InputError(f"{path}: the {kind} file has no rows.")
+
+
+def _as_string_ids(frame: "pl.DataFrame", path: Path, columns: list[str]) -> "pl.DataFrame":
+    import polars as pl
+
+    for column in columns:
+        dtype = frame.schema[column]
+        if dtype == pl.Utf8:
+            continue
+        if dtype.is_integer():
+            frame = frame.with_columns(pl.col(column).cast(pl.Utf8))
+        else:
+            raise InputError(f"{path}: column '{column}' must hold strings or integers, found {dtype}.")
+    return frame
+
+
+def _check_ids(frame: "pl.DataFrame", path: Path, column: str) -> None:
+    import polars as pl
+
+    _check_not_null(frame, path, column)
+    dup = pl.col(column).is_duplicated()
+    if frame.select(dup.any()).item():
+        _fail(path, column, "repeat an id", frame, frame.select(dup).to_series(), "Fix: make the ids unique.")
+
+
+def _check_not_null(frame: "pl.DataFrame", path: Path, column: str) -> None:
+    bad = frame[column].is_null()
+    if bad.any():
+        _fail(path, column, "are null", frame, bad, f"Fix: give every row a {column}.")
+
+
+def _check_text(frame: "pl.DataFrame", path: Path, column: str = "text") -> "pl.DataFrame":
+    import polars as pl
+
+    if frame.schema[column] != pl.Utf8:
+        raise InputError(f"{path}: column '{column}' must hold strings, found {frame.schema[column]}.")
+    bad = frame[column].is_null() | (frame[column].str.strip_chars() == "")
+    if bad.any():
+        _fail(path, column, "are null or empty", frame, bad, "Fix: remove these rows or give them text.")
+    return frame
+
+
+def validate_queries(frame: "pl.DataFrame", path: Path) -> "pl.DataFrame":
+    _require_columns(frame, path, ["query_id", "text"], "queries")
+    frame = _as_string_ids(frame, path, ["query_id"])
+    _check_ids(frame, path, "query_id")
+    _check_text(frame, path)
+    return frame.select("query_id", "text")
+
+
+def validate_corpus(frame: "pl.DataFrame", path: Path) -> "pl.DataFrame":
+    import polars as pl
+
+    _require_columns(frame, path, ["doc_id", "text"], "corpus")
+    frame = _as_string_ids(frame, path, ["doc_id"])
+    _check_ids(frame, path, "doc_id")
+    _check_text(frame, path)
+    if "title" in frame.columns:
+        if frame.schema["title"] != pl.Utf8:
+            raise InputError(f"{path}: column 'title' must hold strings, found {frame.schema['title']}.")
+        return frame.select("doc_id", pl.col("title").fill_null(""), "text")
+    return frame.select("doc_id", pl.lit("").alias("title"), "text")
+
+
+def positive_pairs(frame: "pl.DataFrame", path: Path) -> "pl.DataFrame":
+    """A positives file on its own: string ids, no nulls, rows with score > 0, one per (query, doc)."""
+    import polars as pl
+
+    _require_columns(frame, path, ["query_id", "doc_id"], "positives")
+    frame = _as_string_ids(frame, path, ["query_id", "doc_id"])
+    for column in ("query_id", "doc_id"):
+        _check_not_null(frame, path, column)
+    if "score" in frame.columns:
+        if not frame.schema["score"].is_numeric():
+            raise InputError(f"{path}: column 'score' must be numeric, found {frame.schema['score']}.")
+        frame = frame.with_columns(pl.col("score").fill_null(1).cast(pl.Int64))
+    else:
+        frame = frame.with_columns(pl.lit(1, dtype=pl.Int64).alias("score"))
+    frame = frame.filter(pl.col("score") > 0)
+    if frame.height == 0:
+        raise InputError(f"{path}: no row has score > 0, so there is no positive to mine for.")
+    # The same pair listed twice is one positive; keep its best grade.
+    return (
+        frame.group_by("query_id", "doc_id", maintain_order=True)
+        .agg(pl.col("score").max())
+        .sort("query_id", "doc_id")
+    )
+
+
+def validate_positives(
+    frame: "pl.DataFrame", path: Path, queries: "pl.DataFrame", corpus: "pl.DataFrame"
+) -> "pl.DataFrame":
+    """Check positives against the queries and corpus; keep rows with score > 0, one per (query, doc)."""
+    frame = positive_pairs(frame, path)
+    unknown_q = ~frame["query_id"].is_in(queries["query_id"].implode())
+    if unknown_q.any():
+        _fail(path, "query_id", "name a query not in the queries file", frame, unknown_q,
+              "Fix: add these queries or drop these rows.")
+    unknown_d = ~frame["doc_id"].is_in(corpus["doc_id"].implode())
+    if unknown_d.any():
+        _fail(path, "doc_id", "name a document not in the corpus", frame, unknown_d,
+              "Fix: add these documents or drop these rows.")
+    return frame
+
+
+def check_candidates_ids(frame: "pl.DataFrame", path: Path, corpus: "pl.DataFrame") -> "pl.DataFrame":
+    """Candidates must come from this corpus: a doc_id it lacks means the files do not belong together."""
+    unknown = ~frame["doc_id"].is_in(corpus["doc_id"].implode())
+    if unknown.any():
+        _fail(path, "doc_id", "name a document not in the corpus", frame, unknown,
+              "Fix: mine with the same --corpus you build with.")
+    return frame
+
+
+def validate_candidates(frame: "pl.DataFrame", path: Path) -> "pl.DataFrame":
+    """Check a candidates file's columns and types; extra columns (ce_score, ...) are kept."""
+    import polars as pl
+
+    _require_columns(frame, path, list(CANDIDATE_COLUMNS), "candidates")
+    frame = _as_string_ids(frame, path, ["query_id", "doc_id"])
+    dtypes = _dtypes()
+    try:
+        frame = frame.with_columns(pl.col(c).cast(dtypes[t]) for c, t in CANDIDATE_COLUMNS.items())
+    except Exception as exc:
+        raise InputError(f"{path}: candidates columns have the wrong types ({exc}).") from exc
+    for column in ("query_id", "doc_id", "source", "rank", "score"):
+        _check_not_null(frame, path, column)
+    dup = frame.select(pl.struct("query_id", "doc_id", "source").is_duplicated()).to_series()
+    if dup.any():
+        _fail(path, "doc_id", "repeat a (query_id, doc_id, source) triple", frame, dup,
+              "Fix: a miner lists each document once per query.")
+    return frame
+
+
+def empty_candidates() -> "pl.DataFrame":
+    import polars as pl
+
+    dtypes = _dtypes()
+    return pl.DataFrame(schema={c: dtypes[t] for c, t in CANDIDATE_COLUMNS.items()})
+
+
+def conform_candidates(frame: "pl.DataFrame") -> "pl.DataFrame":
+    """Put a miner's output in contract order and types, sorted by query, source, rank."""
+    import polars as pl
+
+    dtypes = _dtypes()
+    extra = [c for c in frame.columns if c not in CANDIDATE_COLUMNS]
+    return frame.select(
+        *(pl.col(c).cast(dtypes[t]) for c, t in CANDIDATE_COLUMNS.items()), *extra
+    ).sort("query_id", "source", "rank")
+
+
+def passage_text() -> "pl.Expr":
+    """The text a model or index sees for a corpus row: "title text" when there is a title."""
+    import polars as pl
+
+    return (
+        pl.when(pl.col("title").str.strip_chars() != "")
+        .then(pl.concat_str("title", pl.lit(" "), "text"))
+        .otherwise(pl.col("text"))
+    )

@@ -1,0 +1,38 @@
+"""What a stage returns, and how its counts are shown to a person."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import polars as pl
+
+
+@dataclass
+class StageResult:
+    """A stage's output frame and its counts (rows_in, rows_out, dropped by reason, ...)."""
+
+    frame: "pl.DataFrame"
+    stats: dict[str, Any] = field(default_factory=dict)
+
+
+def format_stats(title: str, stats: dict[str, Any]) -> str:
+    """One small aligned table; nested dicts (dropped: {reason: n}) become indented rows."""
+    rows: list[tuple[str, str]] = []
+    for key, value in stats.items():
+        if isinstance(value, dict):
+            rows.append((key, "" if value else "none"))
+            rows.extend((f"  {k}", _fmt(v)) for k, v in value.items())
+        else:
+            rows.append((key, _fmt(value)))
+    width = max((len(k) for k, _ in rows), default=0)
+    return "\n".join([title, *(f"  {k.ljust(width)}  {v}" for k, v in rows)])
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
