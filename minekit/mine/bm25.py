@@ -106,57 +106,74 @@ def _blocks(token_lists: list[list[int]], groups: np.ndarray, doc_freq: np.ndarr
     return bounds
 
 
-def _merge_rows(rows: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
-    """Element-wise max of sparse rows (doc indices, scores): one ranked list for several positives."""
-    if len(rows) == 1:
-        return rows[0]
-    idx = np.concatenate([r[0] for r in rows])
-    val = np.concatenate([r[1] for r in rows])
-    order = np.argsort(idx, kind="stable")
-    idx, val = idx[order], val[order]
-    uniq, starts = np.unique(idx, return_index=True)
-    return uniq, np.maximum.reduceat(val, starts)
+class _Scratch:
+    """A dense score vector over the corpus, touched only where a row has entries.
+
+    Reading a few documents' scores, masking positives and max-merging rows then cost O(row size),
+    not O(corpus), and the sparse rows never need sorting.
+    """
+
+    def __init__(self, n_docs: int) -> None:
+        self.dense = np.zeros(n_docs, dtype=np.float32)
+
+    def merge(self, rows: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+        """Element-wise max of sparse rows (doc positions, scores): one list for several positives."""
+        if len(rows) == 1:
+            return rows[0]
+        for idx, val in rows:
+            self.dense[idx] = np.maximum(self.dense[idx], val)
+        idx = np.unique(np.concatenate([r[0] for r in rows]))
+        val = self.dense[idx].copy()
+        self.dense[idx] = 0
+        return idx, val
+
+    def mask(self, idx: np.ndarray, val: np.ndarray, positives: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The positives' scores (0 where absent), and a keep-mask of the row without positives."""
+        self.dense[idx] = val
+        pos_scores = self.dense[positives].copy()
+        self.dense[positives] = -1.0
+        keep = self.dense[idx] > 0
+        self.dense[idx] = 0
+        self.dense[positives] = 0
+        return pos_scores, keep
 
 
-def _retrieve(index: _Index, token_lists: list[list[int]], groups: np.ndarray, positives: list[np.ndarray],
+def _retrieve(index: _Index, token_lists: list[list[int]], groups: np.ndarray, positives: list[np.ndarray] | None,
               self_docs: np.ndarray | None, *, top_k: int, desc: str, show_progress: bool) -> Hits:
     """Rank documents for each group of query rows: max-merge the rows, mask positives, exact top-k.
 
     `groups[i]` is the group (query) of row i, rows sorted by group; `positives[g]` are the document
-    positions of group g. With `self_docs` (passage queries), a group's positive_score is the lowest
-    self-match score of its passages; otherwise the lowest score of its positives under the query.
+    positions of group g (None: nothing masked, no positive_score). With `self_docs` (passage
+    queries), a group's positive_score is the lowest self-match score of its passages; otherwise the
+    lowest score of its positives under the query.
     """
     from tqdm.auto import tqdm
 
     doc_freq = np.diff(index.term_scores.indptr)
+    scratch = _Scratch(index.term_scores.shape[1])
+    no_positives = np.zeros(0, dtype=np.int64)
     hits = Hits()
-    bar = tqdm(total=len(positives), desc=desc, unit="query", disable=not show_progress)
+    bar = tqdm(total=int(groups[-1]) + 1 if len(groups) else 0, desc=desc, unit="query", disable=not show_progress)
     for start, end in _blocks(token_lists, groups, doc_freq):
-        scores = (_query_matrix(token_lists[start:end], index.term_scores.shape[0]) @ index.term_scores).tocsr()
-        scores.sort_indices()
+        scores = _query_matrix(token_lists[start:end], index.term_scores.shape[0]) @ index.term_scores
         block_groups = groups[start:end]
         cuts = np.flatnonzero(np.diff(block_groups)) + 1
         for lo, hi in zip(np.concatenate([[0], cuts]), np.concatenate([cuts, [end - start]])):
             group = int(block_groups[lo])
             rows = [(scores.indices[scores.indptr[r]:scores.indptr[r + 1]],
                      scores.data[scores.indptr[r]:scores.indptr[r + 1]]) for r in range(lo, hi)]
+            doc_idx, doc_scores = scratch.merge(rows)
+            pos = no_positives if positives is None else positives[group]
+            pos_scores, keep = scratch.mask(doc_idx, doc_scores, pos)
             if self_docs is not None:
-                positive_score = min(_score_of(r, self_docs[start + lo + j]) for j, r in enumerate(rows))
-            doc_idx, doc_scores = _merge_rows(rows)
-            pos = positives[group]
-            if self_docs is None:
-                positive_score = min(_score_of((doc_idx, doc_scores), p) for p in pos)
-            keep = ~np.isin(doc_idx, pos) & (doc_scores > 0)
+                positive_score = min(float(val[idx == self_docs[start + r]].sum())
+                                     for r, (idx, val) in zip(range(lo, hi), rows))
+            else:
+                positive_score = float(pos_scores.min()) if len(pos) else None
             hits.add(group, *top_k_exact(doc_scores[keep], doc_idx[keep], top_k), positive_score)
         bar.update(len(np.unique(block_groups)))
     bar.close()
     return hits
-
-
-def _score_of(row: tuple[np.ndarray, np.ndarray], doc: int) -> float:
-    idx, val = row
-    at = np.searchsorted(idx, doc)
-    return float(val[at]) if at < len(idx) and idx[at] == doc else 0.0
 
 
 def _positions(index: _Index, positives: "pl.DataFrame", query_ids: list[str]) -> list[np.ndarray]:
@@ -247,3 +264,37 @@ def _stats(n_queries: int, frame: "pl.DataFrame", *, empty_queries: int) -> dict
         "queries_without_candidates": n_queries - with_hits,
         "queries_empty_after_tokenization": int(empty_queries),
     }
+
+
+def rank_bm25(
+    queries: "pl.DataFrame",
+    corpus: "pl.DataFrame",
+    *,
+    top_k: int = 100,
+    k1: float = 1.5,
+    b: float = 0.75,
+    method: str = "lucene",
+    stemmer: str | None = "english",
+    stopwords: str | None = "en",
+    show_progress: bool = True,
+) -> "pl.DataFrame":
+    """Plain BM25 retrieval for evaluation: the top_k documents of every query, positives NOT removed.
+
+    Returns query_id, doc_id, rank (1-based), score; same index, tokenizer and tie order as mine_bm25.
+    """
+    import polars as pl
+
+    _check_top_k(top_k)
+    index = _build_index(corpus, k1=k1, b=b, method=method, stemmer=stemmer, stopwords=stopwords,
+                         show_progress=show_progress)
+    query_ids = queries["query_id"].to_list()
+    tokens = index.tokenizer.tokenize(queries["text"].to_list(), update_vocab=False, return_as="ids",
+                                      show_progress=False)
+    empty_id = index.tokenizer.word_to_id.get("")
+    tokens = [[t for t in ts if t != empty_id] for ts in tokens]
+    hits = _retrieve(index, tokens, np.arange(len(tokens)), None, None, top_k=top_k, desc="bm25",
+                     show_progress=show_progress)
+    frame = hits.to_frame(query_ids, index.doc_ids, source="bm25")
+    if frame.height == 0:
+        return pl.DataFrame(schema={"query_id": pl.Utf8, "doc_id": pl.Utf8, "rank": pl.Int32, "score": pl.Float32})
+    return frame.select("query_id", "doc_id", "rank", "score")
