@@ -199,20 +199,26 @@ def mine_bm25(
     show_progress: bool = True,
 ) -> StageResult:
     """BM25 candidates for every query that has a positive, its positives removed."""
-    _check_top_k(top_k)
-    index = _build_index(corpus, k1=k1, b=b, method=method, stemmer=stemmer, stopwords=stopwords,
-                         show_progress=show_progress)
     mined = queries.filter(queries["query_id"].is_in(positives["query_id"].implode())).sort("query_id")
-    query_ids = mined["query_id"].to_list()
-    tokens = index.tokenizer.tokenize(mined["text"].to_list(), update_vocab=False, return_as="ids",
+    frame, empty = _query_bm25(mined, positives, corpus, top_k=top_k, k1=k1, b=b, method=method, stemmer=stemmer,
+                               stopwords=stopwords, show_progress=show_progress)
+    return StageResult(frame, _stats(mined.height, frame, empty_queries=empty))
+
+
+def _query_bm25(queries: "pl.DataFrame", positives: "pl.DataFrame | None", corpus: "pl.DataFrame", *,
+                top_k: int, show_progress: bool, **bm25_params) -> tuple["pl.DataFrame", int]:
+    """Rank the corpus for every query (its positives masked when given); also count empty queries."""
+    _check_top_k(top_k)
+    index = _build_index(corpus, show_progress=show_progress, **bm25_params)
+    query_ids = queries["query_id"].to_list()
+    tokens = index.tokenizer.tokenize(queries["text"].to_list(), update_vocab=False, return_as="ids",
                                       show_progress=False)
     empty_id = index.tokenizer.word_to_id.get("")
     tokens = [[t for t in ts if t != empty_id] for ts in tokens]
-    hits = _retrieve(index, tokens, np.arange(len(tokens)), _positions(index, positives, query_ids), None,
-                     top_k=top_k, desc="bm25", show_progress=show_progress)
-    frame = hits.to_frame(query_ids, index.doc_ids, source="bm25")
-    stats = _stats(len(query_ids), frame, empty_queries=sum(not t for t in tokens))
-    return StageResult(frame, stats)
+    masks = None if positives is None else _positions(index, positives, query_ids)
+    hits = _retrieve(index, tokens, np.arange(len(tokens)), masks, None, top_k=top_k, desc="bm25",
+                     show_progress=show_progress)
+    return hits.to_frame(query_ids, index.doc_ids, source="bm25"), sum(not t for t in tokens)
 
 
 def mine_passage_bm25(
@@ -284,17 +290,8 @@ def rank_bm25(
     """
     import polars as pl
 
-    _check_top_k(top_k)
-    index = _build_index(corpus, k1=k1, b=b, method=method, stemmer=stemmer, stopwords=stopwords,
-                         show_progress=show_progress)
-    query_ids = queries["query_id"].to_list()
-    tokens = index.tokenizer.tokenize(queries["text"].to_list(), update_vocab=False, return_as="ids",
-                                      show_progress=False)
-    empty_id = index.tokenizer.word_to_id.get("")
-    tokens = [[t for t in ts if t != empty_id] for ts in tokens]
-    hits = _retrieve(index, tokens, np.arange(len(tokens)), None, None, top_k=top_k, desc="bm25",
-                     show_progress=show_progress)
-    frame = hits.to_frame(query_ids, index.doc_ids, source="bm25")
+    frame, _ = _query_bm25(queries, None, corpus, top_k=top_k, k1=k1, b=b, method=method, stemmer=stemmer,
+                           stopwords=stopwords, show_progress=show_progress)
     if frame.height == 0:
         return pl.DataFrame(schema={"query_id": pl.Utf8, "doc_id": pl.Utf8, "rank": pl.Int32, "score": pl.Float32})
     return frame.select("query_id", "doc_id", "rank", "score")
