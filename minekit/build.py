@@ -91,6 +91,8 @@ def build_dataset(
     merged = merge_candidates(candidates)
     is_pos = merged.join(positives.select("query_id", "doc_id"), on=["query_id", "doc_id"], how="semi")
     merged = merged.join(positives.select("query_id", "doc_id"), on=["query_id", "doc_id"], how="anti")
+    copies = _copies_of_positives(merged, positives, corpus)
+    merged = merged.join(copies, on=["query_id", "doc_id"], how="anti")
     pools = merged.sort("query_id", "rank", "doc_id").group_by("query_id", maintain_order=True).agg(
         pl.col("doc_id").alias("neg_ids"), pl.col("score").alias("neg_scores"), pl.col("sources").alias("neg_sources"),
         pl.col("positive_score").first(),
@@ -117,13 +119,23 @@ def build_dataset(
         "rows_in": rows_in,
         "rows_out": train.height,
         "candidates_unique": merged.height,
-        "dropped": {"is_positive": is_pos.height} if is_pos.height else {},
+        "dropped": {k: v for k, v in (("is_positive", is_pos.height), ("same_text_as_positive", copies.height))
+                    if v},
         "queries": positives["query_id"].n_unique(),
         "positives": positives.height,
         "queries_without_negatives": rows.filter(pl.col("neg_ids").is_null())["query_id"].n_unique(),
         **picked.counts,
     }
     return BuildResult(train=train, ids=ids, stats=stats)
+
+
+def _copies_of_positives(merged: "pl.DataFrame", positives: "pl.DataFrame", corpus: "pl.DataFrame") -> "pl.DataFrame":
+    """Candidates whose text is exactly a positive's text: a duplicate document, so a false negative."""
+    texts = corpus.select("doc_id", passage_text().str.strip_chars().alias("passage"))
+    positive_texts = positives.select("query_id", "doc_id").join(texts, on="doc_id").select("query_id", "passage")
+    return (merged.select("query_id", "doc_id").join(texts, on="doc_id")
+            .join(positive_texts, on=["query_id", "passage"], how="semi").select("query_id", "doc_id")
+            .unique(maintain_order=True))
 
 
 @dataclass

@@ -161,3 +161,16 @@ def test_cli_build_rejects_candidates_from_another_corpus(tiny_files, tmp_path):
     assert result.exit_code == 2
     assert "bad.parquet: column 'doc_id': 1 row(s) name a document not in the corpus" in result.output
     assert not (tmp_path / "x" / "v1").exists()
+
+
+def test_a_copy_of_a_positive_is_never_a_negative(tiny):
+    queries, positives, corpus = tiny
+    # d21 repeats the text of q2's positive d06 under another id (real corpora have such duplicates)
+    copy = pl.DataFrame({"doc_id": ["d21"], "title": [""], "text": [corpus.filter(pl.col("doc_id") == "d06")["text"]
+                                                                     .item()]})
+    corpus = pl.concat([corpus, copy])
+    cands = [mine_bm25(queries, positives, corpus, top_k=5, show_progress=False).frame]
+    assert "d21" in cands[0].filter(pl.col("query_id") == "q2")["doc_id"].to_list()
+    result = build_dataset(cands, queries, positives, corpus, num_negatives=1, format="n-tuple")
+    assert "d21" not in {d for negs in result.ids["negative_ids"] for d in negs}
+    assert result.stats["dropped"] == {"same_text_as_positive": 1}
