@@ -1,0 +1,382 @@
+"""Remove likely false negatives with a relevance scorer: a cross-encoder, or a bi-encoder as guide.
+
+Every (query, candidate) pair and every (query, positive) pair is scored once; a candidate is dropped
+when its score is too high in absolute terms (max_score, RocketQA style) or too close to the score
+of the query's positives (absolute_margin, relative_margin: NV-Retriever's positive-aware threshold;
+relative_margin=0 with the bi-encoder guide is GISTEmbed's rule: drop a negative the guide scores
+above its positive). The reference positive score of a query is the LOWEST score among its positives,
+as the miners' positive_score column: a candidate that looks as relevant as a known positive goes.
+
+Optionally an LLM judge is asked about the candidates left in a grey zone of scores
+(llm_min_score <= score <= llm_max_score); those it judges relevant are dropped (llm_judge).
+
+Each rule is a small function returning a keep-mask, named after its parameter; a row that breaks
+several rules is counted under the first, in the order of the rules dict. Scores go to `ce_score`
+whatever the scorer (the manifest records which scorer made them), so `build` carries them along.
+Cross-encoder scores are cached on disk by (model identity, query sha256, passage sha256).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import sqlite3
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable, Sequence
+
+import numpy as np
+
+from minekit.errors import ConfigError
+from minekit.schema import passage_text
+
+if TYPE_CHECKING:
+    import polars as pl
+
+logger = logging.getLogger(__name__)
+
+SCORERS = ("cross-encoder", "bi-encoder")
+SCORE_CACHE_FILE = "ce-scores.sqlite"
+_CHUNK = 512  # pairs scored (and committed to the cache) at a time
+
+
+@dataclass
+class DenoiseResult:
+    """Kept (or marked) candidates with ce_score, the counts, and the confident pseudo-positives."""
+
+    frame: "pl.DataFrame"
+    stats: dict
+    pseudo_positives: "pl.DataFrame | None" = None
+
+
+# -- score cache ---------------------------------------------------------------------------------
+
+def text_sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+class ScoreCache:
+    """Pair scores on disk (sqlite), keyed by (model key, query sha256, passage sha256).
+
+    Each chunk of scores is one transaction, so a run killed mid-write loses at most that chunk
+    and never leaves a half-written entry.
+    """
+
+    def __init__(self, folder: str | Path) -> None:
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        self.path = folder / SCORE_CACHE_FILE
+        self._db = sqlite3.connect(self.path, timeout=60)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("CREATE TABLE IF NOT EXISTS scores (model TEXT, query TEXT, passage TEXT, score REAL, "
+                         "PRIMARY KEY (model, query, passage)) WITHOUT ROWID")
+        self._db.commit()
+
+    def get(self, model: str, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], float]:
+        found: dict[tuple[str, str], float] = {}
+        by_query: dict[str, list[str]] = {}
+        for q, p in keys:
+            by_query.setdefault(q, []).append(p)
+        for q, passages in by_query.items():
+            for start in range(0, len(passages), 500):
+                part = passages[start:start + 500]
+                rows = self._db.execute(
+                    f"SELECT passage, score FROM scores WHERE model = ? AND query = ? AND passage IN "
+                    f"({','.join('?' * len(part))})", [model, q, *part]).fetchall()
+                found.update(((q, p), s) for p, s in rows)
+        return found
+
+    def put(self, model: str, items: Sequence[tuple[tuple[str, str], float]]) -> None:
+        with self._db:
+            self._db.executemany("INSERT OR REPLACE INTO scores VALUES (?, ?, ?, ?)",
+                                 [(model, q, p, float(s)) for (q, p), s in items])
+
+    def close(self) -> None:
+        self._db.close()
+
+
+# -- scorers -------------------------------------------------------------------------------------
+
+def score_cross_encoder(
+    queries: Sequence[str],
+    passages: Sequence[str],
+    *,
+    cross_encoder: str,
+    batch_size: int = 32,
+    max_length: int | None = None,
+    device: str = "cpu",
+    cache_dir: str | Path | None = ".minekit-cache",
+    trust_remote_code: bool = False,
+    show_progress: bool = True,
+) -> tuple[np.ndarray, dict]:
+    """Score (query, passage) pairs with a CrossEncoder (its own activation: sigmoid for 1 logit).
+
+    Repeated pairs are scored once; with a cache_dir, pairs scored before (same model content, same
+    max_length) are read back instead. Returns float32 scores and {pairs_scored, cache_hits}.
+    """
+    from tqdm.auto import tqdm
+
+    from minekit.models import load_cross_encoder, model_identity
+
+    keys = [(text_sha256(q), text_sha256(p)) for q, p in zip(queries, passages)]
+    unique = dict.fromkeys(keys)
+    model_key = f"{model_identity(cross_encoder)}|max_length={max_length}"
+    cache = ScoreCache(cache_dir) if cache_dir is not None else None
+    try:
+        known = cache.get(model_key, list(unique)) if cache else {}
+        first = {}
+        for key, q, p in zip(keys, queries, passages):
+            if key not in known and key not in first:
+                first[key] = (q, p)
+        todo = sorted(first, key=lambda k: len(first[k][0]) + len(first[k][1]))  # similar lengths batch well
+        if todo:
+            model = load_cross_encoder(cross_encoder, device=device, trust_remote_code=trust_remote_code)
+            if max_length is not None:
+                model.max_length = max_length
+            with tqdm(total=len(todo), desc="cross-encoder", unit="pair", disable=not show_progress) as bar:
+                for start in range(0, len(todo), _CHUNK):
+                    part = todo[start:start + _CHUNK]
+                    scores = model.predict([first[k] for k in part], batch_size=batch_size,
+                                           show_progress_bar=False)
+                    scores = np.asarray(scores, dtype=np.float32).reshape(len(part), -1)[:, -1]
+                    known.update(zip(part, scores.tolist()))
+                    if cache:
+                        cache.put(model_key, list(zip(part, scores.tolist())))
+                    bar.update(len(part))
+    finally:
+        if cache:
+            cache.close()
+    counts = {"pairs_scored": len(todo), "cache_hits": len(unique) - len(todo)}
+    return np.array([known[k] for k in keys], dtype=np.float32), counts
+
+
+def score_bi_encoder(
+    queries: Sequence[str],
+    passages: Sequence[str],
+    *,
+    model: str = "default",
+    batch_size: int = 64,
+    device: str = "cpu",
+    cache_dir: str | Path | None = ".minekit-cache",
+    trust_remote_code: bool = False,
+    show_progress: bool = True,
+) -> tuple[np.ndarray, dict]:
+    """Cosine similarity of (query, passage) pairs under a bi-encoder guide; each text is encoded once
+    (and, with a cache_dir, read back from minekit.embed's embedding cache on a rerun)."""
+    from minekit.embed import Encoder
+
+    q_texts = list(dict.fromkeys(queries))
+    p_texts = list(dict.fromkeys(passages))
+    encoder = Encoder(model=model, batch_size=batch_size, device=device, cache_dir=cache_dir,
+                      trust_remote_code=trust_remote_code)
+    q_emb = encoder.encode(q_texts, show_progress=show_progress, desc="guide: queries")
+    p_emb = encoder.encode(p_texts, show_progress=show_progress, desc="guide: passages")
+    q_index = {t: i for i, t in enumerate(q_texts)}
+    p_index = {t: i for i, t in enumerate(p_texts)}
+    qi = np.fromiter((q_index[t] for t in queries), dtype=np.int64, count=len(queries))
+    pi = np.fromiter((p_index[t] for t in passages), dtype=np.int64, count=len(passages))
+    scores = np.einsum("ij,ij->i", q_emb[qi], p_emb[pi]).astype(np.float32)
+    return scores, {"texts_encoded": encoder.stats["encoded"], "texts_cached": encoder.stats["cached"]}
+
+
+# -- keep-mask rules -----------------------------------------------------------------------------
+# A candidate whose query has no scored positive cannot be judged by a margin: it is kept.
+
+def _max_score(value: float | None) -> "pl.Expr | None":
+    import polars as pl
+
+    return None if value is None else pl.col("ce_score") <= value
+
+
+def _absolute_margin(value: float | None) -> "pl.Expr | None":
+    import polars as pl
+
+    if value is None:
+        return None
+    return (pl.col("ce_score") <= pl.col("_positive_ce_score") - value).fill_null(True)
+
+
+def _relative_margin(value: float | None) -> "pl.Expr | None":
+    import polars as pl
+
+    if value is None:
+        return None
+    return (pl.col("ce_score") <= pl.col("_positive_ce_score") * (1 - value)).fill_null(True)
+
+
+def _llm_judge(judged: "pl.DataFrame | None") -> "pl.Expr | None":
+    """judged: (query_id, doc_id, _relevant) for the grey-zone pairs the judge answered."""
+    import polars as pl
+
+    return None if judged is None else ~pl.col("_relevant").fill_null(False)
+
+
+def _check(scorer: str, cross_encoder: str | None, model: str | None, max_score: float | None,
+           relative_margin: float | None, min_positive_score: float | None, llm_judge: object, llm_min_score: float | None,
+           llm_max_score: float | None, batch_size: int, max_length: int | None) -> None:
+    if scorer not in SCORERS:
+        raise ConfigError(f"scorer: {scorer!r} is not one of {', '.join(SCORERS)}.")
+    if scorer == "cross-encoder" and not cross_encoder:
+        raise ConfigError("cross_encoder: the cross-encoder scorer needs a model (a folder, e.g. one made by "
+                          "`minekit train-reranker`); or use --scorer bi-encoder --model default.")
+    if scorer == "cross-encoder" and model is not None:
+        raise ConfigError("model: the bi-encoder guide model is for --scorer bi-encoder; with the cross-encoder "
+                          "scorer give --cross-encoder.")
+    if scorer == "bi-encoder" and cross_encoder:
+        raise ConfigError("cross_encoder: given with --scorer bi-encoder, where it cannot apply; "
+                          "use --model for the bi-encoder guide.")
+    if scorer == "bi-encoder" and max_length is not None:
+        raise ConfigError("max_length: applies to the cross-encoder only, not to --scorer bi-encoder.")
+    if relative_margin is not None and not 0 <= relative_margin < 1:
+        raise ConfigError(f"relative_margin: must be in [0, 1), got {relative_margin}.")
+    if batch_size < 1:
+        raise ConfigError(f"batch_size: must be at least 1, got {batch_size}.")
+    if min_positive_score is not None and max_score is not None and min_positive_score < max_score:
+        raise ConfigError(f"min_positive_score ({min_positive_score}) is below max_score ({max_score}): "
+                          "a pseudo-positive would also be kept as a negative.")
+    if llm_judge is None and (llm_min_score is not None or llm_max_score is not None):
+        raise ConfigError("llm_min_score / llm_max_score: set without an LLM judge (--llm-judge URL).")
+    if llm_judge is not None and llm_min_score is None:
+        raise ConfigError("llm_min_score: the LLM judge needs the lower end of the grey zone of scores it is "
+                          "asked about (cost control), e.g. --llm-min-score 0.02 below --max-score 0.1.")
+    if llm_min_score is not None and llm_max_score is not None and llm_min_score > llm_max_score:
+        raise ConfigError(f"llm_min_score ({llm_min_score}) is larger than llm_max_score ({llm_max_score}).")
+
+
+def _pair_texts(pairs: "pl.DataFrame", queries: "pl.DataFrame", corpus: "pl.DataFrame") -> "pl.DataFrame":
+    """(query_id, doc_id) pairs with _q and _p texts; the passage is what models see (title + text)."""
+    import polars as pl
+
+    docs = corpus.select("doc_id", passage_text().alias("_p"))
+    return (pairs.join(queries.select("query_id", pl.col("text").alias("_q")), on="query_id", how="left")
+            .join(docs, on="doc_id", how="left"))
+
+
+def _score(pairs: "pl.DataFrame", scorer: str, opts: dict) -> tuple[np.ndarray, dict]:
+    q, p = pairs["_q"].to_list(), pairs["_p"].to_list()
+    if scorer == "cross-encoder":
+        return score_cross_encoder(q, p, **opts)
+    opts = {k: v for k, v in opts.items() if k not in ("cross_encoder", "max_length")}
+    return score_bi_encoder(q, p, **opts)
+
+
+def denoise_candidates(
+    candidates: "pl.DataFrame",
+    queries: "pl.DataFrame",
+    positives: "pl.DataFrame",
+    corpus: "pl.DataFrame",
+    *,
+    scorer: str = "cross-encoder",
+    cross_encoder: str | None = None,
+    model: str | None = None,
+    max_score: float | None = None,
+    absolute_margin: float | None = None,
+    relative_margin: float | None = None,
+    min_positive_score: float | None = None,
+    llm_judge: Callable[[list[tuple[str, str]]], list[bool | None]] | None = None,
+    llm_min_score: float | None = None,
+    llm_max_score: float | None = None,
+    batch_size: int = 32,
+    max_length: int | None = None,
+    device: str = "cpu",
+    cache_dir: str | Path | None = ".minekit-cache",
+    trust_remote_code: bool = False,
+    keep_dropped: bool = False,
+    show_progress: bool = True,
+) -> DenoiseResult:
+    """Score candidates and the queries' positives; drop candidates by max_score, absolute_margin,
+    relative_margin, then (optionally) by an LLM judge on the grey zone; write ce_score on every row.
+
+    llm_judge is a callable taking (query text, passage text) pairs and answering True (relevant),
+    False, or None (no usable answer, kept); see minekit.llm_judge.LLMJudge. The grey zone is the
+    candidates kept by the score rules with llm_min_score <= ce_score (<= llm_max_score when given).
+    With min_positive_score, the candidates scored at or above it come back as pseudo_positives.
+    """
+    import polars as pl
+
+    _check(scorer, cross_encoder, model, max_score, relative_margin, min_positive_score, llm_judge, llm_min_score,
+           llm_max_score, batch_size, max_length)
+    opts = dict(cross_encoder=cross_encoder, model=model or "default", batch_size=batch_size, max_length=max_length,
+                device=device, cache_dir=cache_dir, trust_remote_code=trust_remote_code, show_progress=show_progress)
+    opts.pop("model" if scorer == "cross-encoder" else "cross_encoder")
+    if "drop_reason" not in candidates.columns:
+        candidates = candidates.with_columns(pl.lit(None, pl.Utf8).alias("drop_reason"))
+    prior = pl.col("drop_reason").is_not_null()  # dropped by an earlier filter --keep-dropped: passed through
+    earlier = candidates.filter(prior)
+    live = candidates.filter(~prior).drop("drop_reason", "ce_score", strict=False)
+
+    pos_pairs = positives.join(live.select("query_id").unique(), on="query_id", how="semi").select("query_id", "doc_id")
+    cand_pairs = live.select("query_id", "doc_id").unique(maintain_order=True)
+    both = _pair_texts(pl.concat([cand_pairs, pos_pairs]), queries, corpus)
+    scores, score_counts = _score(both, scorer, opts)
+    both = both.with_columns(pl.Series("ce_score", scores, dtype=pl.Float32)).drop("_q", "_p")
+    cand_scores, pos_scores = both.head(cand_pairs.height), both.tail(pos_pairs.height)
+    ref = pos_scores.group_by("query_id").agg(pl.col("ce_score").min().alias("_positive_ce_score"))
+    scored = live.join(cand_scores, on=["query_id", "doc_id"], how="left").join(ref, on="query_id", how="left")
+
+    rules = {"max_score": _max_score(max_score), "absolute_margin": _absolute_margin(absolute_margin),
+             "relative_margin": _relative_margin(relative_margin)}
+    marked = _mark(scored, rules)
+    judged, llm_counts = _ask_judge(marked, queries, corpus, llm_judge, llm_min_score, llm_max_score)
+    if judged is not None:
+        marked = marked.join(judged, on=["query_id", "doc_id"], how="left")
+        marked = _mark(marked.drop("drop_reason"), {**rules, "llm_judge": _llm_judge(judged)})
+    pseudo = None
+    if min_positive_score is not None:
+        pseudo = (cand_scores.filter(pl.col("ce_score") >= min_positive_score)
+                  .select("query_id", "doc_id", pl.lit(1, pl.Int64).alias("score"), "ce_score")
+                  .sort("query_id", "doc_id"))
+    kept = marked.filter(pl.col("drop_reason").is_null())
+    stats = {
+        "rows_in": candidates.height,
+        "rows_out": kept.height,  # as filter: rows kept as negatives, even when dropped rows stay marked
+        "dropped": dict(sorted(marked["drop_reason"].drop_nulls().value_counts().iter_rows())),
+        "queries_in": live["query_id"].n_unique(),
+        "queries_without_negatives": live["query_id"].n_unique() - kept["query_id"].n_unique(),
+        "positives_lost": 0,  # positives are never candidates: denoise cannot cost one
+        "scorer": scorer,
+        "positive_pairs_scored": pos_pairs.height,
+        "positive_score_missing": int(scored["_positive_ce_score"].is_null().sum()),
+        **score_counts, **llm_counts,
+    }
+    if earlier.height:
+        stats["dropped_before"] = earlier.height
+    if pseudo is not None:
+        stats["pseudo_positives"] = pseudo.height
+    out_cols = [*live.columns, "ce_score"]
+    frame = (pl.concat([marked.select(*out_cols, "drop_reason"),
+                        earlier.select(*live.columns, pl.col("ce_score").cast(pl.Float32) if "ce_score" in
+                                       earlier.columns else pl.lit(None, pl.Float32).alias("ce_score"),
+                                       "drop_reason")])
+             if keep_dropped else kept.select(out_cols))
+    return DenoiseResult(frame.sort("query_id", "source", "rank"), stats, pseudo)
+
+
+def _mark(frame: "pl.DataFrame", rules: dict) -> "pl.DataFrame":
+    """Add drop_reason: the first broken rule's name, or null when the row is kept."""
+    import polars as pl
+
+    reason = pl.lit(None, dtype=pl.Utf8)
+    for name, keep in reversed([(n, e) for n, e in rules.items() if e is not None]):
+        reason = pl.when(~keep).then(pl.lit(name)).otherwise(reason)
+    return frame.with_columns(reason.alias("drop_reason"))
+
+
+def _ask_judge(marked: "pl.DataFrame", queries: "pl.DataFrame", corpus: "pl.DataFrame", judge,
+               llm_min_score: float | None, llm_max_score: float | None) -> tuple["pl.DataFrame | None", dict]:
+    """Ask the judge about the grey zone only: pairs kept by the score rules, within [min, max] score."""
+    import polars as pl
+
+    if judge is None:
+        return None, {}
+    grey = pl.col("drop_reason").is_null() & (pl.col("ce_score") >= llm_min_score)
+    if llm_max_score is not None:
+        grey = grey & (pl.col("ce_score") <= llm_max_score)
+    pairs = marked.filter(grey).select("query_id", "doc_id").unique(maintain_order=True)
+    texts = _pair_texts(pairs, queries, corpus)
+    answers = judge(list(zip(texts["_q"].to_list(), texts["_p"].to_list()))) if pairs.height else []
+    judged = pairs.with_columns(pl.Series("_relevant", answers, dtype=pl.Boolean))
+    counts = {"llm_asked": pairs.height, "llm_relevant": int(judged["_relevant"].sum() or 0),
+              "llm_unanswered": int(judged["_relevant"].is_null().sum())}
+    counts.update(getattr(judge, "counts", {}))
+    return judged, counts

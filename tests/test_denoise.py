@@ -1,0 +1,269 @@
+"""denoise: score rules on hand-made scores, the tiny cross-encoder end to end, the score cache, the
+bi-encoder guide, pseudo-positives, and train-reranker feeding --cross-encoder."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import polars as pl
+import pytest
+from typer.testing import CliRunner
+
+from minekit import denoise as dn
+from minekit.cli import app
+from minekit.errors import ConfigError
+from minekit.io import read_manifest
+
+from conftest import TINY_CORPUS, TINY_QUERIES
+
+runner = CliRunner()
+DOC_OF_TEXT = {t: d for d, t in TINY_CORPUS.items()}
+QUERY_OF_TEXT = {t: q for q, t in TINY_QUERIES.items()}
+
+# Hand-made scores: positives of q1 are d01 (0.9) and d04 (0.6); of q2 d06 (0.8); of q3 d11 (0.5).
+SCORES = {
+    ("q1", "d01"): 0.9, ("q1", "d04"): 0.6,
+    ("q1", "d02"): 0.58, ("q1", "d03"): 0.3, ("q1", "d05"): 0.01,
+    ("q2", "d06"): 0.8,
+    ("q2", "d07"): 0.95, ("q2", "d08"): 0.05, ("q2", "d05"): 0.2,
+    ("q3", "d11"): 0.5,
+    ("q3", "d09"): 0.45, ("q3", "d12"): 0.02,
+}
+
+
+def _cands(rows):
+    return pl.DataFrame(
+        {"query_id": [q for q, _ in rows], "doc_id": [d for _, d in rows], "source": ["bm25"] * len(rows),
+         "rank": [i + 1 for i in range(len(rows))], "score": [10.0 - i for i in range(len(rows))],
+         "positive_score": [12.0] * len(rows)},
+        schema_overrides={"rank": pl.Int32, "score": pl.Float32, "positive_score": pl.Float32})
+
+
+CANDS = [("q1", "d02"), ("q1", "d03"), ("q1", "d05"), ("q2", "d07"), ("q2", "d08"), ("q2", "d05"),
+         ("q3", "d09"), ("q3", "d12")]
+
+
+@pytest.fixture
+def fake_scorer(monkeypatch):
+    """Replace the cross-encoder by the SCORES table; record what it was asked."""
+    asked = []
+
+    def fake(queries, passages, **kwargs):
+        pairs = [(QUERY_OF_TEXT[q], DOC_OF_TEXT[p]) for q, p in zip(queries, passages)]
+        asked.extend(pairs)
+        return np.array([SCORES[p] for p in pairs], dtype=np.float32), {"pairs_scored": len(pairs), "cache_hits": 0}
+
+    monkeypatch.setattr(dn, "score_cross_encoder", fake)
+    return asked
+
+
+def _run(tiny, **kwargs):
+    queries, positives, corpus = tiny
+    return dn.denoise_candidates(_cands(CANDS), queries, positives, corpus, cross_encoder="x",
+                                 show_progress=False, **kwargs)
+
+
+def _kept(result):
+    return sorted(zip(result.frame["query_id"], result.frame["doc_id"]))
+
+
+def test_max_score_drops_above_threshold(tiny, fake_scorer):
+    result = _run(tiny, max_score=0.1)
+    assert _kept(result) == [("q1", "d05"), ("q2", "d08"), ("q3", "d12")]
+    assert result.stats["dropped"] == {"max_score": 5}
+    assert result.frame.filter(pl.col("doc_id") == "d05")["ce_score"].to_list() == pytest.approx([0.01])
+    assert result.frame["ce_score"].dtype == pl.Float32
+    # Candidates and positives (of the candidates' queries only: q4, q5 have none) scored once each.
+    assert sorted(fake_scorer) == sorted(SCORES)
+    assert result.stats["positive_pairs_scored"] == 4 and result.stats["positives_lost"] == 0
+
+
+def test_relative_margin_uses_lowest_positive(tiny, fake_scorer):
+    # q1: lowest positive 0.6 -> threshold 0.54 drops d02 (0.58); q2: 0.8*0.9=0.72 drops d07; q3: 0.45 kept at 0.45.
+    result = _run(tiny, relative_margin=0.1)
+    assert result.stats["dropped"] == {"relative_margin": 2}
+    assert ("q1", "d02") not in _kept(result) and ("q2", "d07") not in _kept(result)
+    assert ("q3", "d09") in _kept(result)
+
+
+def test_absolute_margin_and_order_of_reasons(tiny, fake_scorer):
+    result = _run(tiny, max_score=0.9, absolute_margin=0.05, keep_dropped=True)
+    reasons = dict(zip(zip(result.frame["query_id"], result.frame["doc_id"]), result.frame["drop_reason"]))
+    assert reasons[("q2", "d07")] == "max_score"  # 0.95 breaks both rules: counted under the first
+    assert reasons[("q1", "d02")] == "absolute_margin"  # 0.58 > 0.6 - 0.05
+    assert reasons[("q3", "d09")] is None  # 0.45 <= 0.5 - 0.05
+    assert result.stats["dropped"] == {"absolute_margin": 1, "max_score": 1}
+    assert result.frame.height == len(CANDS)
+    assert result.stats["rows_out"] == len(CANDS) - 2
+
+
+def test_pseudo_positives(tiny, fake_scorer):
+    result = _run(tiny, max_score=0.5, min_positive_score=0.9)
+    assert result.pseudo_positives.rows() == [("q2", "d07", 1, pytest.approx(0.95))]
+    assert result.stats["pseudo_positives"] == 1
+
+
+@pytest.mark.parametrize("kwargs, word", [
+    ({"scorer": "bi-encoder", "cross_encoder": "x"}, "cross_encoder"),
+    ({"scorer": "cross-encoder", "cross_encoder": None}, "cross_encoder"),
+    ({"scorer": "nope"}, "scorer"),
+    ({"model": "default"}, "model"),
+    ({"relative_margin": 1.5}, "relative_margin"),
+    ({"max_score": 0.5, "min_positive_score": 0.2}, "min_positive_score"),
+    ({"llm_min_score": 0.1}, "llm_min_score"),
+    ({"scorer": "bi-encoder", "cross_encoder": None, "max_length": 64}, "max_length"),
+])
+def test_config_errors(tiny, kwargs, word):
+    queries, positives, corpus = tiny
+    base = {"cross_encoder": "x", **kwargs}
+    with pytest.raises(ConfigError, match=word):
+        dn.denoise_candidates(_cands(CANDS), queries, positives, corpus, show_progress=False, **base)
+
+
+def test_llm_judge_only_asked_about_grey_zone(tiny, fake_scorer):
+    asked = []
+
+    def judge(pairs):
+        asked.extend((QUERY_OF_TEXT[q], DOC_OF_TEXT[p]) for q, p in pairs)
+        return [DOC_OF_TEXT[p] == "d03" for _, p in pairs]
+
+    result = _run(tiny, max_score=0.5, llm_judge=judge, llm_min_score=0.1)
+    # Kept by max_score with 0.1 <= score: q1/d03 (0.3), q2/d05 (0.2), q3/d09 (0.45).
+    assert sorted(asked) == [("q1", "d03"), ("q2", "d05"), ("q3", "d09")]
+    assert result.stats["dropped"] == {"llm_judge": 1, "max_score": 2}
+    assert ("q1", "d03") not in _kept(result)
+    assert result.stats["llm_asked"] == 3 and result.stats["llm_relevant"] == 1
+
+
+def test_score_cache_hit_skips_model(tiny, tiny_cross_encoder, tmp_path, monkeypatch):
+    queries, positives, corpus = tiny
+    qs = ["how long is a marathon"] * 3
+    ps = [TINY_CORPUS["d13"], TINY_CORPUS["d14"], TINY_CORPUS["d13"]]
+    first, counts = dn.score_cross_encoder(qs, ps, cross_encoder=str(tiny_cross_encoder), cache_dir=tmp_path,
+                                           show_progress=False)
+    assert counts == {"pairs_scored": 2, "cache_hits": 0}
+    assert first[0] == first[2] and 0 < first[0] < 1  # sigmoid of one logit
+
+    def no_model(*a, **k):
+        raise AssertionError("cache hit must not load the model")
+
+    monkeypatch.setattr("minekit.models.load_cross_encoder", no_model)
+    again, counts = dn.score_cross_encoder(qs, ps, cross_encoder=str(tiny_cross_encoder), cache_dir=tmp_path,
+                                           show_progress=False)
+    assert counts == {"pairs_scored": 0, "cache_hits": 2}
+    np.testing.assert_array_equal(first, again)
+    # A different max_length is a different key: it would be scored again.
+    with pytest.raises(AssertionError, match="cache hit"):
+        dn.score_cross_encoder(qs, ps, cross_encoder=str(tiny_cross_encoder), cache_dir=tmp_path, max_length=16,
+                               show_progress=False)
+
+
+def _write_cands(tmp_path):
+    path = tmp_path / "cands.parquet"
+    _cands(CANDS).write_parquet(path)
+    return path
+
+
+def test_cli_cross_encoder_end_to_end_and_rerun_uses_cache(tiny_files, tiny_cross_encoder, tmp_path):
+    cands = _write_cands(tmp_path)
+    out, pseudo = tmp_path / "clean.parquet", tmp_path / "pseudo.parquet"
+    args = ["denoise", "--candidates", str(cands), "--queries", str(tiny_files["queries"]),
+            "--positives", str(tiny_files["positives"]), "--corpus", str(tiny_files["corpus"]),
+            "--cross-encoder", str(tiny_cross_encoder), "--cache-dir", str(tmp_path / "cache"),
+            "--keep-dropped", "--pseudo-positives", str(pseudo), "--min-positive-score", "0.0"]
+    result = runner.invoke(app, [*args, "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    frame = pl.read_parquet(out)
+    assert frame.height == len(CANDS) and frame["ce_score"].is_not_null().all()
+    assert frame["drop_reason"].is_null().all()  # no rule given: scores only
+    assert pl.read_parquet(pseudo).height == len(CANDS)  # every sigmoid score >= 0
+    step = read_manifest(out)["steps"][-1]
+    assert step["stage"] == "denoise" and step["stats"]["pairs_scored"] == len(CANDS) + 4
+    assert step["params"]["model_identity"].startswith("sha256:")
+
+    # Rerun with a threshold between the scores: nothing re-scored, drops counted in manifest and stderr.
+    threshold = float(np.median(frame["ce_score"].to_numpy()))
+    out2 = tmp_path / "clean2.parquet"
+    rerun = args[:args.index("--keep-dropped")]
+    result = runner.invoke(app, [*rerun, "--out", str(out2), "--max-score", str(threshold)])
+    assert result.exit_code == 0, result.output
+    stats = read_manifest(out2)["steps"][-1]["stats"]
+    assert stats["pairs_scored"] == 0 and stats["cache_hits"] == len(CANDS) + 4
+    expected = int((frame["ce_score"] > threshold).sum())
+    assert expected > 0 and stats["dropped"] == {"max_score": expected}
+    assert "max_score" in result.stderr
+    assert pl.read_parquet(out2)["ce_score"].max() <= threshold
+
+
+def test_cli_bi_encoder_guide(tiny_files, tiny_bi_encoder, tmp_path, tiny):
+    from sentence_transformers import SentenceTransformer
+
+    cands = _write_cands(tmp_path)
+    out = tmp_path / "clean.parquet"
+    result = runner.invoke(app, [
+        "denoise", "--candidates", str(cands), "--queries", str(tiny_files["queries"]),
+        "--positives", str(tiny_files["positives"]), "--corpus", str(tiny_files["corpus"]), "--out", str(out),
+        "--scorer", "bi-encoder", "--model", str(tiny_bi_encoder), "--relative-margin", "0",
+        "--cache-dir", str(tmp_path / "cache"), "--keep-dropped"])
+    assert result.exit_code == 0, result.output
+    frame = pl.read_parquet(out)
+    model = SentenceTransformer(str(tiny_bi_encoder), device="cpu")
+    row = frame.filter((pl.col("query_id") == "q1") & (pl.col("doc_id") == "d02")).row(0, named=True)
+    q, d = model.encode([TINY_QUERIES["q1"], TINY_CORPUS["d02"]], normalize_embeddings=True)
+    assert row["ce_score"] == pytest.approx(float(q @ d), abs=1e-5)
+    # GISTEmbed: dropped exactly when the guide scores it above the query's lowest positive.
+    emb = {t: v for t, v in zip(list(TINY_QUERIES.values()) + list(TINY_CORPUS.values()),
+                                model.encode(list(TINY_QUERIES.values()) + list(TINY_CORPUS.values()),
+                                             normalize_embeddings=True))}
+    pos = {"q1": ["d01", "d04"], "q2": ["d06"], "q3": ["d11"]}
+    for r in frame.iter_rows(named=True):
+        ref = min(float(emb[TINY_QUERIES[r["query_id"]]] @ emb[TINY_CORPUS[d]]) for d in pos[r["query_id"]])
+        score = float(emb[TINY_QUERIES[r["query_id"]]] @ emb[TINY_CORPUS[r["doc_id"]]])
+        if abs(score - ref) > 1e-4:
+            assert (r["drop_reason"] == "relative_margin") == (score > ref), r
+    assert read_manifest(out)["steps"][-1]["params"]["scorer"] == "bi-encoder"
+
+
+def test_cli_flag_errors(tiny_files, tmp_path):
+    cands = _write_cands(tmp_path)
+    base = ["denoise", "--candidates", str(cands), "--queries", str(tiny_files["queries"]),
+            "--positives", str(tiny_files["positives"]), "--corpus", str(tiny_files["corpus"]),
+            "--out", str(tmp_path / "o.parquet")]
+    result = runner.invoke(app, [*base, "--cross-encoder", "x", "--pseudo-positives", str(tmp_path / "p.parquet")])
+    assert result.exit_code == 2 and "--min-positive-score" in result.stderr
+    result = runner.invoke(app, [*base, "--scorer", "bi-encoder", "--cross-encoder", "x"])
+    assert result.exit_code == 2 and "cross_encoder" in result.stderr
+    result = runner.invoke(app, [*base])
+    assert result.exit_code == 2 and "train-reranker" in result.stderr
+    assert not (tmp_path / "o.parquet").exists()
+
+
+def test_train_reranker_output_works_as_cross_encoder(tiny_files, tiny_bi_encoder, tmp_path):
+    cands = _write_cands(tmp_path)
+    result = runner.invoke(app, [
+        "build", "--candidates", str(cands), "--queries", str(tiny_files["queries"]),
+        "--positives", str(tiny_files["positives"]), "--corpus", str(tiny_files["corpus"]), "--name", "t",
+        "--out-dir", str(tmp_path / "datasets"), "--num-negatives", "2", "--format", "n-tuple", "--fill", "random"])
+    assert result.exit_code == 0, result.output
+    dataset = result.stdout.strip().splitlines()[-1]
+    model_dir = tmp_path / "reranker"
+    result = runner.invoke(app, ["train-reranker", "--dataset", dataset, "--model", str(tiny_bi_encoder),
+                                 "--out", str(model_dir), "--max-steps", "2", "--batch-size", "4"])
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((model_dir / "manifest.json").read_text())
+    assert manifest["stage"] == "train-reranker" and manifest["steps"][-1]["stats"]["steps"] == 2
+    assert manifest["steps"][0]["stage"] == "build"  # lineage from the dataset
+    # 6 positive pairs + distinct negatives (2 per row, some shared).
+    assert manifest["steps"][-1]["stats"]["positive_pairs"] == 6
+    again = runner.invoke(app, ["train-reranker", "--dataset", dataset, "--out", str(model_dir)])
+    assert again.exit_code == 2 and "never overwritten" in again.stderr
+
+    out = tmp_path / "clean.parquet"
+    result = runner.invoke(app, [
+        "denoise", "--candidates", str(cands), "--queries", str(tiny_files["queries"]),
+        "--positives", str(tiny_files["positives"]), "--corpus", str(tiny_files["corpus"]), "--out", str(out),
+        "--cross-encoder", str(model_dir), "--max-score", "0.99", "--cache-dir", str(tmp_path / "cache")])
+    assert result.exit_code == 0, result.output
+    scores = pl.read_parquet(out)["ce_score"]
+    assert scores.is_not_null().all() and ((scores > 0) & (scores < 1)).all()
