@@ -1,0 +1,234 @@
+"""Retrieval evaluation: what a model (or plain BM25) retrieves for queries with known positives.
+
+The metrics are small pure functions over one query's ranking (a list of doc ids, best first) and
+its relevance judgements ({doc_id: gain}); the driver ranks the corpus exactly (no ANN) and averages
+them over queries. Gains are the positives' `score` when the file has one (graded nDCG, the
+BEIR / trec_eval convention: gain = score, discount log2(rank + 1)); otherwise every positive is 1.
+MRR and recall count any positive as relevant.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Sequence
+
+import numpy as np
+
+from minekit.errors import ConfigError
+
+if TYPE_CHECKING:
+    import polars as pl
+
+logger = logging.getLogger(__name__)
+
+BM25 = "bm25"
+
+
+# -- metrics over one ranking ----------------------------------------------------------------------
+
+def dcg_at_k(ranking: Sequence[str], gains: dict[str, float], k: int) -> float:
+    """Discounted cumulative gain of the first k documents: sum of gain / log2(rank + 1)."""
+    return sum(gains.get(doc, 0.0) / math.log2(rank + 1) for rank, doc in enumerate(ranking[:k], start=1))
+
+
+def ndcg_at_k(ranking: Sequence[str], gains: dict[str, float], k: int) -> float:
+    """DCG@k divided by the DCG@k of the ideal ranking (all positives by gain, best first); 0 without positives."""
+    ideal = sorted((g for g in gains.values() if g > 0), reverse=True)[:k]
+    best = sum(g / math.log2(rank + 1) for rank, g in enumerate(ideal, start=1))
+    return dcg_at_k(ranking, gains, k) / best if best > 0 else 0.0
+
+
+def mrr_at_k(ranking: Sequence[str], gains: dict[str, float], k: int) -> float:
+    """1 / rank of the first positive within the first k documents, else 0."""
+    for rank, doc in enumerate(ranking[:k], start=1):
+        if gains.get(doc, 0.0) > 0:
+            return 1.0 / rank
+    return 0.0
+
+
+def recall_at_k(ranking: Sequence[str], gains: dict[str, float], k: int) -> float:
+    """Share of the query's positives found in the first k documents (0 without positives)."""
+    relevant = {doc for doc, g in gains.items() if g > 0}
+    if not relevant:
+        return 0.0
+    return len(relevant.intersection(ranking[:k])) / len(relevant)
+
+
+# -- the driver ------------------------------------------------------------------------------------
+
+@dataclass
+class EvalResult:
+    """Averaged metrics (a flat dict, the metrics.json contract) and one row of metrics per query."""
+
+    metrics: dict[str, Any]
+    per_query: "pl.DataFrame"
+    stats: dict[str, Any] = field(default_factory=dict)
+
+
+def parse_ks(value: str | Sequence[int]) -> list[int]:
+    """'10,100' -> [10, 100]; every k a positive integer."""
+    if isinstance(value, str):
+        try:
+            ks = [int(v) for v in value.split(",") if v.strip()]
+        except ValueError as exc:
+            raise ConfigError(f"k: {value!r} is not a comma-separated list of integers (e.g. 10,100).") from exc
+    else:
+        ks = [int(v) for v in value]
+    if not ks or any(v < 1 for v in ks):
+        raise ConfigError(f"k: need one or more positive integers, got {value!r}.")
+    return sorted(set(ks))
+
+
+def relevance(positives: "pl.DataFrame") -> dict[str, dict[str, float]]:
+    """{query_id: {doc_id: gain}}: gain = score when the positives carry one (rows <= 0 are not positives), else 1."""
+    import polars as pl
+
+    if "score" in positives.columns:
+        frame = positives.filter(pl.col("score") > 0).select("query_id", "doc_id",
+                                                             pl.col("score").cast(pl.Float64).alias("gain"))
+    else:
+        frame = positives.select("query_id", "doc_id", pl.lit(1.0).alias("gain"))
+    out: dict[str, dict[str, float]] = {}
+    for q, d, g in frame.iter_rows():
+        out.setdefault(q, {})[d] = max(g, out.get(q, {}).get(d, 0.0))
+    return out
+
+
+def score_rankings(rankings: dict[str, list[str]], qrels: dict[str, dict[str, float]],
+                   ks: Sequence[int]) -> tuple[dict[str, float], "pl.DataFrame"]:
+    """Mean nDCG@k, MRR@k and Recall@k over the queries in `qrels`; a query without a ranking scores 0."""
+    import polars as pl
+
+    ks = list(ks)
+    rows = []
+    for query_id in sorted(qrels):
+        ranking, gains = rankings.get(query_id, []), qrels[query_id]
+        row: dict[str, Any] = {"query_id": query_id}
+        for k in ks:
+            row[f"ndcg@{k}"] = ndcg_at_k(ranking, gains, k)
+            row[f"mrr@{k}"] = mrr_at_k(ranking, gains, k)
+            row[f"recall@{k}"] = recall_at_k(ranking, gains, k)
+        rows.append(row)
+    per_query = pl.DataFrame(rows)
+    names = [f"{m}@{k}" for m in ("ndcg", "mrr", "recall") for k in ks]
+    means = {n: float(per_query[n].mean()) if per_query.height else 0.0 for n in names}
+    return means, per_query
+
+
+def evaluate_retrieval(
+    queries: "pl.DataFrame",
+    positives: "pl.DataFrame",
+    corpus: "pl.DataFrame",
+    *,
+    model: Any = "default",
+    k: str | Sequence[int] = (10, 100),
+    batch_size: int = 64,
+    max_seq_length: int | None = None,
+    cache_dir: str | None = None,
+    device: str = "cpu",
+    trust_remote_code: bool = False,
+    show_progress: bool = True,
+) -> EvalResult:
+    """Rank the whole corpus for every query that has a positive and score the rankings.
+
+    `model` is "bm25" (plain BM25, the lexical reference), "default", a model folder or hub name, or an
+    already loaded SentenceTransformer. Dense search is exact (cosine over all documents). With
+    `cache_dir`, corpus and query embeddings go through minekit's embedding cache when it exists.
+    """
+    import polars as pl
+
+    ks = parse_ks(k)
+    depth = max(max(ks), 10)
+    qrels = relevance(positives)
+    if not qrels:
+        raise ConfigError("positives: no row with a score above 0; nothing to evaluate.")
+    evaluated = queries.filter(pl.col("query_id").is_in(list(qrels))).sort("query_id")
+    if model == BM25:
+        if max_seq_length is not None or cache_dir is not None or trust_remote_code:
+            raise ConfigError("max_seq_length, cache_dir and trust_remote_code apply to dense models, not bm25.")
+        from minekit.mine.bm25 import rank_bm25
+
+        ranked = rank_bm25(evaluated, corpus, top_k=depth, show_progress=show_progress)
+        grouped = ranked.group_by("query_id").agg(pl.col("doc_id").sort_by("rank"))
+        rankings = dict(grouped.iter_rows())
+        name = BM25
+    else:
+        rankings, name = _dense_rankings(evaluated, corpus, model=model, depth=depth, batch_size=batch_size,
+                                         max_seq_length=max_seq_length, cache_dir=cache_dir, device=device,
+                                         trust_remote_code=trust_remote_code, show_progress=show_progress)
+    means, per_query = score_rankings(rankings, qrels, ks)
+    graded = "score" in positives.columns and positives["score"].n_unique() > 1
+    metrics = {"model": name, **means, "queries": len(qrels), "documents": corpus.height, "graded": graded}
+    stats = {"queries": len(qrels), "documents": corpus.height, **{n: round(v, 4) for n, v in means.items()}}
+    return EvalResult(metrics=metrics, per_query=per_query, stats=stats)
+
+
+def _dense_rankings(queries: "pl.DataFrame", corpus: "pl.DataFrame", *, model, depth: int, batch_size: int,
+                    max_seq_length: int | None, cache_dir: str | None, device: str, trust_remote_code: bool,
+                    show_progress: bool) -> tuple[dict[str, list[str]], str]:
+    from minekit.embed import Encoder
+    from minekit.mine.topk import top_k_exact
+    from minekit.models import load_bi_encoder
+    from minekit.schema import passage_text
+
+    name = model if isinstance(model, str) else type(model).__name__
+    if max_seq_length is not None:
+        if isinstance(model, str):
+            model = load_bi_encoder(model, device=device, trust_remote_code=trust_remote_code)
+        model.max_seq_length = max_seq_length  # part of a loaded model's cache identity (its repr)
+    # A model name stays lazy: with a warm cache the model is never loaded.
+    encoder = Encoder(model=model, batch_size=batch_size, device=device, cache_dir=cache_dir,
+                      trust_remote_code=trust_remote_code)
+    corpus = corpus.sort("doc_id")  # position = tie-break order, as in the miners
+    doc_ids = corpus["doc_id"].to_list()
+    doc_emb = encoder.encode(corpus.select(passage_text()).to_series().to_list(), show_progress=show_progress)
+    query_emb = encoder.encode(queries["text"].to_list(), show_progress=show_progress)
+    rankings: dict[str, list[str]] = {}
+    positions = np.arange(len(doc_ids))
+    query_ids = queries["query_id"].to_list()
+    for start in range(0, len(query_emb), 1024):
+        scores = query_emb[start:start + 1024] @ doc_emb.T
+        for i, row in enumerate(scores):
+            _, top = top_k_exact(row, positions, depth)
+            rankings[query_ids[start + i]] = [doc_ids[j] for j in top]
+    return rankings, str(name)
+
+
+def compare_metrics(runs: list[dict[str, Any]], labels: list[str]) -> str:
+    """Metrics of several runs side by side; every run after the first also shows its delta to the first."""
+    keys = sorted({k for run in runs for k, v in run.items() if isinstance(v, float) and "@" in k}, key=_metric_order)
+    header = ["metric", *labels]
+    rows = []
+    for key in keys:
+        base = runs[0].get(key)
+        cells = [key]
+        for i, run in enumerate(runs):
+            value = run.get(key)
+            if value is None:
+                cells.append("-")
+            elif i == 0 or base is None:
+                cells.append(f"{value:.4f}")
+            else:
+                cells.append(f"{value:.4f} ({value - base:+.4f})")
+        rows.append(cells)
+    rows.append(["queries", *(str(run.get("queries", "-")) for run in runs)])
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in [header, *rows])
+
+
+def _metric_order(key: str) -> tuple:
+    """ndcg, mrr, recall, then anything else; by cut-off within each."""
+    name, _, cut = key.partition("@")
+    family = ("ndcg", "mrr", "recall").index(name) if name in ("ndcg", "mrr", "recall") else 3
+    return (family, name, int(cut) if cut.isdigit() else 0, cut)
+
+
+def format_metrics(metrics: dict[str, Any]) -> str:
+    """A small table of one run's metrics."""
+    keys = sorted((k for k in metrics if "@" in k), key=_metric_order)
+    width = max(len(k) for k in keys) if keys else 0
+    lines = [f"model: {metrics.get('model')}  ({metrics.get('queries')} queries, {metrics.get('documents')} documents)"]
+    lines += [f"  {k.ljust(width)}  {metrics[k]:.4f}" for k in keys]
+    return "\n".join(lines)

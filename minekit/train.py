@@ -1,0 +1,294 @@
+"""Fine-tune a bi-encoder on a built dataset (datasets/<name>/v<N>) with sentence-transformers' trainer.
+
+train.parquet is read as it is: its columns are already in trainer order (anchor, positive,
+negative[_1..n]). The loss decides what else is needed:
+
+- mnrl (default): MultipleNegativesRankingLoss, in-batch negatives plus the row's hard negatives, with
+  the no-duplicates batch sampler so a hard negative never shows up as another row's positive in the
+  same batch. Works on (anchor, positive) pairs alone too.
+- cached-mnrl: the same loss with gradient caching (mini_batch_size), for large batches on small memory.
+- gist: GISTEmbedLoss; a guide model (--guide default) masks in-batch negatives it scores above the positive.
+- triplet: TripletLoss on (anchor, positive, negative); one negative per row.
+- margin-mse: MarginMSELoss on margins positive_score - negative_score from ids.parquet (cross-encoder
+  scores when the dataset carries positive and negative ce scores, otherwise the miner's scores).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from minekit.errors import ConfigError, InputError
+
+if TYPE_CHECKING:
+    import polars as pl
+
+logger = logging.getLogger(__name__)
+
+LOSSES = ("mnrl", "cached-mnrl", "gist", "triplet", "margin-mse")
+IN_BATCH = ("mnrl", "cached-mnrl", "gist")
+
+
+@dataclass
+class Dataset:
+    """A built dataset version, read back: train texts, row-aligned ids and scores, its manifest."""
+
+    path: Path
+    train: "pl.DataFrame"
+    ids: "pl.DataFrame | None"
+    manifest: dict
+
+
+@dataclass
+class TrainResult:
+    model: Any  # the fine-tuned SentenceTransformer
+    stats: dict[str, Any] = field(default_factory=dict)
+
+
+def read_dataset(path: str | Path) -> Dataset:
+    """Read datasets/<name>/v<N>: train.parquet (required), ids.parquet and manifest.json (when present)."""
+    from minekit.io import read_parquet
+
+    path = Path(path)
+    if not path.is_dir():
+        raise InputError(f"{path}: dataset folder not found (expected datasets/NAME/vN from `minekit build`).")
+    train = read_parquet(path / "train.parquet", what="dataset train")
+    ids = read_parquet(path / "ids.parquet", what="dataset ids") if (path / "ids.parquet").is_file() else None
+    if ids is not None and ids.height != train.height:
+        raise InputError(f"{path / 'ids.parquet'}: {ids.height} rows, but train.parquet has {train.height}; "
+                         "they must be row-aligned (rebuild the dataset).")
+    manifest_path = path / "manifest.json"
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
+    return Dataset(path=path, train=train, ids=ids, manifest=manifest)
+
+
+def _text_columns(train: "pl.DataFrame") -> list[str]:
+    cols = train.columns
+    if "document" in cols and "label" in cols:
+        raise ConfigError("dataset: a labeled-pair dataset (anchor, document, label) trains a cross-encoder; "
+                          "build --format triplet or n-tuple for a bi-encoder.")
+    if cols[:2] != ["anchor", "positive"]:
+        raise InputError(f"train.parquet: columns must start with anchor, positive; got {', '.join(cols)}.")
+    negs = [c for c in cols[2:] if c == "negative" or c.startswith("negative_")]
+    extra = [c for c in cols[2:] if c not in negs]
+    if extra:
+        raise InputError(f"train.parquet: unexpected columns {', '.join(extra)} (expected negative or negative_1..n).")
+    for c in ["anchor", "positive", *negs]:
+        nulls = train[c].null_count()
+        if nulls:
+            raise InputError(f"train.parquet: column {c} has {nulls} null texts (rebuild with --fill random).")
+    return ["anchor", "positive", *negs]
+
+
+def _margins(ids: "pl.DataFrame | None", n_neg: int) -> tuple[list[list[float]], str]:
+    """Per row, positive_score - negative_score for each negative: cross-encoder scores when both exist."""
+    import polars as pl
+
+    if ids is None:
+        raise ConfigError("loss: margin-mse needs ids.parquet (the scores) beside train.parquet.")
+    if "positive_ce_score" in ids.columns and "negative_ce_scores" in ids.columns:
+        pos, neg, source = "positive_ce_score", "negative_ce_scores", "ce_score"
+    else:
+        pos, neg, source = "positive_score", "negative_scores", "miner score"
+    for col in (pos, neg):
+        if col not in ids.columns:
+            raise InputError(f"ids.parquet: margin-mse needs column {col}.")
+    bad = ids.with_row_index("row").filter(
+        pl.col(pos).is_null() | pl.col(pos).is_nan() | (pl.col(neg).list.len() != n_neg)
+        | pl.col(neg).list.eval(pl.element().is_null() | pl.element().is_nan()).list.any())
+    if bad.height:
+        raise InputError(f"ids.parquet: {bad.height} rows lack a {pos} or {n_neg} {neg} for margin-mse "
+                         f"(rows {bad['row'].head(5).to_list()}); choose another --loss or rebuild.")
+    rows = [[float(p) - float(n) for n in negs] for p, negs in zip(ids[pos].to_list(), ids[neg].to_list())]
+    return rows, source
+
+
+def _check(loss: str, columns: list[str], *, guide: str | None, mini_batch_size: int | None, epochs: float,
+           batch_size: int, learning_rate: float, max_steps: int | None) -> None:
+    if loss not in LOSSES:
+        raise ConfigError(f"loss: {loss!r} is not one of {', '.join(LOSSES)}.")
+    if guide is not None and loss != "gist":
+        raise ConfigError(f"guide: only the gist loss uses a guide model (got --loss {loss}).")
+    if loss == "gist" and guide is None:
+        raise ConfigError("guide: the gist loss needs a guide model, e.g. --guide default.")
+    if mini_batch_size is not None and loss != "cached-mnrl":
+        raise ConfigError(f"mini_batch_size: only cached-mnrl uses it (got --loss {loss}).")
+    n_neg = len(columns) - 2
+    if loss == "triplet" and n_neg != 1:
+        raise ConfigError(f"loss: triplet needs exactly one negative column; this dataset has {n_neg} "
+                          "(use mnrl, or build --format triplet).")
+    if loss == "margin-mse" and n_neg < 1:
+        raise ConfigError("loss: margin-mse needs negatives; this dataset has none.")
+    if batch_size < 1 or epochs <= 0 or learning_rate <= 0:
+        raise ConfigError("batch_size, epochs and learning_rate must be positive.")
+    if max_steps is not None and max_steps < 1:
+        raise ConfigError(f"max_steps: must be at least 1, got {max_steps}.")
+
+
+def _make_loss(loss: str, model, *, guide, mini_batch_size: int | None):
+    from sentence_transformers.sentence_transformer import losses
+
+    if loss == "mnrl":
+        return losses.MultipleNegativesRankingLoss(model)
+    if loss == "cached-mnrl":
+        return losses.CachedMultipleNegativesRankingLoss(model, mini_batch_size=mini_batch_size or 32)
+    if loss == "gist":
+        return losses.GISTEmbedLoss(model, guide=guide)
+    if loss == "triplet":
+        return losses.TripletLoss(model)
+    return losses.MarginMSELoss(model)
+
+
+def train_bi_encoder(
+    train: "pl.DataFrame",
+    ids: "pl.DataFrame | None" = None,
+    *,
+    model: Any = "default",
+    loss: str = "mnrl",
+    epochs: float = 1,
+    batch_size: int = 32,
+    learning_rate: float = 2e-5,
+    warmup_ratio: float = 0.1,
+    max_seq_length: int = 256,
+    max_steps: int | None = None,
+    mini_batch_size: int | None = None,
+    guide: str | None = None,
+    seed: int = 0,
+    device: str = "cpu",
+    trust_remote_code: bool = False,
+    show_progress: bool = True,
+) -> TrainResult:
+    """Fine-tune `model` (a name for minekit.models, or a loaded SentenceTransformer) on train rows.
+
+    Returns the trained model (not saved: see write_model) and stats: rows, steps, final training loss.
+    """
+    import datasets as hf_datasets
+    import transformers
+    from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
+    from sentence_transformers.sentence_transformer.training_args import BatchSamplers
+
+    from minekit.models import load_bi_encoder
+
+    columns = _text_columns(train)
+    _check(loss, columns, guide=guide, mini_batch_size=mini_batch_size, epochs=epochs, batch_size=batch_size,
+           learning_rate=learning_rate, max_steps=max_steps)
+    if train.height == 0:
+        raise InputError("train.parquet: no rows to train on.")
+    data = {c: train[c].to_list() for c in columns}
+    margin_source = None
+    if loss == "margin-mse":
+        data["label"], margin_source = _margins(ids, len(columns) - 2)
+    transformers.set_seed(seed)
+    if isinstance(model, str):
+        model = load_bi_encoder(model, device=device, trust_remote_code=trust_remote_code)
+    model.max_seq_length = max_seq_length
+    guide_model = load_bi_encoder(guide, device=device, trust_remote_code=trust_remote_code) if guide else None
+    loss_fn = _make_loss(loss, model, guide=guide_model, mini_batch_size=mini_batch_size)
+    steps_per_epoch = max(1, -(-train.height // batch_size))
+    with tempfile.TemporaryDirectory(prefix="minekit-train-") as scratch:
+        args = SentenceTransformerTrainingArguments(
+            output_dir=scratch,
+            num_train_epochs=epochs,
+            max_steps=max_steps if max_steps is not None else -1,
+            per_device_train_batch_size=batch_size,
+            learning_rate=learning_rate,
+            warmup_steps=warmup_ratio,
+            seed=seed,
+            data_seed=seed,
+            batch_sampler=BatchSamplers.NO_DUPLICATES if loss in IN_BATCH else BatchSamplers.BATCH_SAMPLER,
+            save_strategy="no",
+            report_to="none",
+            logging_steps=max(1, min(50, steps_per_epoch // 5)),
+            disable_tqdm=not show_progress,
+            use_cpu=device == "cpu",
+        )
+        trainer = SentenceTransformerTrainer(model=model, args=args, loss=loss_fn,
+                                             train_dataset=hf_datasets.Dataset.from_dict(data))
+        if not show_progress:
+            from transformers.trainer_callback import PrinterCallback
+
+            trainer.remove_callback(PrinterCallback)  # it prints every log dict
+        started = time.perf_counter()
+        with contextlib.redirect_stdout(sys.stderr):  # the trainer's log lines; stdout carries results only
+            output = trainer.train()
+        wall = time.perf_counter() - started
+    stats = {
+        "rows": train.height,
+        "negatives_per_row": len(columns) - 2,
+        "steps": int(trainer.state.global_step),
+        "train_loss": round(float(output.training_loss), 6),
+        "wall_s": round(wall, 2),
+    }
+    if margin_source:
+        stats["margin_scores"] = margin_source
+    logger.info("trained %d steps on %d rows in %.1fs (loss %s)", stats["steps"], train.height, wall, loss)
+    return TrainResult(model=model, stats=stats)
+
+
+def write_model(result: TrainResult, out: str | Path, *, manifest: dict) -> Path:
+    """Save the model folder with manifest.json and a model card; atomic (temp folder + rename).
+
+    An existing non-empty `out` is never overwritten.
+    """
+    out = Path(out)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise ConfigError(f"out: {out} already exists; choose a new folder (models are never overwritten).")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        result.model.save(str(tmp))
+        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True, default=str) + "\n")
+        card = tmp / "README.md"
+        generated = card.read_text(encoding="utf-8") if card.is_file() else ""
+        card.write_text(model_card(manifest) + ("\n---\n\n" + _strip_front_matter(generated) if generated else ""),
+                        encoding="utf-8")
+        if out.exists():
+            out.rmdir()
+        os.replace(tmp, out)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return out
+
+
+def _strip_front_matter(text: str) -> str:
+    if text.startswith("---"):
+        end = text.find("\n---", 3)
+        if end != -1:
+            return text[end + 4:].lstrip()
+    return text
+
+
+def model_card(manifest: dict) -> str:
+    """A short card a person can read: what it was trained on, how, and how long it took."""
+    data = manifest.get("dataset", {})
+    params = manifest.get("params", {})
+    stats = manifest.get("stats", {})
+    lines = [
+        f"# {manifest.get('name', 'minekit model')}",
+        "",
+        f"A sentence-transformers bi-encoder fine-tuned with minekit {manifest.get('minekit_version')}.",
+        "",
+        "## Training data",
+        f"- dataset: `{data.get('path')}` ({data.get('name')} v{data.get('version')})",
+        f"- dataset fingerprint: `{data.get('fingerprint')}`",
+        f"- rows: {stats.get('rows')}, negatives per row: {stats.get('negatives_per_row')}",
+        "",
+        "## Training",
+        *(f"- {k}: {v}" for k, v in params.items()),
+        f"- steps: {stats.get('steps')}, final training loss: {stats.get('train_loss')}",
+        f"- wall time: {manifest.get('wall_s')} s",
+        "",
+        "Reproduce: `minekit train --dataset " + str(data.get("path")) + " --out OUT` with the params above.",
+        "",
+    ]
+    return "\n".join(lines)

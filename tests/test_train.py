@@ -1,0 +1,152 @@
+"""minekit train: a tiny model trained for a few steps on a tiny built dataset."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import polars as pl
+import pytest
+from typer.testing import CliRunner
+
+from minekit.cli import app
+from minekit.errors import ConfigError, InputError
+from minekit.train import read_dataset, train_bi_encoder
+
+runner = CliRunner()
+
+
+def _ok(args: list[str]):
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    return result
+
+
+@pytest.fixture
+def dataset(tiny_files, tmp_path) -> Path:
+    """datasets/tiny/v1 built from the tiny files with BM25 negatives (triplet, 1 negative)."""
+    files = {k: str(v) for k, v in tiny_files.items()}
+    common = ["--queries", files["queries"], "--positives", files["positives"], "--corpus", files["corpus"]]
+    _ok(["-q", "mine", "bm25", *common, "--out", str(tmp_path / "bm25.parquet")])
+    _ok(["-q", "build", "--candidates", str(tmp_path / "bm25.parquet"), *common, "--name", "tiny",
+         "--out-dir", str(tmp_path / "datasets")])
+    return tmp_path / "datasets" / "tiny" / "v1"
+
+
+def _weights(folder: Path) -> dict:
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(str(folder), device="cpu")
+    return {k: v.clone() for k, v in model.state_dict().items()}
+
+
+def test_train_cli_changes_weights_and_writes_manifest(dataset, tiny_bi_encoder, tmp_path):
+    out = tmp_path / "models" / "tiny"
+    result = _ok(["train", "--dataset", str(dataset), "--out", str(out), "--model", str(tiny_bi_encoder),
+                  "--max-steps", "3", "--batch-size", "4", "--learning-rate", "1e-3", "--max-seq-length", "32"])
+    assert result.stdout.strip() == str(out)  # trainer logs and the stats table go to stderr
+    assert "steps" in result.stderr and "train_loss" in result.stderr
+    before, after = _weights(tiny_bi_encoder), _weights(out)
+    assert before.keys() == after.keys()
+    changed = [k for k in before if not (before[k] == after[k]).all()]
+    assert len(changed) > len(before) // 2  # real training moved most tensors
+
+    manifest = json.loads((out / "manifest.json").read_text())
+    built = json.loads((dataset / "manifest.json").read_text())
+    assert manifest["dataset"]["fingerprint"] == built["fingerprint"]
+    assert manifest["dataset"]["version"] == built["version"] and manifest["dataset"]["name"] == "tiny"
+    params = manifest["params"]
+    assert params["loss"] == "mnrl" and params["max_steps"] == 3 and params["batch_size"] == 4
+    assert params["learning_rate"] == 1e-3 and params["seed"] == 0 and params["max_seq_length"] == 32
+    assert params["base_model_identity"].startswith("sha256:")
+    assert manifest["stats"]["steps"] == 3 and manifest["stats"]["rows"] == 6
+    assert manifest["wall_s"] > 0 and manifest["minekit_version"]
+    card = (out / "README.md").read_text()
+    assert "# tiny" in card and built["fingerprint"] in card and "loss: mnrl" in card
+    # the saved model keeps the training sequence length
+    from sentence_transformers import SentenceTransformer
+    assert SentenceTransformer(str(out), device="cpu").max_seq_length == 32
+
+
+def test_train_refuses_existing_output(dataset, tiny_bi_encoder, tmp_path):
+    out = tmp_path / "taken"
+    out.mkdir()
+    (out / "x").write_text("keep me")
+    result = runner.invoke(app, ["train", "--dataset", str(dataset), "--out", str(out),
+                                 "--model", str(tiny_bi_encoder), "--max-steps", "1"])
+    assert result.exit_code == 2
+    assert "already exists" in result.output
+    assert (out / "x").read_text() == "keep me"
+
+
+@pytest.mark.parametrize("loss,extra", [
+    ("mnrl", {}),
+    ("cached-mnrl", {"mini_batch_size": 2}),
+    ("gist", {"guide": "GUIDE"}),
+    ("triplet", {}),
+    ("margin-mse", {}),
+])
+def test_every_loss_trains(dataset, tiny_bi_encoder, loss, extra):
+    data = read_dataset(dataset)
+    extra = {k: (str(tiny_bi_encoder) if v == "GUIDE" else v) for k, v in extra.items()}
+    result = train_bi_encoder(data.train, data.ids, model=str(tiny_bi_encoder), loss=loss, max_steps=2,
+                              batch_size=4, learning_rate=1e-3, max_seq_length=32, show_progress=False, **extra)
+    assert result.stats["steps"] == 2
+    assert result.stats["rows"] == data.train.height == 6
+    assert result.stats["train_loss"] == result.stats["train_loss"]  # not NaN
+    if loss == "margin-mse":
+        assert result.stats["margin_scores"] == "miner score"
+
+
+def test_pairs_only_trains_without_negatives(dataset, tiny_bi_encoder):
+    data = read_dataset(dataset)
+    result = train_bi_encoder(data.train.select("anchor", "positive"), None, model=str(tiny_bi_encoder),
+                              max_steps=1, batch_size=4, max_seq_length=32, show_progress=False)
+    assert result.stats["negatives_per_row"] == 0 and result.stats["steps"] == 1
+
+
+def test_margins_come_from_ids(dataset):
+    from minekit.train import _margins
+
+    data = read_dataset(dataset)
+    margins, source = _margins(data.ids, 1)
+    expected = [p - n[0] for p, n in zip(data.ids["positive_score"].to_list(), data.ids["negative_scores"].to_list())]
+    assert source == "miner score" and [m for (m,) in margins] == pytest.approx(expected)
+    assert len(set(expected)) > 2  # real, differing scores
+    with_ce = data.ids.with_columns(pl.lit(0.9, pl.Float32).alias("positive_ce_score"),
+                                    pl.col("negative_scores").list.eval(pl.element() * 0 + 0.25)
+                                    .alias("negative_ce_scores"))
+    margins, source = _margins(with_ce, 1)
+    assert source == "ce_score" and [m for (m,) in margins] == pytest.approx([0.65] * data.ids.height)
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    ({"loss": "hinge"}, "loss: 'hinge' is not one of"),
+    ({"loss": "gist"}, "needs a guide model"),
+    ({"loss": "mnrl", "guide": "default"}, "only the gist loss"),
+    ({"loss": "mnrl", "mini_batch_size": 4}, "only cached-mnrl"),
+    ({"max_steps": 0}, "max_steps"),
+])
+def test_bad_params_are_config_errors(dataset, tiny_bi_encoder, kwargs, message):
+    data = read_dataset(dataset)
+    with pytest.raises(ConfigError, match=message):
+        train_bi_encoder(data.train, data.ids, model=str(tiny_bi_encoder), show_progress=False, **kwargs)
+
+
+def test_triplet_and_margin_need_negatives(dataset, tiny_bi_encoder):
+    data = read_dataset(dataset)
+    pairs = data.train.select("anchor", "positive")
+    for loss in ("triplet", "margin-mse"):
+        with pytest.raises(ConfigError, match="negative"):
+            train_bi_encoder(pairs, None, model=str(tiny_bi_encoder), loss=loss, show_progress=False)
+
+
+def test_labeled_pair_dataset_is_refused(tmp_path):
+    folder = tmp_path / "lp"
+    folder.mkdir()
+    pl.DataFrame({"anchor": ["q"], "document": ["d"], "label": [1]}).write_parquet(folder / "train.parquet")
+    data = read_dataset(folder)
+    with pytest.raises(ConfigError, match="labeled-pair"):
+        train_bi_encoder(data.train, None, show_progress=False)
+    with pytest.raises(InputError, match="dataset folder not found"):
+        read_dataset(tmp_path / "missing")
