@@ -569,7 +569,9 @@ def evaluate_cmd(
     k: Annotated[str, typer.Option("--k", help="Cut-offs, comma-separated: nDCG, MRR and recall at each.")] = "10,100",
     batch_size: Annotated[int, typer.Option(help="Texts per encoding batch.")] = 64,
     max_seq_length: Annotated[Optional[int], typer.Option(help="Tokens per text (default: the model's).")] = None,
-    cache_dir: Annotated[Optional[Path], typer.Option(help="Embedding cache folder (reused across runs).")] = None,
+    cache_dir: Annotated[Optional[str], typer.Option(
+        help="Embedding cache folder, shared with mine dense (dense models: .minekit-cache unless given; "
+             "'none' to disable).")] = None,
     device: Annotated[str, typer.Option(help="torch device: cpu, cuda, mps.")] = "cpu",
     trust_remote_code: Annotated[bool, typer.Option(help="Allow model code from the model folder or hub.")] = False,
 ) -> None:
@@ -583,7 +585,7 @@ def evaluate_cmd(
     inputs = read_inputs(queries, positives, corpus)
     result = evaluate_retrieval(inputs.queries, inputs.positives, inputs.corpus, model=model, k=k,
                                 batch_size=batch_size, max_seq_length=max_seq_length,
-                                cache_dir=None if cache_dir is None else str(cache_dir), device=device,
+                                cache_dir=_evaluate_cache(model, cache_dir), device=device,
                                 trust_remote_code=trust_remote_code, show_progress=show_progress())
     metrics = {**result.metrics, "positives": str(positives)}
     if out is not None:
@@ -591,6 +593,13 @@ def evaluate_cmd(
     typer.echo(format_metrics(metrics))
     if out is not None:
         typer.echo(str(out))
+
+
+def _evaluate_cache(model: str, cache_dir: str | None) -> str | None:
+    """Dense models reuse the embedding cache mine dense fills; BM25 has no embeddings to cache."""
+    if cache_dir is None:
+        return None if model == "bm25" else ".minekit-cache"
+    return _none_word(cache_dir)
 
 
 @command(app, "compare")

@@ -51,6 +51,12 @@ TINY_QUERIES = {
 TINY_POSITIVES = [("q1", "d01"), ("q1", "d04"), ("q2", "d06"), ("q3", "d11"), ("q4", "d13"), ("q5", "d16")]
 
 
+@pytest.fixture(autouse=True)
+def _work_in_tmp(tmp_path, monkeypatch):
+    """Each test runs in its own folder, so default outputs (.minekit-cache, datasets/, runs/) stay out of the repo."""
+    monkeypatch.chdir(tmp_path)
+
+
 @pytest.fixture
 def tiny():
     """(queries, positives, corpus) frames small enough to reason about by hand."""

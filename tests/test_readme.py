@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -21,7 +22,7 @@ def _block(name: str) -> str:
     return match.group(1).strip()
 
 
-def test_readme_demo_builds_a_dataset(tmp_path):
+def test_readme_demo_runs_end_to_end(tmp_path):
     setup = _block("setup")
     # The install part is CI's job; the demo is everything from the first minekit command on.
     demo = setup[setup.index("minekit "):]
@@ -32,7 +33,11 @@ def test_readme_demo_builds_a_dataset(tmp_path):
     result = subprocess.run(["bash", "-euo", "pipefail", "-c", demo], cwd=tmp_path, env=env,
                             capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
-    versions = list(tmp_path.glob("**/datasets/*/v1/train.parquet"))
+    versions = list(tmp_path.glob("**/v1/train.parquet"))
     assert versions, f"no dataset version written; stdout: {result.stdout}"
     train = pl.read_parquet(versions[0])
     assert train.height > 0 and train.columns[:2] == ["anchor", "positive"]
+    run = json.loads(next(tmp_path.glob("runs/*/run.json")).read_text())
+    statuses = {name: step["status"] for name, step in run["steps"].items()}
+    assert set(statuses.values()) == {"done"}, statuses
+    assert "ndcg@10" in result.stdout
