@@ -40,8 +40,10 @@ BACKENDS = ("torch",)
 CHUNK = 2048
 KEY_BYTES = 16
 # Estimated tokens (characters / 4, capped at the model's max_seq_length) per encoding batch, for the
-# default batch_size 64 (scaled with larger batch sizes).
-TOKEN_BUDGET = 4096
+# default batch_size 64 (scaled with larger batch sizes). Measured on NFCorpus passages with MiniLM on
+# 2 cores: 1024 was both faster (37.9 s vs 42.7 s for 800 passages) and leaner than 4096, and put the
+# cold `mine dense` peak RSS at 0.61x sentence-transformers' (899 vs 1479 MiB; 4096 gave 0.93x).
+TOKEN_BUDGET = 1024
 READ_BLOCK = 16384  # cached rows read (and normalised) at a time
 CACHE_FORMAT = 1
 
