@@ -110,7 +110,7 @@ def params_of(fn: Callable, **kwargs) -> dict:
     """The fully resolved params of a library call (defaults included), as the manifest records them."""
     bound = inspect.signature(fn).bind_partial(**kwargs)
     bound.apply_defaults()
-    skip = {"show_progress"}
+    skip = {"show_progress", "cache_dir"}  # where results are cached does not change them
     return {k: v for k, v in bound.arguments.items()
             if k not in skip and inspect.signature(fn).parameters[k].kind == inspect.Parameter.KEYWORD_ONLY}
 
@@ -432,7 +432,6 @@ def denoise_cmd(
     scoring_model = cross_encoder if scorer == "cross-encoder" else model or "default"
     params = {**params_of(denoise_candidates, llm_judge=judge_params, **kwargs),
               "model_identity": model_identity(scoring_model) if scoring_model else None}
-    params.pop("cache_dir")  # where scores are cached does not change them
     files = {**inputs.paths, "candidates": candidates}
     if pseudo_positives is not None:
         manifest = make_manifest("denoise.pseudo-positives", params, describe_inputs(files), result.stats,
