@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
 
+from minekit import rules
 from minekit.errors import ConfigError
 from minekit.schema import passage_text
 
@@ -179,30 +180,8 @@ def score_bi_encoder(
     return scores, {"texts_encoded": encoder.stats["encoded"], "texts_cached": encoder.stats["cached"]}
 
 
-# -- keep-mask rules -----------------------------------------------------------------------------
+# -- keep-mask rules (the score rules are shared with filter, in minekit.rules) -------------------
 # A candidate whose query has no scored positive cannot be judged by a margin: it is kept.
-
-def _max_score(value: float | None) -> "pl.Expr | None":
-    import polars as pl
-
-    return None if value is None else pl.col("ce_score") <= value
-
-
-def _absolute_margin(value: float | None) -> "pl.Expr | None":
-    import polars as pl
-
-    if value is None:
-        return None
-    return (pl.col("ce_score") <= pl.col("_positive_ce_score") - value).fill_null(True)
-
-
-def _relative_margin(value: float | None) -> "pl.Expr | None":
-    import polars as pl
-
-    if value is None:
-        return None
-    return (pl.col("ce_score") <= pl.col("_positive_ce_score") * (1 - value)).fill_null(True)
-
 
 def _llm_judge(judged: "pl.DataFrame | None") -> "pl.Expr | None":
     """judged: (query_id, doc_id, _relevant) for the grey-zone pairs the judge answered."""
@@ -314,13 +293,14 @@ def denoise_candidates(
     ref = pos_scores.group_by("query_id").agg(pl.col("ce_score").min().alias("_positive_ce_score"))
     scored = live.join(cand_scores, on=["query_id", "doc_id"], how="left").join(ref, on="query_id", how="left")
 
-    rules = {"max_score": _max_score(max_score), "absolute_margin": _absolute_margin(absolute_margin),
-             "relative_margin": _relative_margin(relative_margin)}
-    marked = _mark(scored, rules)
+    score_rules = {"max_score": rules.max_score(max_score, "ce_score"),
+                   "absolute_margin": rules.absolute_margin(absolute_margin, "ce_score", "_positive_ce_score"),
+                   "relative_margin": rules.relative_margin(relative_margin, "ce_score", "_positive_ce_score")}
+    marked = rules.mark(scored, score_rules)
     judged, llm_counts = _ask_judge(marked, queries, corpus, llm_judge, llm_min_score, llm_max_score)
     if judged is not None:
         marked = marked.join(judged, on=["query_id", "doc_id"], how="left")
-        marked = _mark(marked.drop("drop_reason"), {**rules, "llm_judge": _llm_judge(judged)})
+        marked = rules.mark(marked.drop("drop_reason"), {**score_rules, "llm_judge": _llm_judge(judged)})
     pseudo = None
     if min_positive_score is not None:
         pseudo = (cand_scores.filter(pl.col("ce_score") >= min_positive_score)
@@ -330,7 +310,7 @@ def denoise_candidates(
     stats = {
         "rows_in": candidates.height,
         "rows_out": kept.height,  # as filter: rows kept as negatives, even when dropped rows stay marked
-        "dropped": dict(sorted(marked["drop_reason"].drop_nulls().value_counts().iter_rows())),
+        "dropped": rules.dropped(marked),
         "queries_in": live["query_id"].n_unique(),
         "queries_without_negatives": live["query_id"].n_unique() - kept["query_id"].n_unique(),
         "positives_lost": 0,  # positives are never candidates: denoise cannot cost one
@@ -350,16 +330,6 @@ def denoise_candidates(
                                        "drop_reason")])
              if keep_dropped else kept.select(out_cols))
     return DenoiseResult(frame.sort("query_id", "source", "rank"), stats, pseudo)
-
-
-def _mark(frame: "pl.DataFrame", rules: dict) -> "pl.DataFrame":
-    """Add drop_reason: the first broken rule's name, or null when the row is kept."""
-    import polars as pl
-
-    reason = pl.lit(None, dtype=pl.Utf8)
-    for name, keep in reversed([(n, e) for n, e in rules.items() if e is not None]):
-        reason = pl.when(~keep).then(pl.lit(name)).otherwise(reason)
-    return frame.with_columns(reason.alias("drop_reason"))
 
 
 def _ask_judge(marked: "pl.DataFrame", queries: "pl.DataFrame", corpus: "pl.DataFrame", judge,

@@ -2,7 +2,7 @@
 
 Each rule is a small function returning a keep-mask, named after the parameter that drives it, so a
 dropped row is counted (and, with keep_dropped, marked) under that name. A row that breaks several
-rules is counted under the first, in the order of RULES.
+rules is counted under the first, in the order they are listed in filter_candidates.
 Parameter meanings follow sentence-transformers' mine_hard_negatives.
 """
 
@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
+from minekit import rules
 from minekit.errors import ConfigError
 from minekit.stats import StageResult
 
@@ -39,31 +40,6 @@ def _range_max(value: int | None) -> "pl.Expr | None":
     import polars as pl
 
     return None if value is None else pl.col("rank") <= value
-
-
-def _min_score(value: float | None) -> "pl.Expr | None":
-    import polars as pl
-
-    return None if value is None else pl.col("score") >= value
-
-
-def _max_score(value: float | None) -> "pl.Expr | None":
-    import polars as pl
-
-    return None if value is None else pl.col("score") <= value
-
-
-def _absolute_margin(value: float | None) -> "pl.Expr | None":
-    import polars as pl
-
-    # A row without a positive_score cannot be judged: keep it (counted as positive_score_missing).
-    return None if value is None else (pl.col("score") <= pl.col("positive_score") - value).fill_null(True)
-
-
-def _relative_margin(value: float | None) -> "pl.Expr | None":
-    import polars as pl
-
-    return None if value is None else (pl.col("score") <= pl.col("positive_score") * (1 - value)).fill_null(True)
 
 
 def _check(range_min: int, range_max: int | None, min_score: float | None, max_score: float | None,
@@ -99,26 +75,21 @@ def filter_candidates(
     import polars as pl
 
     _check(range_min, range_max, min_score, max_score, absolute_margin, relative_margin)
-    rules = {
+    marked = rules.mark(candidates, {
         "is_positive": _is_positive(positives),
         "range_min": _range_min(range_min),
         "range_max": _range_max(range_max),
-        "min_score": _min_score(min_score),
-        "max_score": _max_score(max_score),
-        "absolute_margin": _absolute_margin(absolute_margin),
-        "relative_margin": _relative_margin(relative_margin),
-    }
-    active = {name: expr for name, expr in rules.items() if expr is not None}
-    reason = pl.lit(None, dtype=pl.Utf8)
-    for name, keep in reversed(active.items()):
-        reason = pl.when(~keep).then(pl.lit(name)).otherwise(reason)
-    marked = candidates.with_columns(reason.alias("drop_reason"))
+        "min_score": rules.min_score(min_score),
+        "max_score": rules.max_score(max_score),
+        "absolute_margin": rules.absolute_margin(absolute_margin),
+        "relative_margin": rules.relative_margin(relative_margin),
+    })
     kept = marked.filter(pl.col("drop_reason").is_null())
 
     stats = {
         "rows_in": candidates.height,
         "rows_out": kept.height,
-        "dropped": dict(sorted(marked["drop_reason"].drop_nulls().value_counts().iter_rows())),
+        "dropped": rules.dropped(marked),
         "queries_in": candidates["query_id"].n_unique(),
         "queries_without_negatives": candidates["query_id"].n_unique() - kept["query_id"].n_unique(),
     }
