@@ -66,6 +66,16 @@ def file_sha256(path: str | Path) -> str:
     return digest.hexdigest()
 
 
+def folder_sha256(folder: str | Path) -> str:
+    """sha256 over a folder's files (relative names and contents); hidden files (temp files) are left out."""
+    folder = Path(folder)
+    digest = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith(".")):
+        digest.update(str(path.relative_to(folder)).encode())
+        digest.update(file_sha256(path).encode())
+    return digest.hexdigest()
+
+
 def describe_file(path: str | Path, rows: int | None = None) -> dict:
     """Lineage entry for one input: where it was, what it held (sha256), how many rows."""
     entry = {"path": str(path), "sha256": file_sha256(path)}

@@ -5,11 +5,11 @@ Heavy libraries are imported inside the functions. trust_remote_code stays off u
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from pathlib import Path
 
 from minekit.errors import ConfigError
+from minekit.io import folder_sha256
 
 logger = logging.getLogger(__name__)
 
@@ -42,13 +42,7 @@ def model_identity(name: str) -> str:
     path = Path(resolved)
     if not path.is_dir():
         return f"hub:{resolved}"
-    digest = hashlib.sha256()
-    for file in sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith(".")):
-        digest.update(str(file.relative_to(path)).encode())
-        with open(file, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-    return f"sha256:{digest.hexdigest()}"
+    return f"sha256:{folder_sha256(path)}"
 
 
 def load_bi_encoder(name: str = DEFAULT, *, device: str = "cpu", trust_remote_code: bool = False):

@@ -58,7 +58,7 @@ from typing import TYPE_CHECKING, Any
 
 from minekit import __version__
 from minekit.errors import ConfigError, MinekitError
-from minekit.io import file_sha256, read_manifest, write_json
+from minekit.io import file_sha256, folder_sha256, read_manifest, write_json
 
 if TYPE_CHECKING:
     import click
@@ -412,11 +412,7 @@ def _folder_sha256(folder: Path) -> str:
     """A folder's manifest.json when it has one (a dataset version), else all its files' names and bytes."""
     if (folder / "manifest.json").is_file():
         return file_sha256(folder / "manifest.json")
-    digest = hashlib.sha256()
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        digest.update(str(path.relative_to(folder)).encode())
-        digest.update(file_sha256(path).encode())
-    return digest.hexdigest()
+    return folder_sha256(folder)
 
 
 def _output_names(step: Step, run_dir: Path) -> dict[str, str]:
