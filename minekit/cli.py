@@ -108,11 +108,12 @@ def report(title: str, stats: dict) -> None:
 
 def params_of(fn: Callable, **kwargs) -> dict:
     """The fully resolved params of a library call (defaults included), as the manifest records them."""
-    bound = inspect.signature(fn).bind_partial(**kwargs)
+    signature = inspect.signature(fn)
+    bound = signature.bind_partial(**kwargs)
     bound.apply_defaults()
     skip = {"show_progress", "cache_dir"}  # where results are cached does not change them
     return {k: v for k, v in bound.arguments.items()
-            if k not in skip and inspect.signature(fn).parameters[k].kind == inspect.Parameter.KEYWORD_ONLY}
+            if k not in skip and signature.parameters[k].kind == inspect.Parameter.KEYWORD_ONLY}
 
 
 def write_stage(result, out: Path, stage: str, params: dict, inputs: dict[str, object],
