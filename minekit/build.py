@@ -455,6 +455,7 @@ def dataset_card(manifest: dict, result: BuildResult) -> str:
     inputs = "\n".join(f"- {k}: `{v['path']}` (sha256 {v['sha256'][:12]}…)"
                        for k, v in manifest["steps"][-1]["inputs"].items())
     stats = "\n".join(f"- {k}: {v}" for k, v in result.stats.items())
+    scores = "\n".join(f"- `{k}`: {v}" for k, v in result.score_columns.items()) or "- none (random negatives)"
     return f"""# {manifest['name']} v{manifest['version']}
 
 A {params['format']} dataset for training retrieval models with hard negatives, built by minekit
@@ -469,6 +470,10 @@ A {params['format']} dataset for training retrieval models with hard negatives, 
 
 Inputs:
 {inputs}
+
+## Scores
+Each score column of `ids.parquet` holds one kind of score, from one scorer:
+{scores}
 
 ## Counts
 {stats}

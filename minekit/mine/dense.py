@@ -193,8 +193,16 @@ def build_index(doc_emb: np.ndarray, index: str, params: dict, *, seed: int = 0)
         ann = faiss.IndexHNSWFlat(dim, params["hnsw_m"], faiss.METRIC_INNER_PRODUCT)
         ann.hnsw.efConstruction = max(80, 2 * params["hnsw_m"])
         ann.hnsw.efSearch = params["ef_search"]
-    for a in range(0, len(doc_emb), 65536):
-        ann.add(np.ascontiguousarray(doc_emb[a:a + 65536], dtype=np.float32))
+    # faiss adds HNSW links in parallel, which makes the graph (and so the candidates) differ from run
+    # to run; one thread while adding keeps the same inputs giving the same index.
+    threads = faiss.omp_get_max_threads()
+    if index == "hnsw":
+        faiss.omp_set_num_threads(1)
+    try:
+        for a in range(0, len(doc_emb), 65536):
+            ann.add(np.ascontiguousarray(doc_emb[a:a + 65536], dtype=np.float32))
+    finally:
+        faiss.omp_set_num_threads(threads)
     return ann
 
 
