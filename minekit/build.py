@@ -112,7 +112,8 @@ def score_kinds(frames: list["pl.DataFrame"]) -> dict[str, str]:
     return {s: next(iter(k)) for s, k in sorted(kinds.items()) if k}
 
 
-def _check_params(num_negatives: int, format: str, sampling_strategy: str, fill: str, simans_a: float) -> None:
+def _check_params(num_negatives: int, format: str, sampling_strategy: str, fill: str, simans_a: float,
+                  relative_margin: float | None) -> None:
     if num_negatives < 1:
         raise ConfigError(f"num_negatives: must be at least 1, got {num_negatives}.")
     for name, value, choices in (("format", format, FORMATS), ("sampling_strategy", sampling_strategy,
@@ -121,6 +122,8 @@ def _check_params(num_negatives: int, format: str, sampling_strategy: str, fill:
             raise ConfigError(f"{name}: {value!r} is not one of {', '.join(choices)}.")
     if not simans_a > 0:
         raise ConfigError(f"simans_a: must be above 0, got {simans_a}.")
+    if relative_margin is not None and not 0 <= relative_margin < 1:
+        raise ConfigError(f"relative_margin: must be in [0, 1), got {relative_margin}.")
 
 
 def build_dataset(
@@ -132,15 +135,18 @@ def build_dataset(
     num_negatives: int = 3,
     format: str = "triplet",
     sampling_strategy: str = "top",
+    relative_margin: float | None = 0.05,
     simans_a: float = 50.0,
     simans_b: float = -0.05,
-    fill: str = "none",
+    fill: str = "random",
     seed: int = 0,
 ) -> BuildResult:
     """Pick num_negatives negatives for every (query, positive) and write them out as texts and ids.
 
     A row's pool is its query's candidates, best rank first, minus those a margin rule excluded for
-    this positive (excluded_for). sampling_strategy "top" takes the best-ranked, "random" samples
+    this positive (excluded_for) and, with relative_margin, those some miner scores above
+    positive - |positive| * relative_margin for this row's own positive (NV-Retriever's TopK-PercPos:
+    0.05 keeps negatives below 95% of the positive's score; None turns it off). sampling_strategy "top" takes the best-ranked, "random" samples
     uniformly, "simans" samples with probability exp(-simans_a * (gap - simans_b)^2) where gap =
     (score - positive score) / |positive score| under the miner that ranked the candidate best
     (SimANS: ambiguous negatives, near the positive's score, are the informative ones). Every draw
@@ -150,7 +156,7 @@ def build_dataset(
     """
     import polars as pl
 
-    _check_params(num_negatives, format, sampling_strategy, fill, simans_a)
+    _check_params(num_negatives, format, sampling_strategy, fill, simans_a, relative_margin)
     kinds = score_kinds(candidates)
     rows_in = sum(f.height for f in candidates)
     merged = merge_candidates(candidates)
@@ -182,7 +188,7 @@ def build_dataset(
         if f"positive_score_{score_column(s)}" not in rows.columns:
             rows = rows.with_columns(pl.lit(None, pl.Float32).alias(f"positive_score_{score_column(s)}"))
     picked = _pick(rows, corpus, positives, sources=sources, has_ce=has_ce, num_negatives=num_negatives,
-                   sampling_strategy=sampling_strategy, simans_a=simans_a, simans_b=simans_b, fill=fill, seed=seed)
+                   relative_margin=relative_margin, sampling_strategy=sampling_strategy, simans_a=simans_a, simans_b=simans_b, fill=fill, seed=seed)
     ids = pl.DataFrame(picked.rows, schema=picked.schema, orient="row")
     texts = _Texts(queries, corpus)
     if format == "triplet":
@@ -252,8 +258,8 @@ def simans_weights(gaps: np.ndarray, a: float, b: float) -> np.ndarray:
 
 
 def _pick(rows: "pl.DataFrame", corpus: "pl.DataFrame", positives: "pl.DataFrame", *, sources: list[str],
-          has_ce: bool, num_negatives: int, sampling_strategy: str, simans_a: float, simans_b: float, fill: str,
-          seed: int) -> _Picked:
+          has_ce: bool, num_negatives: int, relative_margin: float | None, sampling_strategy: str,
+          simans_a: float, simans_b: float, fill: str, seed: int) -> _Picked:
     """Choose the negatives of each (query, positive) row, in the order rows are given (deterministic)."""
     import polars as pl
 
@@ -261,13 +267,18 @@ def _pick(rows: "pl.DataFrame", corpus: "pl.DataFrame", positives: "pl.DataFrame
     pos_by_query = dict(positives.group_by("query_id").agg("doc_id").iter_rows())
     cols = [score_column(s) for s in sources]
     out, counts = [], {"rows_filled": 0, "negatives_filled": 0, "rows_without_enough_negatives": 0,
-                       "positives_lost": 0, "negatives_excluded_by_margin": 0}
+                       "positives_lost": 0, "negatives_excluded_by_margin": 0,
+                       "negatives_excluded_by_relative_margin": 0}
     for row in rows.iter_rows(named=True):
         pid = row["positive_id"]
         rng = row_rng(seed, row["query_id"], pid)
         docs = row["neg_ids"] or []
         pool = [i for i in range(len(docs)) if pid not in (row["neg_excluded"][i] or ())]
         counts["negatives_excluded_by_margin"] += len(docs) - len(pool)
+        if relative_margin is not None:
+            kept = [i for i in pool if not _too_close(row, i, cols, relative_margin)]
+            counts["negatives_excluded_by_relative_margin"] += len(pool) - len(kept)
+            pool = kept
         take = pool[:num_negatives]
         if len(pool) > num_negatives and sampling_strategy == "random":
             take = sorted(pool[i] for i in rng.choice(len(pool), size=num_negatives, replace=False))
@@ -315,6 +326,18 @@ def _pick(rows: "pl.DataFrame", corpus: "pl.DataFrame", positives: "pl.DataFrame
         logger.warning("%d (query, positive) rows had fewer than %d negatives and were dropped%s",
                        counts["positives_lost"], num_negatives, hint)
     return _Picked(out, schema, counts)
+
+
+def _too_close(row: dict, i: int, cols: list[str], margin: float) -> bool:
+    """Does any miner score candidate i above positive - |positive| * margin, for this row's positive?
+    A positive scored 0 or null by a miner cannot anchor that miner's margin (rules.unjudged)."""
+    for c in cols:
+        score, positive = row[f"neg_score_{c}"][i], row[f"positive_score_{c}"]
+        if score is None or positive is None or positive == 0 or not np.isfinite(positive):
+            continue
+        if score > positive - abs(positive) * margin:
+            return True
+    return False
 
 
 def _gap(row: dict, i: int, col: str) -> float:

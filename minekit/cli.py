@@ -161,6 +161,16 @@ def write_stage(result, out: Path, stage: str, params: dict, inputs: dict[str, o
     typer.echo(str(out))
 
 
+def _none_float(value: str | float | None) -> float | None:
+    """'none' on the command line turns a default threshold off."""
+    if value is None or isinstance(value, float) or str(value).lower() not in ("none", ""):
+        try:
+            return None if value is None else float(value)
+        except ValueError:
+            raise typer.BadParameter(f"{value!r} is not a number or 'none'.") from None
+    return None
+
+
 def _none_word(value: str | None) -> str | None:
     """'none' on the command line means no stemmer / no stopwords."""
     return None if value is None or value.lower() in ("none", "") else value
@@ -343,12 +353,17 @@ def build(
     sampling_strategy: Annotated[str, typer.Option(
         help="top: best-ranked negatives; random: seeded uniform sample; simans: seeded sample peaking near the "
              "positive's score.")] = "top",
+    relative_margin: Annotated[Optional[float], typer.Option(
+        help="Per row: leave out candidates some miner scores above positive - |positive| * relative_margin "
+             "for the row's own positive (TopK-PercPos; 'none' turns it off).", parser=lambda v: _none_float(v))]
+    = 0.05,
     simans_a: Annotated[float, typer.Option(
         help="simans: sharpness a of exp(-a (gap - b)^2), gap = (score - positive) / |positive|.")] = 50.0,
     simans_b: Annotated[float, typer.Option(help="simans: the gap b where sampling peaks.")] = -0.05,
     fill: Annotated[str, typer.Option(
-        help="none: drop rows with too few negatives (counted as positives_lost); random: pad with random documents.")]
-    = "none",
+        help="random: pad rows with too few negatives with random documents (no positive is lost); none: drop "
+             "them (counted as positives_lost).")]
+    = "random",
     seed: Annotated[int, typer.Option(help="Seed for random sampling and filling.")] = 0,
 ) -> None:
     """Write a versioned dataset datasets/NAME/vN (train.parquet, ids.parquet, manifest.json, README.md).
@@ -364,7 +379,7 @@ def build(
     inputs = read_inputs(queries, positives, corpus)
     frames = [check_candidates_ids(read_candidates(p), p, inputs.corpus) for p in candidates]
     kwargs = dict(num_negatives=num_negatives, format=format, sampling_strategy=sampling_strategy,
-                  simans_a=simans_a, simans_b=simans_b, fill=fill, seed=seed)
+                  relative_margin=relative_margin, simans_a=simans_a, simans_b=simans_b, fill=fill, seed=seed)
     params = params_of(build_dataset, **kwargs)
     described = describe_inputs({**inputs.paths, "candidates": list(candidates)})
     existing = find_version(out_dir, name, fingerprint("build", params, described))

@@ -25,7 +25,8 @@ def _cands(tiny):
 
 def test_triplets_one_row_per_negative_aligned_with_ids(tiny):
     queries, positives, corpus = tiny
-    result = build_dataset(_cands(tiny), queries, positives, corpus, num_negatives=2)
+    result = build_dataset(_cands(tiny), queries, positives, corpus, num_negatives=2, fill="none",
+                           relative_margin=None)
     train, ids = result.train, result.ids
     assert train.columns == ["anchor", "positive", "negative"]
     assert ids.columns == ["query_id", "positive_id", "negative_ids", "negative_sources", "negative_ranks",
@@ -60,10 +61,10 @@ def test_merged_sources_are_kept_once_with_both_names(tiny):
 def test_too_few_negatives_dropped_and_counted_or_filled(tiny):
     queries, positives, corpus = tiny
     cands = [mine_bm25(queries, positives, corpus, top_k=1, show_progress=False).frame]
-    dropped = build_dataset(cands, queries, positives, corpus, num_negatives=3)
+    dropped = build_dataset(cands, queries, positives, corpus, num_negatives=3, fill="none")
     assert dropped.train.height == 0
     assert dropped.stats["positives_lost"] == dropped.stats["rows_without_enough_negatives"] == positives.height
-    filled = build_dataset(cands, queries, positives, corpus, num_negatives=3, fill="random", seed=1,
+    filled = build_dataset(cands, queries, positives, corpus, num_negatives=3, fill="random", seed=1, relative_margin=None,
                            format="n-tuple")
     assert filled.stats["positives_lost"] == 0 and filled.stats["rows_filled"] == positives.height
     assert filled.ids.height == positives.height
@@ -177,3 +178,24 @@ def test_a_copy_of_a_positive_is_never_a_negative(tiny):
     result = build_dataset(cands, queries, positives, corpus, num_negatives=1, format="n-tuple")
     assert "d21" not in {d for negs in result.ids["negative_ids"] for d in negs}
     assert result.stats["dropped"] == {"same_text_as_positive": 1}
+
+
+def test_default_relative_margin_is_judged_against_each_rows_own_positive():
+    # q1 has two positives; one candidate scores between them under the one miner: it is a negative for
+    # the row of the stronger positive only (TopK-PercPos: below 95% of that row's positive)
+    cands = pl.DataFrame({
+        "query_id": ["q1", "q1"], "doc_id": ["d02", "d03"], "source": ["dense", "dense"],
+        "rank": pl.Series([1, 2], dtype=pl.Int32), "score": pl.Series([0.7, 0.2], dtype=pl.Float32),
+        "score_kind": ["cosine", "cosine"], "positive_score": pl.Series([0.5, 0.5], dtype=pl.Float32),
+        "positive_ids": [["d01", "d04"]] * 2,
+        "positive_scores": pl.Series([[0.9, 0.5]] * 2, dtype=pl.List(pl.Float32))})
+    queries = pl.DataFrame({"query_id": ["q1"], "text": ["solar"]})
+    positives = pl.DataFrame({"query_id": ["q1", "q1"], "doc_id": ["d01", "d04"], "score": [1.0, 1.0]})
+    corpus = pl.DataFrame({"doc_id": [f"d0{i}" for i in range(1, 5)], "title": [""] * 4,
+                           "text": ["a", "b", "c", "d"]})
+    result = build_dataset([cands], queries, positives, corpus, num_negatives=1)
+    picked = dict(zip(result.ids["positive_id"], result.ids["negative_ids"].list.first()))
+    assert picked == {"d01": "d02", "d04": "d03"}  # 0.7 <= 0.9 - 0.045; 0.7 > 0.5 - 0.025
+    assert result.stats["negatives_excluded_by_relative_margin"] == 1
+    off = build_dataset([cands], queries, positives, corpus, num_negatives=1, relative_margin=None)
+    assert off.ids["negative_ids"].list.first().to_list() == ["d02", "d02"]

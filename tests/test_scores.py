@@ -121,7 +121,8 @@ def test_margin_mse_after_denoise_uses_cross_encoder_scores_on_both_sides(tiny, 
     monkeypatch.setattr(dn, "score_cross_encoder", scorer)
     denoised = dn.denoise_candidates(cands, queries, positives, corpus, cross_encoder="x",
                                      show_progress=False).frame
-    result = build_dataset([denoised], queries, positives, corpus, num_negatives=2, format="n-tuple")
+    result = build_dataset([denoised], queries, positives, corpus, num_negatives=2, format="n-tuple", fill="none",
+                           relative_margin=None)
     assert result.score_columns["negative_ce_scores"] == "ce_logit (denoise)"
     ids = result.ids
     for row in ids.iter_rows(named=True):

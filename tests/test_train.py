@@ -36,8 +36,8 @@ def dataset(tiny_files, tmp_path) -> Path:
 def _with_teacher(ids: pl.DataFrame) -> pl.DataFrame:
     """ids as denoise + build write them: one teacher's scores for the positive and each negative."""
     return ids.with_columns(pl.lit(0.9, pl.Float32).alias("positive_ce_score"),
-                            pl.col("negative_scores_bm25").list.eval(pl.element() * 0 + 0.25)
-                            .alias("negative_ce_scores"))
+                            pl.col("negative_ids").list.eval(pl.element().str.len_bytes() * 0 + 0.25)
+                            .cast(pl.List(pl.Float32)).alias("negative_ce_scores"))
 
 
 def _weights(folder: Path) -> dict:
