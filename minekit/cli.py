@@ -18,6 +18,7 @@ import typer
 
 from minekit import __version__
 from minekit.errors import ConfigError, MinekitError
+from minekit.options import between, one_of, seed_range
 
 logger = logging.getLogger("minekit")
 
@@ -50,16 +51,20 @@ OutOpt = Annotated[Path, typer.Option("--out", help="Output parquet file (writte
 CandidatesOpt = Annotated[Path, typer.Option("--candidates", help="Candidates parquet from mine, filter or denoise.")]
 
 
+def _print_version(value: bool) -> None:
+    if value:  # eager: runs before typer asks for a command
+        typer.echo(__version__)
+        raise typer.Exit()
+
+
 @app.callback()
 def _main(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only errors on stderr; no progress bars.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging on stderr.")] = False,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for unexpected errors.")] = False,
-    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
+    version: Annotated[bool, typer.Option("--version", is_eager=True, callback=_print_version,
+                                          help="Print the version and exit.")] = False,
 ) -> None:
-    if version:
-        typer.echo(__version__)
-        raise typer.Exit()
     STATE.debug, STATE.quiet = debug, quiet
     level = logging.ERROR if quiet else logging.DEBUG if verbose else logging.INFO
     handler = logging.StreamHandler(sys.stderr)
@@ -69,16 +74,28 @@ def _main(
     logging.basicConfig(level=level, handlers=[handler], force=True)
 
 
-def command(group: typer.Typer, name: str | None = None) -> Callable:
-    """Register a command whose MinekitErrors become one clear line on stderr and an exit code."""
+def command(group: typer.Typer, name: str | None = None, *, out_files: tuple[str, ...] = (),
+            out_folders: tuple[str, ...] = ()) -> Callable:
+    """Register a command whose MinekitErrors become one clear line on stderr and an exit code.
+
+    The params named in out_files / out_folders are outputs: checked writable before any work.
+    """
 
     def decorate(fn: Callable) -> Callable:
         @functools.wraps(fn)
         def wrapper(*args, **kwargs):
+            from minekit import guards
+
             try:
+                for param in (*out_files, *out_folders):
+                    check = guards.check_output_file if param in out_files else guards.check_output_folder
+                    check(kwargs.get(param), guards.flag_names(fn)[param])
                 return fn(*args, **kwargs)
             except MinekitError as exc:
-                typer.echo(f"Error: {exc}", err=True)
+                message = str(exc)
+                if isinstance(exc, ConfigError):  # name the flags the user typed, not the library's params
+                    message = guards.as_flags(message, guards.flag_names(fn))
+                typer.echo(f"Error: {message}", err=True)
                 raise typer.Exit(exc.exit_code) from None
             except (typer.Exit, typer.Abort, KeyboardInterrupt):
                 raise
@@ -206,10 +223,11 @@ def import_pairs_cmd(
 
 # -- mine ------------------------------------------------------------------------------------------
 
-TopKOpt = Annotated[int, typer.Option("--top-k", help="Candidates kept per query (after removing its positives).")]
-K1Opt = Annotated[float, typer.Option(help="BM25 term-frequency saturation.")]
-BOpt = Annotated[float, typer.Option(help="BM25 length normalisation.")]
-MethodOpt = Annotated[str, typer.Option(help="BM25 variant: lucene, robertson or atire.")]
+TopKOpt = Annotated[int, typer.Option("--top-k", min=1, help="Candidates kept per query (after removing its positives).")]
+K1Opt = Annotated[float, typer.Option(callback=between(0), help="BM25 term-frequency saturation (>= 0).")]
+BOpt = Annotated[float, typer.Option(callback=between(0, 1), help="BM25 length normalisation (0 to 1).")]
+MethodOpt = Annotated[str, typer.Option(callback=one_of("minekit.mine.bm25", "METHODS"),
+                                        help="BM25 variant: lucene, robertson or atire.")]
 StemmerOpt = Annotated[str, typer.Option(help="Snowball stemmer language (PyStemmer), or 'none'.")]
 StopwordsOpt = Annotated[str, typer.Option(help="Stopword list known to bm25s (en, fr, de, ...), or 'none'.")]
 
@@ -224,7 +242,7 @@ def _mine_bm25(fn: Callable, stage: str, queries, positives, corpus, out, **kwar
     write_stage(result, out, stage, params_of(fn, **kwargs), inputs.paths)
 
 
-@command(mine_app, "bm25")
+@command(mine_app, "bm25", out_files=("out",))
 def mine_bm25_cmd(queries: QueriesOpt, positives: PositivesOpt, corpus: CorpusOpt, out: OutOpt,
                   top_k: TopKOpt = 100, k1: K1Opt = 1.5, b: BOpt = 0.75, method: MethodOpt = "lucene",
                   stemmer: StemmerOpt = "english", stopwords: StopwordsOpt = "en") -> None:
@@ -240,7 +258,7 @@ def mine_bm25_cmd(queries: QueriesOpt, positives: PositivesOpt, corpus: CorpusOp
                method=method, stemmer=stemmer, stopwords=stopwords)
 
 
-@command(mine_app, "passage-bm25")
+@command(mine_app, "passage-bm25", out_files=("out",))
 def mine_passage_bm25_cmd(queries: QueriesOpt, positives: PositivesOpt, corpus: CorpusOpt, out: OutOpt,
                           top_k: TopKOpt = 100, k1: K1Opt = 1.5, b: BOpt = 0.75, method: MethodOpt = "lucene",
                           stemmer: StemmerOpt = "english", stopwords: StopwordsOpt = "en") -> None:
@@ -259,16 +277,16 @@ def mine_passage_bm25_cmd(queries: QueriesOpt, positives: PositivesOpt, corpus: 
 
 # -- filter ----------------------------------------------------------------------------------------
 
-@command(app)
+@command(app, out_files=("out",))
 def filter(
     candidates: CandidatesOpt,
     out: OutOpt,
     positives: Annotated[Optional[Path], typer.Option(
         "--positives", help="Also drop candidates that are positives in this file (is_positive).")] = None,
-    range_min: Annotated[int, typer.Option(help="Skip the top ranks: keep rank > range_min.")] = 0,
-    range_max: Annotated[Optional[int], typer.Option(help="Keep rank <= range_max.")] = None,
-    min_score: Annotated[Optional[float], typer.Option(help="Keep score >= min_score.")] = None,
-    max_score: Annotated[Optional[float], typer.Option(help="Keep score <= max_score.")] = None,
+    range_min: Annotated[int, typer.Option(min=0, help="Skip the top ranks: keep rank > range_min.")] = 0,
+    range_max: Annotated[Optional[int], typer.Option(min=1, help="Keep rank <= range_max.")] = None,
+    min_score: Annotated[Optional[float], typer.Option(callback=between(), help="Keep score >= min_score.")] = None,
+    max_score: Annotated[Optional[float], typer.Option(callback=between(), help="Keep score <= max_score.")] = None,
     absolute_margin: Annotated[Optional[float], typer.Option(
         help="Keep score <= positive_score - absolute_margin.")] = None,
     relative_margin: Annotated[Optional[float], typer.Option(
@@ -294,7 +312,7 @@ def filter(
 
 # -- build -----------------------------------------------------------------------------------------
 
-@command(app)
+@command(app, out_folders=("out_dir",))
 def build(
     candidates: Annotated[list[Path], typer.Option(
         "--candidates", help="Candidates parquet; repeat to merge several miners.")],
@@ -303,13 +321,16 @@ def build(
     corpus: CorpusOpt,
     name: Annotated[str, typer.Option(help="Dataset name: the folder under --out-dir.")],
     out_dir: Annotated[Path, typer.Option(help="Where dataset folders live.")] = Path("datasets"),
-    num_negatives: Annotated[int, typer.Option(help="Negatives per (query, positive).")] = 1,
-    format: Annotated[str, typer.Option(help="triplet (one row per negative), n-tuple or labeled-pair.")] = "triplet",
-    sampling_strategy: Annotated[str, typer.Option(help="top: best-ranked negatives; random: seeded sample.")] = "top",
+    num_negatives: Annotated[int, typer.Option(min=1, help="Negatives per (query, positive).")] = 1,
+    format: Annotated[str, typer.Option(callback=one_of("minekit.build", "FORMATS"),
+                                        help="triplet (one row per negative), n-tuple or labeled-pair.")] = "triplet",
+    sampling_strategy: Annotated[str, typer.Option(callback=one_of("minekit.build", "SAMPLING_STRATEGIES"),
+                                                   help="top: best-ranked negatives; random: seeded sample.")] = "top",
     fill: Annotated[str, typer.Option(
+        callback=one_of("minekit.build", "FILLS"),
         help="none: drop rows with too few negatives (counted as positives_lost); random: pad with random documents.")]
     = "none",
-    seed: Annotated[int, typer.Option(help="Seed for random sampling and filling.")] = 0,
+    seed: Annotated[int, typer.Option(callback=seed_range, help="Seed for random sampling and filling.")] = 0,
 ) -> None:
     """Write a versioned dataset datasets/NAME/vN (train.parquet, ids.parquet, manifest.json, README.md).
 
@@ -342,7 +363,7 @@ def build(
 
 # -- denoise / train-reranker (issue #5) -----------------------------------------------------------
 
-@command(app, "denoise")
+@command(app, "denoise", out_files=("out", "pseudo_positives"))
 def denoise_cmd(
     candidates: CandidatesOpt,
     queries: QueriesOpt,
@@ -350,6 +371,7 @@ def denoise_cmd(
     corpus: CorpusOpt,
     out: OutOpt,
     scorer: Annotated[str, typer.Option(
+        callback=one_of("minekit.denoise", "SCORERS"),
         help="cross-encoder (needs --cross-encoder) or bi-encoder (a guide model, --model).")] = "cross-encoder",
     cross_encoder: Annotated[Optional[str], typer.Option(
         "--cross-encoder", help="CrossEncoder folder or hub name (e.g. the output of train-reranker).")] = None,
@@ -381,13 +403,15 @@ def denoise_cmd(
         help="Grey zone lower end: kept candidates scored >= this are asked to the LLM judge.")] = None,
     llm_max_score: Annotated[Optional[float], typer.Option(
         help="Grey zone upper end (default: up to what the score rules keep).")] = None,
-    llm_concurrency: Annotated[int, typer.Option(help="Parallel requests to the LLM judge.")] = 4,
-    llm_retries: Annotated[int, typer.Option(help="Retries per request (exponential backoff) on errors/5xx/429.")]
-    = 3,
-    llm_timeout: Annotated[float, typer.Option(help="Seconds to wait for one LLM answer.")] = 60.0,
-    batch_size: Annotated[int, typer.Option(help="Pairs (cross-encoder) or texts (bi-encoder) per batch.")] = 32,
-    max_length: Annotated[Optional[int], typer.Option(help="Cross-encoder max tokens per pair (default: model's).")]
-    = None,
+    llm_concurrency: Annotated[int, typer.Option(min=1, help="Parallel requests to the LLM judge.")] = 4,
+    llm_retries: Annotated[int, typer.Option(
+        min=0, help="Retries per request (exponential backoff) on errors/5xx/429.")] = 3,
+    llm_timeout: Annotated[float, typer.Option(callback=between(0, low_open=True),
+                                               help="Seconds to wait for one LLM answer.")] = 60.0,
+    batch_size: Annotated[int, typer.Option(min=1, help="Pairs (cross-encoder) or texts (bi-encoder) per batch.")]
+    = 32,
+    max_length: Annotated[Optional[int], typer.Option(
+        min=2, help="Cross-encoder max tokens per pair (default: model's).")] = None,
     device: Annotated[str, typer.Option(help="torch device: cpu, cuda, mps.")] = "cpu",
     cache_dir: Annotated[Path, typer.Option(help="Score, embedding and LLM-answer cache folder.")]
     = Path(".minekit-cache"),
@@ -443,19 +467,23 @@ def denoise_cmd(
     write_stage(result, out, "denoise", params, files, [candidates])
 
 
-@command(app, "train-reranker")
+@command(app, "train-reranker", out_folders=("out",))
 def train_reranker_cmd(
     dataset: Annotated[Path, typer.Option("--dataset", help="A built dataset folder datasets/NAME/vN.")],
     out: Annotated[Path, typer.Option("--out", help="New folder for the CrossEncoder (usable as --cross-encoder).")],
     model: Annotated[str, typer.Option(help="Starting weights: 'default' (MiniLM bi-encoder), or a folder.")]
     = "default",
-    epochs: Annotated[float, typer.Option(help="Passes over the (query, passage, label) pairs.")] = 1.0,
-    max_steps: Annotated[Optional[int], typer.Option(help="Stop after this many steps (overrides epochs).")] = None,
-    batch_size: Annotated[int, typer.Option(help="Pairs per training step.")] = 16,
-    learning_rate: Annotated[float, typer.Option(help="AdamW learning rate.")] = 2e-5,
-    warmup_ratio: Annotated[float, typer.Option(help="Fraction of steps with linear warm-up.")] = 0.1,
-    max_length: Annotated[int, typer.Option(help="Max tokens per (query, passage) pair.")] = 128,
-    seed: Annotated[int, typer.Option(help="Seed for shuffling, head init and dropout.")] = 0,
+    epochs: Annotated[float, typer.Option(callback=between(0, low_open=True),
+                                          help="Passes over the (query, passage, label) pairs.")] = 1.0,
+    max_steps: Annotated[Optional[int], typer.Option(
+        min=1, help="Stop after this many steps (overrides epochs).")] = None,
+    batch_size: Annotated[int, typer.Option(min=1, help="Pairs per training step.")] = 16,
+    learning_rate: Annotated[float, typer.Option(callback=between(0, low_open=True), help="AdamW learning rate.")]
+    = 2e-5,
+    warmup_ratio: Annotated[float, typer.Option(callback=between(0, 1, high_open=True),
+                                                help="Fraction of steps with linear warm-up.")] = 0.1,
+    max_length: Annotated[int, typer.Option(min=8, help="Max tokens per (query, passage) pair.")] = 128,
+    seed: Annotated[int, typer.Option(callback=seed_range, help="Seed for shuffling, head init and dropout.")] = 0,
     device: Annotated[str, typer.Option(help="torch device: cpu, cuda, mps.")] = "cpu",
     trust_remote_code: Annotated[bool, typer.Option(help="Allow model code from the model folder/hub.")] = False,
 ) -> None:
@@ -501,24 +529,29 @@ def train_reranker_cmd(
 
 # -- train / evaluate / compare -------------------------------------------------------------------
 
-@command(app, "train")
+@command(app, "train", out_folders=("out",))
 def train_cmd(
     dataset: Annotated[Path, typer.Option("--dataset", help="Dataset folder datasets/NAME/vN from `minekit build`.")],
     out: Annotated[Path, typer.Option("--out", help="New folder for the trained model (never overwritten).")],
     model: Annotated[str, typer.Option(help="Base model: 'default', a local folder or a hub name.")] = "default",
-    loss: Annotated[str, typer.Option(help="mnrl, cached-mnrl, gist, triplet or margin-mse.")] = "mnrl",
-    epochs: Annotated[float, typer.Option(help="Passes over train.parquet.")] = 1,
-    batch_size: Annotated[int, typer.Option(help="Rows per batch (in-batch negatives for the mnrl losses).")] = 32,
-    learning_rate: Annotated[float, typer.Option(help="Peak learning rate (AdamW, linear decay).")] = 2e-5,
-    warmup_ratio: Annotated[float, typer.Option(help="Share of the steps spent warming up.")] = 0.1,
-    max_seq_length: Annotated[int, typer.Option(help="Tokens per text; longer texts are truncated.")] = 256,
-    max_steps: Annotated[Optional[int], typer.Option(help="Stop after this many steps (quick runs).")] = None,
+    loss: Annotated[str, typer.Option(callback=one_of("minekit.train", "LOSSES"),
+                                      help="mnrl, cached-mnrl, gist, triplet or margin-mse.")] = "mnrl",
+    epochs: Annotated[float, typer.Option(callback=between(0, low_open=True), help="Passes over train.parquet.")] = 1,
+    batch_size: Annotated[int, typer.Option(
+        min=1, help="Rows per batch (in-batch negatives for the mnrl losses).")] = 32,
+    learning_rate: Annotated[float, typer.Option(callback=between(0, low_open=True),
+                                                 help="Peak learning rate (AdamW, linear decay).")] = 2e-5,
+    warmup_ratio: Annotated[float, typer.Option(callback=between(0, 1, high_open=True),
+                                                help="Share of the steps spent warming up.")] = 0.1,
+    max_seq_length: Annotated[int, typer.Option(min=1, help="Tokens per text; longer texts are truncated.")] = 256,
+    max_steps: Annotated[Optional[int], typer.Option(min=1, help="Stop after this many steps (quick runs).")] = None,
     mini_batch_size: Annotated[Optional[int], typer.Option(
-        help="cached-mnrl only: rows per forward pass (default 32).")] = None,
+        min=1, help="cached-mnrl only: rows per forward pass (default 32).")] = None,
     guide: Annotated[Optional[str], typer.Option(help="gist only: the guide model, e.g. 'default'.")] = None,
     pairs_only: Annotated[bool, typer.Option(
         help="Train on (anchor, positive) alone, ignoring the dataset's negatives (the in-batch baseline).")] = False,
-    seed: Annotated[int, typer.Option(help="Seed for weight init of new layers, shuffling and dropout.")] = 0,
+    seed: Annotated[int, typer.Option(callback=seed_range,
+                                      help="Seed for weight init of new layers, shuffling and dropout.")] = 0,
     device: Annotated[str, typer.Option(help="torch device: cpu, cuda, mps.")] = "cpu",
     trust_remote_code: Annotated[bool, typer.Option(help="Allow model code from the model folder or hub.")] = False,
 ) -> None:
@@ -559,7 +592,7 @@ def train_cmd(
     typer.echo(str(out))
 
 
-@command(app, "evaluate")
+@command(app, "evaluate", out_files=("out",))
 def evaluate_cmd(
     model: Annotated[str, typer.Option(help="'bm25' (lexical reference), 'default', a model folder or a hub name.")],
     queries: QueriesOpt,
@@ -567,8 +600,9 @@ def evaluate_cmd(
     corpus: CorpusOpt,
     out: Annotated[Optional[Path], typer.Option("--out", help="Write the metrics as flat JSON here.")] = None,
     k: Annotated[str, typer.Option("--k", help="Cut-offs, comma-separated: nDCG, MRR and recall at each.")] = "10,100",
-    batch_size: Annotated[int, typer.Option(help="Texts per encoding batch.")] = 64,
-    max_seq_length: Annotated[Optional[int], typer.Option(help="Tokens per text (default: the model's).")] = None,
+    batch_size: Annotated[int, typer.Option(min=1, help="Texts per encoding batch.")] = 64,
+    max_seq_length: Annotated[Optional[int], typer.Option(min=1, help="Tokens per text (default: the model's).")]
+    = None,
     cache_dir: Annotated[Optional[str], typer.Option(
         help="Embedding cache folder, shared with mine dense (dense models: .minekit-cache unless given; "
              "'none' to disable).")] = None,
@@ -624,7 +658,7 @@ def compare_cmd(
 
 # -- run (pipelines, issue #7) ---------------------------------------------------------------------
 
-@command(app, "run")
+@command(app, "run", out_folders=("runs_dir",))
 def run_cmd(
     pipeline: Annotated[Path, typer.Argument(help="Pipeline TOML file (see pipelines/).")],
     force: Annotated[bool, typer.Option("--force", help="Run every step, even those up to date.")] = False,
@@ -655,15 +689,15 @@ def run_cmd(
 
 ModelOpt = Annotated[str, typer.Option(
     help="Bi-encoder: 'default' (packaged all-MiniLM-L6-v2), a local folder, or a hub name.")]
-BatchSizeOpt = Annotated[int, typer.Option(help="Texts per encoding batch.")]
+BatchSizeOpt = Annotated[int, typer.Option(min=1, help="Texts per encoding batch.")]
 DeviceOpt = Annotated[str, typer.Option(help="torch device for encoding: cpu, cuda, cuda:1, mps.")]
 CacheDirOpt = Annotated[str, typer.Option(
     help="Embedding cache folder (a text is encoded once per model, prompt and precision); 'none' = no cache.")]
 QueryPromptOpt = Annotated[Optional[str], typer.Option(help="Text prepended to each query before encoding.")]
 CorpusPromptOpt = Annotated[Optional[str], typer.Option(help="Text prepended to each passage before encoding.")]
 PrecisionOpt = Annotated[str, typer.Option(
-    help="Stored embeddings: float32, float16 (half the disk) or int8 (a quarter; per-row scale).")]
-BackendOpt = Annotated[str, typer.Option(help="Encoder backend: torch.")]
+    callback=one_of("minekit.embed", "PRECISIONS"), help="Stored embeddings: float32, float16 (half the disk) or int8 (a quarter; per-row scale).")]
+BackendOpt = Annotated[str, typer.Option(callback=one_of("minekit.embed", "BACKENDS"), help="Encoder backend: torch.")]
 TrustOpt = Annotated[bool, typer.Option(help="Allow model code from the model folder or hub.")]
 
 
@@ -674,26 +708,26 @@ def _encoder_kwargs(model, batch_size, device, cache_dir, query_prompt, corpus_p
                 trust_remote_code=trust_remote_code)
 
 
-@command(mine_app, "dense")
+@command(mine_app, "dense", out_files=("out",))
 def mine_dense_cmd(
     queries: QueriesOpt, positives: PositivesOpt, corpus: CorpusOpt, out: OutOpt,
     model: ModelOpt = "default",
     top_k: TopKOpt = 100,
     index: Annotated[str, typer.Option(
-        help="flat: exact (blocked matrix product). ivf: faiss IVF (--nlist, --nprobe); hnsw: faiss HNSW "
+        callback=one_of("minekit.mine.dense", "INDEXES"), help="flat: exact (blocked matrix product). ivf: faiss IVF (--nlist, --nprobe); hnsw: faiss HNSW "
              "(--hnsw-m, --ef-search). Both trade recall for speed on large corpora, and how much depends on "
              "the data: recall@10 against flat on synthetic 384-d sets (4k-50k vectors) was 0.84-1.0 for ivf "
              "and 0.5-0.99 for hnsw, lowest on near-uniform vectors; check on a sample against flat and raise "
              "--nprobe / --ef-search for more.")] = "flat",
     nlist: Annotated[Optional[int], typer.Option(
-        help="ivf: number of lists (default 4*sqrt(corpus size), at most corpus/39).")] = None,
+        min=1, help="ivf: number of lists (default 4*sqrt(corpus size), at most corpus/39).")] = None,
     nprobe: Annotated[Optional[int], typer.Option(
-        help="ivf: lists searched per query (default max(16, nlist/8)); more = better recall, slower.")] = None,
-    hnsw_m: Annotated[Optional[int], typer.Option(help="hnsw: links per node (default 32).")] = None,
+        min=1, help="ivf: lists searched per query (default max(16, nlist/8)); more = better recall, slower.")] = None,
+    hnsw_m: Annotated[Optional[int], typer.Option(min=2, help="hnsw: links per node (default 32).")] = None,
     ef_search: Annotated[Optional[int], typer.Option(
-        help="hnsw: search breadth (default max(256, 2*top-k)); more = better recall, slower.")] = None,
+        min=1, help="hnsw: search breadth (default max(256, 2*top-k)); more = better recall, slower.")] = None,
     query_from: Annotated[str, typer.Option(
-        help="query: the query text is the query. positive: each positive passage is the query "
+        callback=one_of("minekit.mine.dense", "QUERY_FROM"), help="query: the query text is the query. positive: each positive passage is the query "
              "(source passage-dense; scores max-merged over a query's positives).")] = "query",
     query_prompt: QueryPromptOpt = None, corpus_prompt: CorpusPromptOpt = None,
     batch_size: BatchSizeOpt = 64, device: DeviceOpt = "cpu", cache_dir: CacheDirOpt = ".minekit-cache",
@@ -715,19 +749,19 @@ def mine_dense_cmd(
     write_stage(result, out, "mine.dense", params_of(mine_dense, **kwargs), inputs.paths)
 
 
-@command(mine_app, "cluster")
+@command(mine_app, "cluster", out_files=("out",))
 def mine_cluster_cmd(
     queries: QueriesOpt, positives: PositivesOpt, corpus: CorpusOpt, out: OutOpt,
     model: ModelOpt = "default",
     top_k: TopKOpt = 100,
     n_clusters: Annotated[Optional[int], typer.Option(
-        help="k-means clusters (default sqrt(corpus size), at most corpus/39).")] = None,
+        min=1, help="k-means clusters (default sqrt(corpus size), at most corpus/39).")] = None,
     clusters_per_query: Annotated[int, typer.Option(
-        help="Clusters nearest to the query's positives that share its candidates.")] = 4,
+        min=1, help="Clusters nearest to the query's positives that share its candidates.")] = 4,
     centroids: Annotated[Optional[Path], typer.Option(
         help="Centroids .npy from an earlier run (OUT.centroids.npy): reuse them instead of k-means.")] = None,
-    niter: Annotated[int, typer.Option(help="k-means iterations.")] = 20,
-    seed: Annotated[int, typer.Option(help="k-means seed.")] = 0,
+    niter: Annotated[int, typer.Option(min=1, help="k-means iterations.")] = 20,
+    seed: Annotated[int, typer.Option(callback=seed_range, help="k-means seed.")] = 0,
     query_prompt: QueryPromptOpt = None, corpus_prompt: CorpusPromptOpt = None,
     batch_size: BatchSizeOpt = 64, device: DeviceOpt = "cpu", cache_dir: CacheDirOpt = ".minekit-cache",
     precision: PrecisionOpt = "float32", backend: BackendOpt = "torch", trust_remote_code: TrustOpt = False,
@@ -764,11 +798,12 @@ def mine_cluster_cmd(
     write_stage(result, out, "mine.cluster", params, {**inputs.paths, "centroids": centroids})
 
 
-@command(mine_app, "random")
+@command(mine_app, "random", out_files=("out",))
 def mine_random_cmd(
     queries: QueriesOpt, positives: PositivesOpt, corpus: CorpusOpt, out: OutOpt,
     top_k: TopKOpt = 100,
-    seed: Annotated[int, typer.Option(help="Seed; a query's draw depends only on it and the query id.")] = 0,
+    seed: Annotated[int, typer.Option(callback=seed_range,
+                                      help="Seed; a query's draw depends only on it and the query id.")] = 0,
 ) -> None:
     """Uniformly random non-positive documents per query (seeded): the baseline every comparison needs.
 
