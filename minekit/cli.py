@@ -139,10 +139,30 @@ def write_stage(result, out: Path, stage: str, params: dict, inputs: dict[str, o
     from minekit.io import write_parquet
     from minekit.manifest import describe_inputs, make_manifest, upstream_steps
 
+    require_rows(result, stage)
     manifest = make_manifest(stage, params, describe_inputs(inputs), result.stats, upstream_steps(list(upstream_from)))
     write_parquet(result.frame, out, manifest)
     report(stage, result.stats)
     typer.echo(str(out))
+
+
+def require_rows(result, stage: str) -> None:
+    """An output with no row is an error that says why (a 0-row file only fails the next step)."""
+    from minekit.errors import InputError
+
+    if result.frame.height:
+        return
+    stats = result.stats
+    dropped = {k: v for k, v in (stats.get("dropped") or {}).items() if v}
+    if dropped:
+        flags = [("--" + k.replace("_", "-")) if k != "is_positive" else "is_positive (--positives)" for k in dropped]
+        why = (f"all {stats.get('rows_in', sum(dropped.values()))} candidates were dropped ("
+               + ", ".join(f"{f}: {n}" for f, n in zip(flags, dropped.values())) + ")")
+        fix = f"loosen {', '.join(flags)}"
+    else:
+        why = f"none of the {stats.get('queries', 'given')} queries got a candidate"
+        fix = "check that --positives names queries of --queries and the corpus has documents besides the positives"
+    raise InputError(f"{stage}: nothing to write: {why}. No output was written. Fix: {fix}.")
 
 
 def _none_word(value: str | None) -> str | None:
@@ -343,7 +363,7 @@ def build(
     from minekit.schema import check_candidates_ids
 
     inputs = read_inputs(queries, positives, corpus)
-    frames = [check_candidates_ids(read_candidates(p), p, inputs.corpus) for p in candidates]
+    frames = [check_candidates_ids(read_candidates(p), p, inputs.corpus, inputs.queries) for p in candidates]
     kwargs = dict(num_negatives=num_negatives, format=format, sampling_strategy=sampling_strategy, fill=fill,
                   seed=seed)
     params = params_of(build_dataset, **kwargs)
@@ -436,8 +456,12 @@ def denoise_cmd(
         raise ConfigError("--llm-model: set without --llm-judge URL, where it cannot apply.")
     if llm_judge is not None and not llm_model:
         raise ConfigError("--llm-judge needs --llm-model (the model name the endpoint serves).")
+    if scorer == "cross-encoder":
+        from minekit.guards import check_cross_encoder_folder
+
+        check_cross_encoder_folder(cross_encoder)
     inputs = read_inputs(queries, positives, corpus)
-    cands = check_candidates_ids(read_candidates(candidates), candidates, inputs.corpus)
+    cands = check_candidates_ids(read_candidates(candidates), candidates, inputs.corpus, inputs.queries)
     judge, judge_params = None, None
     if llm_judge is not None:
         from minekit.llm_judge import LLMJudge
@@ -458,6 +482,7 @@ def denoise_cmd(
     params = {**params_of(denoise_candidates, llm_judge=judge_params, **kwargs),
               "model_identity": model_identity(scoring_model) if scoring_model else None}
     files = {**inputs.paths, "candidates": candidates}
+    require_rows(result, "denoise")
     if pseudo_positives is not None:
         manifest = make_manifest("denoise.pseudo-positives", params, describe_inputs(files), result.stats,
                                  upstream_steps([candidates]))
@@ -512,8 +537,11 @@ def train_reranker_cmd(
     params = {**params_of(train_reranker, **kwargs), "model_identity": model_identity(model)}
     manifest = make_manifest("train-reranker", params, describe_inputs({"train": train_file}), result.stats,
                              upstream_steps([train_file]))
+    from minekit.guards import remove_stale_temps, respect_umask, temp_prefix
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    remove_stale_temps(out.parent, f".{out.name}.")
+    tmp = Path(tempfile.mkdtemp(prefix=temp_prefix(out.name), dir=out.parent))
+    respect_umask(tmp, folder=True)
     try:
         result.model.save(str(tmp))
         write_json(tmp / "manifest.json", manifest)
@@ -621,7 +649,9 @@ def evaluate_cmd(
                                 batch_size=batch_size, max_seq_length=max_seq_length,
                                 cache_dir=_evaluate_cache(model, cache_dir), device=device,
                                 trust_remote_code=trust_remote_code, show_progress=show_progress())
-    metrics = {**result.metrics, "positives": str(positives)}
+    from minekit.io import file_sha256
+
+    metrics = {**result.metrics, "positives": str(positives), "positives_sha256": file_sha256(positives)}
     if out is not None:
         write_json(out, metrics)
     typer.echo(format_metrics(metrics))
@@ -645,15 +675,20 @@ def compare_cmd(
     Example: minekit compare base.json bm25neg.json densenegs.json
     """
     from minekit.errors import InputError
-    from minekit.evaluate import compare_metrics
+    from minekit.evaluate import check_metrics, compare_metrics, comparability_notes
 
     runs = []
     for path in files:
+        if Path(path).is_dir():
+            raise InputError(f"{path}: is a folder; give metrics.json files from `minekit evaluate --out`.")
         try:
-            runs.append(json.loads(Path(path).read_text()))
+            runs.append(check_metrics(json.loads(Path(path).read_text()), str(path)))
         except (OSError, ValueError) as exc:
             raise InputError(f"{path}: cannot be read as metrics JSON ({exc}).") from None
-    typer.echo(compare_metrics(runs, [Path(p).stem for p in files]))
+    labels = [Path(p).stem for p in files]
+    for note in comparability_notes(runs, labels):
+        logger.warning(note)
+    typer.echo(compare_metrics(runs, labels))
 
 
 # -- run (pipelines, issue #7) ---------------------------------------------------------------------
@@ -790,6 +825,7 @@ def mine_cluster_cmd(
                                     backend, trust_remote_code))
     result = mine_cluster(inputs.queries, inputs.positives, inputs.corpus, centroids=given,
                           show_progress=show_progress(), **kwargs)
+    require_rows(result, "mine.cluster")
     saved = out.with_name(out.name + ".centroids.npy")
     with atomic_path(saved, ".npy") as tmp:
         with open(tmp, "wb") as handle:

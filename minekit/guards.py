@@ -17,9 +17,8 @@ from minekit.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
-# A temp file or folder carries the pid of the process writing it ("p1234-"), so a later run can tell a
-# live writer's temp (leave it) from a killed one's (remove it).
-_PID = re.compile(r"\.p(\d+)-")
+# A temp file or folder carries the pid of the process writing it (".<name>.p1234-<random>"), so a later
+# run can tell a live writer's temp (leave it) from a killed one's (remove it).
 STALE_AFTER_S = 60  # a dead writer's temp older than this is removed
 STALE_UNKNOWN_S = 3600  # temps without a pid (older minekit) only after an hour
 
@@ -53,24 +52,28 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def remove_stale_temps(folder: str | Path, pattern: str) -> list[Path]:
-    """Remove temp files/folders matching `pattern` in `folder` that a killed run left behind.
+def remove_stale_temps(folder: str | Path, prefix: str, suffix: str = "") -> list[Path]:
+    """Remove the temp files/folders named prefix[p<pid>-]<8 random chars>suffix that killed runs left.
 
     A temp is stale when its writer's pid is dead and it is older than a minute, or (no pid in its
-    name) older than an hour. Live writers' temps are never touched.
+    name) older than an hour. Live writers' temps and any other file are never touched.
     """
     folder = Path(folder)
     if not folder.is_dir():
         return []
+    shape = re.compile(rf"^{re.escape(prefix)}(?:p(\d+)-)?[a-z0-9_]{{8}}{re.escape(suffix)}$")
     removed = []
     now = time.time()
-    for path in folder.glob(pattern):
+    for path in folder.iterdir():
+        match = shape.match(path.name)
+        if not match:
+            continue
         try:
             age = now - path.lstat().st_mtime
         except OSError:
             continue
-        match = _PID.search(path.name)
-        stale = (age > STALE_AFTER_S and not _pid_alive(int(match.group(1)))) if match else age > STALE_UNKNOWN_S
+        pid = match.group(1)
+        stale = (age > STALE_AFTER_S and not _pid_alive(int(pid))) if pid else age > STALE_UNKNOWN_S
         if not stale:
             continue
         try:
@@ -166,3 +169,32 @@ def as_flags(message: str, names: dict[str, str]) -> str:
         if "_" in name:
             message = re.sub(rf"(?<![\w'\"-]){re.escape(name)}(?![\w'\"])", flag, message)
     return message
+
+
+def check_cross_encoder_folder(folder: str | Path | None, flag: str = "--cross-encoder") -> None:
+    """A local --cross-encoder folder must hold a classifier (one score per pair), not a bi-encoder.
+
+    Loaded as a CrossEncoder, a bi-encoder gets a freshly initialised, random head: its scores would
+    mean nothing. Hub names are left to the loader.
+    """
+    import json
+
+    if folder is None or not Path(folder).is_dir():
+        return
+    folder = Path(folder)
+    config = folder / "config.json"
+    if not config.is_file():
+        raise ConfigError(f"{flag}: {folder} has no config.json, so it is not a cross-encoder model folder. "
+                          "Fix: give a folder made by `minekit train-reranker` or a CrossEncoder's save().")
+    try:
+        data = json.loads(config.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{flag}: {config} cannot be read ({exc}).") from None
+    architectures = data.get("architectures") or [] if isinstance(data, dict) else []
+    if not any(str(a).endswith("ForSequenceClassification") for a in architectures):
+        kind = "a bi-encoder (sentence-transformers) folder" if (folder / "modules.json").is_file() else \
+            "not a sequence-classification model"
+        raise ConfigError(
+            f"{flag}: {folder} is {kind} (architectures: {', '.join(map(str, architectures)) or 'none'}); "
+            "as a cross-encoder its scoring head would be random. Fix: train one with `minekit train-reranker`, "
+            "or use --scorer bi-encoder --model " + str(folder) + ".")

@@ -97,7 +97,7 @@ def atomic_path(path: str | Path, suffix: str = "") -> Iterator[Path]:
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale_temps(path.parent, f".{glob_escape(path.name)}.*.tmp")
+    remove_stale_temps(path.parent, f".{path.name}.", suffix + ".tmp")
     fd, tmp = tempfile.mkstemp(prefix=temp_prefix(path.name), suffix=suffix + ".tmp", dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
@@ -175,9 +175,3 @@ def read_manifest_json(path: str | Path) -> dict:
                          f"Fix: rebuild this folder, or restore manifest.json from a copy.")
     return manifest
 
-
-def glob_escape(name: str) -> str:
-    """A file name as a literal inside a glob pattern."""
-    import glob
-
-    return glob.escape(name)

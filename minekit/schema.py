@@ -163,12 +163,18 @@ def validate_positives(
     return pairs
 
 
-def check_candidates_ids(frame: "pl.DataFrame", path: Path, corpus: "pl.DataFrame") -> "pl.DataFrame":
-    """Candidates must come from this corpus: a doc_id it lacks means the files do not belong together."""
+def check_candidates_ids(frame: "pl.DataFrame", path: Path, corpus: "pl.DataFrame",
+                         queries: "pl.DataFrame | None" = None) -> "pl.DataFrame":
+    """Candidates must come from these inputs: an id they lack means the files do not belong together."""
     unknown = ~frame["doc_id"].is_in(corpus["doc_id"].implode())
     if unknown.any():
         _fail(path, "doc_id", "name a document not in the corpus", frame, unknown,
               "Fix: mine with the same --corpus you build with.")
+    if queries is not None:
+        unknown = ~frame["query_id"].is_in(queries["query_id"].implode())
+        if unknown.any():
+            _fail(path, "query_id", "name a query not in the queries file", frame, unknown,
+                  "Fix: mine with the same --queries and --positives you use here.")
     return frame
 
 
