@@ -197,7 +197,8 @@ def info(path: Annotated[Path, typer.Argument(help="A parquet file minekit wrote
 
     manifest = read_manifest(path)
     if manifest is None:
-        raise ConfigError(f"{path}: carries no minekit manifest (was it written by minekit?).")
+        raise ConfigError(f"{path}: carries no minekit manifest (was it written by minekit?). Fix: give a parquet "
+                          "file minekit wrote (candidates, filter or denoise output) or a dataset folder datasets/NAME/vN.")
     typer.echo(json.dumps(manifest, indent=2, sort_keys=True))
 
 
@@ -527,7 +528,12 @@ def train_reranker_cmd(
 
     train_file = dataset / "train.parquet"
     if not dataset.is_dir() or not train_file.is_file():
-        raise ConfigError(f"--dataset: {dataset} is not a dataset folder with a train.parquet (see `minekit build`).")
+        raise ConfigError(f"--dataset: {dataset} is not a dataset folder with a train.parquet. Fix: give the folder "
+                          "datasets/NAME/vN that `minekit build` printed.")
+    if (dataset / "manifest.json").is_file():  # a damaged manifest means a damaged dataset: stop before training
+        from minekit.io import read_manifest_json
+
+        read_manifest_json(dataset / "manifest.json")
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise ConfigError(f"--out: {out} already exists and is not empty; a model is never overwritten.")
     kwargs = dict(model=model, epochs=epochs, max_steps=max_steps, batch_size=batch_size,
@@ -684,7 +690,8 @@ def compare_cmd(
         try:
             runs.append(check_metrics(json.loads(Path(path).read_text()), str(path)))
         except (OSError, ValueError) as exc:
-            raise InputError(f"{path}: cannot be read as metrics JSON ({exc}).") from None
+            raise InputError(f"{path}: cannot be read as metrics JSON ({exc}). Fix: give metrics.json files "
+                             "written by `minekit evaluate --out`.") from None
     labels = [Path(p).stem for p in files]
     for note in comparability_notes(runs, labels):
         logger.warning(note)
@@ -815,11 +822,13 @@ def mine_cluster_cmd(
     given = None
     if centroids is not None:
         if not centroids.is_file():
-            raise ConfigError(f"centroids: {centroids} not found.")
+            raise ConfigError(f"centroids: {centroids} not found. Fix: give the OUT.centroids.npy an earlier "
+                              "`minekit mine cluster` wrote, or leave --centroids out to run k-means.")
         try:
             given = np.load(centroids, allow_pickle=False)
         except ValueError as exc:
-            raise ConfigError(f"centroids: {centroids} is not a numpy .npy array ({exc}).") from exc
+            raise ConfigError(f"centroids: {centroids} is not a numpy .npy array ({exc}). Fix: give the "
+                              "OUT.centroids.npy an earlier `minekit mine cluster` wrote.") from exc
     kwargs = dict(top_k=top_k, n_clusters=n_clusters, clusters_per_query=clusters_per_query, niter=niter, seed=seed,
                   **_encoder_kwargs(model, batch_size, device, cache_dir, query_prompt, corpus_prompt, precision,
                                     backend, trust_remote_code))

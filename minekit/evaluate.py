@@ -147,7 +147,8 @@ def evaluate_retrieval(
     evaluated = queries.filter(pl.col("query_id").is_in(list(qrels))).sort("query_id")
     if model == BM25:
         if max_seq_length is not None or cache_dir is not None or trust_remote_code:
-            raise ConfigError("max_seq_length, cache_dir and trust_remote_code apply to dense models, not bm25.")
+            raise ConfigError("max_seq_length, cache_dir and trust_remote_code apply to dense models, not bm25: "
+                              "drop them, or give a dense --model.")
         from minekit.mine.bm25 import rank_bm25
 
         ranked = rank_bm25(evaluated, corpus, top_k=depth, show_progress=show_progress)
@@ -231,8 +232,8 @@ def check_metrics(run: Any, path: str) -> dict[str, Any]:
         raise InputError(f"{path}: holds a JSON {type(run).__name__}, not the metrics object `minekit evaluate --out` "
                          "writes. Fix: give metrics.json files from `minekit evaluate`.")
     if not any("@" in k and isinstance(v, (int, float)) and not isinstance(v, bool) for k, v in run.items()):
-        raise InputError(f"{path}: has no metric (ndcg@10, mrr@10, recall@100, ...); is it a metrics.json from "
-                         "`minekit evaluate --out`?")
+        raise InputError(f"{path}: has no metric (ndcg@10, mrr@10, recall@100, ...). Fix: give metrics.json files "
+                         "written by `minekit evaluate --out`.")
     return run
 
 

@@ -39,11 +39,12 @@ def read_parquet(path: str | Path, *, what: str = "input") -> "pl.DataFrame":
         raise InputError(f"{path}: is a folder, not a {what} parquet file. Fix: give the path of the .parquet file "
                          f"itself (e.g. {path / (what.split()[-1] + '.parquet')}).")
     if not path.is_file():
-        raise InputError(f"{path}: {what} file not found.")
+        raise InputError(f"{path}: {what} file not found. Fix: check the path (relative paths start in {Path.cwd()}).")
     try:
         return pl.read_parquet(path)
     except Exception as exc:  # polars raises several kinds for a corrupt or non-parquet file
-        raise InputError(f"{path}: cannot be read as parquet ({exc}).") from exc
+        raise InputError(f"{path}: cannot be read as parquet ({exc}). Fix: give a parquet file; for JSONL or BEIR "
+                         "data use `minekit import`.") from exc
 
 
 def read_inputs(queries: str | Path, positives: str | Path, corpus: str | Path) -> Inputs:
@@ -147,11 +148,12 @@ def read_manifest(path: str | Path) -> dict | None:
     if path.is_dir():
         return read_manifest_json(path / "manifest.json") if (path / "manifest.json").is_file() else None
     if not path.is_file():
-        raise InputError(f"{path}: file not found.")
+        raise InputError(f"{path}: file not found. Fix: check the path.")
     try:
         metadata = pq.read_schema(path).metadata or {}
     except Exception as exc:
-        raise InputError(f"{path}: cannot be read as parquet ({exc}).") from exc
+        raise InputError(f"{path}: cannot be read as parquet ({exc}). Fix: give a parquet file minekit wrote, "
+                         "or a dataset folder.") from exc
     raw = metadata.get(METADATA_KEY)
     if not raw:
         return None

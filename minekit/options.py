@@ -45,7 +45,7 @@ def between(low: float | None = None, high: float | None = None, *, low_open: bo
                 left = "" if low is None else f"{low} {'<' if low_open else '<='} "
                 wanted = f"{left}x{'' if high is None else f' {chr(60) if high_open else chr(60) + chr(61)} {high}'}"
             if low is None and high is None:
-                raise typer.BadParameter(f"{value} is not a number.")
+                raise typer.BadParameter(f"{value} is not a number; give a number.")
             raise typer.BadParameter(f"{value} is not in the range {wanted}.")
         return value
 

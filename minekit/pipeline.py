@@ -164,7 +164,7 @@ def load_pipeline(path: str | Path, root: "click.Group") -> Pipeline:
     if path.is_dir():
         raise ConfigError(f"{path}: is a folder; give a pipeline .toml file (see pipelines/).")
     if not path.is_file():
-        raise ConfigError(f"{path}: pipeline file not found.")
+        raise ConfigError(f"{path}: pipeline file not found. Fix: check the path; ready pipelines are in pipelines/.")
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
@@ -173,7 +173,8 @@ def load_pipeline(path: str | Path, root: "click.Group") -> Pipeline:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}.") from None
+        raise ConfigError(f"{path}: not valid TOML: {exc}. Fix: correct the file there (see pipelines/ for "
+                          "examples).") from None
     src = _Source(path, text)
     _check_keys(src, data, TOP_KEYS, "")
     name = data.get("name", path.stem)
@@ -375,7 +376,8 @@ def _reference(src: _Source, table: str, key: str, value: str, inputs: dict, ear
     if target in names:
         return Ref(target)
     raise src.error(f"{table}.{key}: {value} refers to no earlier step (earlier steps: "
-                    f"{', '.join(sorted({s.base for s in earlier})) or 'none'}).", table, key)
+                    f"{', '.join(sorted({s.base for s in earlier})) or 'none'}); use @STEP with one of them, or "
+                    "@inputs.NAME.", table, key)
 
 
 def _flat(values) -> list:
@@ -539,7 +541,7 @@ def _from_index(pipe: Pipeline, from_step: str | None) -> int | None:
         if from_step in (step.name, step.base):
             return index
     names = ", ".join(dict.fromkeys(s.name for s in pipe.steps))
-    raise ConfigError(f"--from {from_step}: no such step in {pipe.path}; steps: {names}.")
+    raise ConfigError(f"--from {from_step}: no such step in {pipe.path}; use one of its steps: {names}.")
 
 
 # -- running ---------------------------------------------------------------------------------------

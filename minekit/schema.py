@@ -54,7 +54,7 @@ def _require_columns(frame: "pl.DataFrame", path: Path, required: list[str], kin
             f"(found: {', '.join(frame.columns) or 'none'}). A {kind} file needs {', '.join(required)}."
         )
     if frame.height == 0:
-        raise InputError(f"{path}: the {kind} file has no rows.")
+        raise InputError(f"{path}: the {kind} file has no rows. Fix: give a {kind} file with at least one row.")
 
 
 def _as_string_ids(frame: "pl.DataFrame", path: Path, columns: list[str]) -> "pl.DataFrame":

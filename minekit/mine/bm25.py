@@ -54,7 +54,8 @@ def _make_tokenizer(stemmer: str | None, stopwords: str | None):
     try:
         return Tokenizer(stopwords=stopwords or [], stemmer=stem)
     except Exception as exc:
-        raise ConfigError(f"stopwords: {stopwords!r} is not a stopword list bm25s knows ({exc}).") from exc
+        raise ConfigError(f"stopwords: {stopwords!r} is not a stopword list bm25s knows ({exc}). Fix: use one of "
+                          "those languages' codes (en, fr, de, ...) or 'none'.") from exc
 
 
 def _build_index(corpus: "pl.DataFrame", *, k1: float, b: float, method: str, stemmer: str | None,
