@@ -1,11 +1,14 @@
 """Turn candidates into a versioned training dataset: datasets/<name>/v<N>/ (see DESIGN.md).
 
 One row per (query, positive). Candidates from several miners are merged: a (query, document) pair
-found by two sources is kept once, at its best rank, with both sources recorded ("bm25+dense").
+found by two sources is kept once, at its best rank, with both sources recorded ("bm25+dense") and
+each miner's score in its own column (ids.parquet: negative_scores_<source>, positive_score_<source>;
+after denoise also negative_ce_scores, positive_ce_score): scores of different kinds never share a column.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -13,7 +16,7 @@ import re
 import shutil
 import tempfile
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -30,7 +33,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 FORMATS = ("triplet", "n-tuple", "labeled-pair")
-SAMPLING_STRATEGIES = ("top", "random")
+SAMPLING_STRATEGIES = ("top", "random", "simans")
 FILLS = ("none", "random")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
@@ -40,31 +43,85 @@ class BuildResult:
     train: "pl.DataFrame"  # texts, columns in trainer order
     ids: "pl.DataFrame"  # ids, scores and sources, row-aligned with train
     stats: dict
+    score_columns: dict = field(default_factory=dict)  # ids.parquet score column -> what scored it
+
+
+def score_column(source: str) -> str:
+    """A source name as a column suffix: passage-bm25 -> passage_bm25."""
+    return re.sub(r"[^A-Za-z0-9_]", "_", source)
 
 
 def merge_candidates(frames: list["pl.DataFrame"]) -> "pl.DataFrame":
-    """One row per (query, doc): the best rank and its score, every source that found it, in name order."""
+    """One row per (query, doc): the best rank, every source that found it (in name order), each
+    source's own score in score_<source> (scores of different miners are never mixed in one column),
+    and the positives it must not be paired with (excluded_for, the union over sources)."""
     import polars as pl
 
-    cands = pl.concat(frames, how="diagonal_relaxed").sort("query_id", "doc_id", "rank", "source")
+    cands = pl.concat(frames, how="diagonal_relaxed")
+    if "excluded_for" not in cands.columns:
+        cands = cands.with_columns(pl.lit(None, pl.List(pl.Utf8)).alias("excluded_for"))
+    cands = cands.sort("query_id", "doc_id", "rank", "source")
+    sources = sorted(cands["source"].unique().to_list())
     aggs = [
         pl.col("rank").first(),
-        pl.col("score").first(),
-        pl.col("positive_score").first(),
+        pl.col("source").first().alias("best_source"),
         pl.col("source").unique().sort().str.join("+").alias("sources"),
+        *(pl.col("score").filter(pl.col("source") == s).first().alias(f"score_{score_column(s)}") for s in sources),
+        pl.col("excluded_for").list.explode(keep_nulls=False, empty_as_null=False).unique().sort().alias("excluded_for"),
     ]
     if "ce_score" in cands.columns:
         aggs.append(pl.col("ce_score").drop_nulls().first())
     return cands.group_by("query_id", "doc_id", maintain_order=True).agg(aggs)
 
 
-def _check_params(num_negatives: int, format: str, sampling_strategy: str, fill: str) -> None:
+def positive_scores(frames: list["pl.DataFrame"]) -> "pl.DataFrame":
+    """(query_id, positive_id, source, positive_score[, positive_ce_score]): each positive's score under
+    each miner (and under denoise's scorer), as the candidates files recorded them."""
+    import polars as pl
+
+    parts = []
+    for frame in frames:
+        cols = ["query_id", "source", "positive_ids", "positive_scores"]
+        has_ce = "positive_ce_scores" in frame.columns
+        part = (frame.select(*cols, *(["positive_ce_scores"] if has_ce else []))
+                .unique(["query_id", "source"], keep="first", maintain_order=True)
+                .explode("positive_ids", "positive_scores", *(["positive_ce_scores"] if has_ce else []))
+                .rename({"positive_ids": "positive_id", "positive_scores": "positive_score"})
+                .filter(pl.col("positive_id").is_not_null()))
+        if not has_ce:
+            part = part.with_columns(pl.lit(None, pl.Float32).alias("positive_ce_scores"))
+        parts.append(part.rename({"positive_ce_scores": "positive_ce_score"}))
+    return (pl.concat(parts, how="vertical_relaxed").sort("query_id", "positive_id", "source")
+            .unique(["query_id", "positive_id", "source"], keep="first", maintain_order=True))
+
+
+def score_kinds(frames: list["pl.DataFrame"]) -> dict[str, str]:
+    """{source: score kind}, plus {"ce": kind} after denoise; one source must have one kind of score."""
+    import polars as pl
+
+    kinds: dict[str, set] = {}
+    for frame in frames:
+        for source, kind in frame.select("source", "score_kind").unique().iter_rows():
+            kinds.setdefault(source, set()).add(kind)
+        if "ce_score_kind" in frame.columns:
+            kinds.setdefault("ce", set()).update(frame["ce_score_kind"].drop_nulls().unique().to_list())
+    mixed = {s: sorted(k) for s, k in kinds.items() if len(k) > 1}
+    if mixed:
+        name, found = next(iter(mixed.items()))
+        raise ConfigError(f"candidates: source {name!r} carries scores of different kinds ({', '.join(found)}); "
+                          "scores of different kinds are never mixed: give each miner its own source name.")
+    return {s: next(iter(k)) for s, k in sorted(kinds.items()) if k}
+
+
+def _check_params(num_negatives: int, format: str, sampling_strategy: str, fill: str, simans_a: float) -> None:
     if num_negatives < 1:
         raise ConfigError(f"num_negatives: must be at least 1, got {num_negatives}.")
     for name, value, choices in (("format", format, FORMATS), ("sampling_strategy", sampling_strategy,
                                  SAMPLING_STRATEGIES), ("fill", fill, FILLS)):
         if value not in choices:
             raise ConfigError(f"{name}: {value!r} is not one of {', '.join(choices)}.")
+    if not simans_a > 0:
+        raise ConfigError(f"simans_a: must be above 0, got {simans_a}.")
 
 
 def build_dataset(
@@ -73,35 +130,60 @@ def build_dataset(
     positives: "pl.DataFrame",
     corpus: "pl.DataFrame",
     *,
-    num_negatives: int = 1,
+    num_negatives: int = 3,
     format: str = "triplet",
     sampling_strategy: str = "top",
+    simans_a: float = 50.0,
+    simans_b: float = -0.05,
     fill: str = "none",
     seed: int = 0,
 ) -> BuildResult:
     """Pick num_negatives negatives for every (query, positive) and write them out as texts and ids.
 
-    sampling_strategy "top" takes the best-ranked negatives, "random" samples among all candidates
-    of the query (seeded). A row with fewer candidates than num_negatives is dropped and counted
-    (fill="none"), or padded with random corpus documents that are not positives (fill="random").
+    A row's pool is its query's candidates, best rank first, minus those a margin rule excluded for
+    this positive (excluded_for). sampling_strategy "top" takes the best-ranked, "random" samples
+    uniformly, "simans" samples with probability exp(-simans_a * (gap - simans_b)^2) where gap =
+    (score - positive score) / |positive score| under the miner that ranked the candidate best
+    (SimANS: ambiguous negatives, near the positive's score, are the informative ones). Every draw
+    uses a generator seeded by (seed, query_id, positive_id), so adding a query changes no other row.
+    A row with fewer candidates than num_negatives is dropped and counted (fill="none"), or padded
+    with random corpus documents that are not positives (fill="random").
     """
     import polars as pl
 
-    _check_params(num_negatives, format, sampling_strategy, fill)
+    _check_params(num_negatives, format, sampling_strategy, fill, simans_a)
+    kinds = score_kinds(candidates)
     rows_in = sum(f.height for f in candidates)
     merged = merge_candidates(candidates)
     is_pos = merged.join(positives.select("query_id", "doc_id"), on=["query_id", "doc_id"], how="semi")
-    merged = merged.join(positives.select("query_id", "doc_id"), on=["query_id", "doc_id"], how="anti")
+    merged = merged.join(positives.select("query_id", "doc_id"), on=["query_id", "doc_id"], how="anti",
+                         maintain_order="left")
     copies = _copies_of_positives(merged, positives, corpus)
-    merged = merged.join(copies, on=["query_id", "doc_id"], how="anti")
+    merged = merged.join(copies, on=["query_id", "doc_id"], how="anti", maintain_order="left")
+    sources = [s for s in kinds if s != "ce"]
+    has_ce = "ce_score" in merged.columns
+    score_cols = [f"score_{score_column(s)}" for s in sources]
     pools = merged.sort("query_id", "rank", "doc_id").group_by("query_id", maintain_order=True).agg(
-        pl.col("doc_id").alias("neg_ids"), pl.col("score").alias("neg_scores"), pl.col("sources").alias("neg_sources"),
-        pl.col("positive_score").first(),
-        *([pl.col("ce_score").alias("neg_ce_scores")] if "ce_score" in merged.columns else []),
+        pl.col("doc_id").alias("neg_ids"), pl.col("sources").alias("neg_sources"), pl.col("rank").alias("neg_ranks"),
+        pl.col("best_source").alias("neg_best"), pl.col("excluded_for").alias("neg_excluded"),
+        *(pl.col(c).alias(f"neg_{c}") for c in score_cols),
+        *([pl.col("ce_score").alias("neg_ce")] if has_ce else []),
     )
-    rows = positives.sort("query_id", "doc_id").join(pools, on="query_id", how="left")
-    picked = _pick(rows, corpus, positives, num_negatives=num_negatives,
-                   sampling_strategy=sampling_strategy, fill=fill, seed=seed)
+    pos_scores = positive_scores(candidates)
+    by_source = (pos_scores.pivot("source", index=["query_id", "positive_id"], values="positive_score")
+                 if pos_scores.height else pl.DataFrame(schema={"query_id": pl.Utf8, "positive_id": pl.Utf8}))
+    by_source = by_source.rename({s: f"positive_score_{score_column(s)}" for s in sources if s in by_source.columns})
+    ce_pos = (pos_scores.group_by("query_id", "positive_id", maintain_order=True)
+              .agg(pl.col("positive_ce_score").drop_nulls().first()))
+    rows = (positives.select("query_id", pl.col("doc_id").alias("positive_id")).sort("query_id", "positive_id")
+            .join(pools, on="query_id", how="left", maintain_order="left")
+            .join(by_source, on=["query_id", "positive_id"], how="left", maintain_order="left")
+            .join(ce_pos, on=["query_id", "positive_id"], how="left", maintain_order="left"))
+    for s in sources:
+        if f"positive_score_{score_column(s)}" not in rows.columns:
+            rows = rows.with_columns(pl.lit(None, pl.Float32).alias(f"positive_score_{score_column(s)}"))
+    picked = _pick(rows, corpus, positives, sources=sources, has_ce=has_ce, num_negatives=num_negatives,
+                   sampling_strategy=sampling_strategy, simans_a=simans_a, simans_b=simans_b, fill=fill, seed=seed)
     ids = pl.DataFrame(picked.rows, schema=picked.schema, orient="row")
     texts = _Texts(queries, corpus)
     if format == "triplet":
@@ -116,6 +198,13 @@ def build_dataset(
         ids = _labeled_pairs(ids)
         train = pl.DataFrame({"anchor": texts.query(ids["query_id"]), "document": texts.doc(ids["doc_id"]),
                               "label": ids["label"]})
+    columns = {}
+    for s in sources:
+        columns[f"positive_score_{score_column(s)}"] = f"{kinds[s]} ({s})"
+        columns[f"negative_scores_{score_column(s)}"] = f"{kinds[s]} ({s})"
+    if has_ce:
+        columns["positive_ce_score"] = columns["negative_ce_scores"] = f"{kinds.get('ce', 'unknown')} (denoise)"
+    columns = {k: v for k, v in columns.items() if k in ids.columns}
     stats = {
         "rows_in": rows_in,
         "rows_out": train.height,
@@ -127,16 +216,16 @@ def build_dataset(
         "queries_without_negatives": rows.filter(pl.col("neg_ids").is_null())["query_id"].n_unique(),
         **picked.counts,
     }
-    return BuildResult(train=train, ids=ids, stats=stats)
+    return BuildResult(train=train, ids=ids, stats=stats, score_columns=columns)
 
 
 def _copies_of_positives(merged: "pl.DataFrame", positives: "pl.DataFrame", corpus: "pl.DataFrame") -> "pl.DataFrame":
     """Candidates whose text is exactly a positive's text: a duplicate document, so a false negative."""
     texts = corpus.select("doc_id", passage_text().str.strip_chars().alias("passage"))
     positive_texts = positives.select("query_id", "doc_id").join(texts, on="doc_id").select("query_id", "passage")
-    return (merged.select("query_id", "doc_id").join(texts, on="doc_id")
-            .join(positive_texts, on=["query_id", "passage"], how="semi").select("query_id", "doc_id")
-            .unique(maintain_order=True))
+    return (merged.select("query_id", "doc_id").join(texts, on="doc_id", maintain_order="left")
+            .join(positive_texts, on=["query_id", "passage"], how="semi", maintain_order="left")
+            .select("query_id", "doc_id").unique(maintain_order=True).sort("query_id", "doc_id"))
 
 
 @dataclass
@@ -146,33 +235,60 @@ class _Picked:
     counts: dict
 
 
-def _pick(rows: "pl.DataFrame", corpus: "pl.DataFrame", positives: "pl.DataFrame", *, num_negatives: int,
-          sampling_strategy: str, fill: str, seed: int) -> _Picked:
+def row_rng(seed: int, query_id: str, positive_id: str) -> np.random.Generator:
+    """A generator that depends only on (seed, query_id, positive_id): other rows never shift its draws."""
+    digest = hashlib.sha256(f"{query_id}\x1f{positive_id}".encode("utf-8")).digest()
+    return np.random.default_rng([seed, int.from_bytes(digest[:8], "little")])
+
+
+def simans_weights(gaps: np.ndarray, a: float, b: float) -> np.ndarray:
+    """SimANS sampling weights exp(-a (gap - b)^2); a candidate without a usable gap (NaN) gets the
+    smallest weight of the others (uniform when none has one)."""
+    weights = np.exp(-a * (gaps - b) ** 2)
+    known = np.isfinite(weights)
+    if not known.any():
+        return np.ones_like(gaps)
+    weights[~known] = weights[known].min()
+    return np.maximum(weights, 1e-12)
+
+
+def _pick(rows: "pl.DataFrame", corpus: "pl.DataFrame", positives: "pl.DataFrame", *, sources: list[str],
+          has_ce: bool, num_negatives: int, sampling_strategy: str, simans_a: float, simans_b: float, fill: str,
+          seed: int) -> _Picked:
     """Choose the negatives of each (query, positive) row, in the order rows are given (deterministic)."""
     import polars as pl
 
-    rng = np.random.default_rng(seed)
     corpus_ids = corpus["doc_id"].sort().to_list()
     pos_by_query = dict(positives.group_by("query_id").agg("doc_id").iter_rows())
-    has_ce = "neg_ce_scores" in rows.columns
+    cols = [score_column(s) for s in sources]
     out, counts = [], {"rows_filled": 0, "negatives_filled": 0, "rows_without_enough_negatives": 0,
-                       "positives_lost": 0}
+                       "positives_lost": 0, "negatives_excluded_by_margin": 0}
     for row in rows.iter_rows(named=True):
+        pid = row["positive_id"]
+        rng = row_rng(seed, row["query_id"], pid)
         docs = row["neg_ids"] or []
-        take = list(range(min(num_negatives, len(docs))))
-        if sampling_strategy == "random" and len(docs) > num_negatives:
-            take = sorted(rng.choice(len(docs), size=num_negatives, replace=False).tolist())
+        pool = [i for i in range(len(docs)) if pid not in (row["neg_excluded"][i] or ())]
+        counts["negatives_excluded_by_margin"] += len(docs) - len(pool)
+        take = pool[:num_negatives]
+        if len(pool) > num_negatives and sampling_strategy == "random":
+            take = sorted(pool[i] for i in rng.choice(len(pool), size=num_negatives, replace=False))
+        elif len(pool) > num_negatives and sampling_strategy == "simans":
+            gaps = np.array([_gap(row, i, score_column(row["neg_best"][i])) for i in pool], dtype=np.float64)
+            w = simans_weights(gaps, simans_a, simans_b)
+            take = sorted(pool[i] for i in rng.choice(len(pool), size=num_negatives, replace=False, p=w / w.sum()))
         neg = [docs[i] for i in take]
-        scores = [row["neg_scores"][i] for i in take]
-        sources = [row["neg_sources"][i] for i in take]
-        ce = [row["neg_ce_scores"][i] for i in take] if has_ce else None
+        sources_of = [row["neg_sources"][i] for i in take]
+        ranks = [row["neg_ranks"][i] for i in take]
+        scores = {c: [row[f"neg_score_{c}"][i] for i in take] for c in cols}
+        ce = [row["neg_ce"][i] for i in take] if has_ce else None
         missing = num_negatives - len(neg)
         if missing and fill == "random":
             extra = _random_fill(rng, corpus_ids, set(pos_by_query[row["query_id"]]) | set(neg), missing)
             if len(extra) == missing:
                 neg += extra
-                scores += [None] * missing
-                sources += ["random"] * missing
+                sources_of += ["random"] * missing
+                ranks += [None] * missing
+                scores = {c: v + [None] * missing for c, v in scores.items()}
                 ce = ce + [None] * missing if has_ce else None
                 counts["rows_filled"] += 1
                 counts["negatives_filled"] += missing
@@ -181,17 +297,33 @@ def _pick(rows: "pl.DataFrame", corpus: "pl.DataFrame", positives: "pl.DataFrame
             counts["rows_without_enough_negatives"] += 1
             counts["positives_lost"] += 1
             continue
-        record = (row["query_id"], row["doc_id"], neg, scores, sources, row["positive_score"])
-        out.append(record + ((ce,) if has_ce else ()))
+        record = [row["query_id"], pid, neg, sources_of, ranks]
+        for c in cols:
+            record += [row[f"positive_score_{c}"], scores[c]]
+        if has_ce:
+            record += [row["positive_ce_score"], ce]
+        out.append(tuple(record))
     schema = {"query_id": pl.Utf8, "positive_id": pl.Utf8, "negative_ids": pl.List(pl.Utf8),
-              "negative_scores": pl.List(pl.Float32), "negative_sources": pl.List(pl.Utf8),
-              "positive_score": pl.Float32}
+              "negative_sources": pl.List(pl.Utf8), "negative_ranks": pl.List(pl.Int32)}
+    for c in cols:
+        schema[f"positive_score_{c}"] = pl.Float32
+        schema[f"negative_scores_{c}"] = pl.List(pl.Float32)
     if has_ce:
+        schema["positive_ce_score"] = pl.Float32
         schema["negative_ce_scores"] = pl.List(pl.Float32)
     if counts["positives_lost"]:
-        logger.warning("%d (query, positive) rows had fewer than %d negatives and were dropped; "
-                       "--fill random pads them instead", counts["positives_lost"], num_negatives)
+        hint = "" if fill == "random" else "; --fill random pads them instead"
+        logger.warning("%d (query, positive) rows had fewer than %d negatives and were dropped%s",
+                       counts["positives_lost"], num_negatives, hint)
     return _Picked(out, schema, counts)
+
+
+def _gap(row: dict, i: int, col: str) -> float:
+    """(candidate score - positive score) / |positive score| under one miner; NaN when not judgeable."""
+    score, positive = row.get(f"neg_score_{col}", [None] * (i + 1))[i], row.get(f"positive_score_{col}")
+    if score is None or positive is None or positive == 0 or not np.isfinite(positive):
+        return float("nan")
+    return (score - positive) / abs(positive)
 
 
 def _random_fill(rng: np.random.Generator, corpus_ids: list[str], exclude: set[str], n: int) -> list[str]:
@@ -217,15 +349,23 @@ def _explode_to_triplets(ids: "pl.DataFrame") -> "pl.DataFrame":
 
 
 def _labeled_pairs(ids: "pl.DataFrame") -> "pl.DataFrame":
-    """(query, document, label) rows: each positive once (label 1), then its query's negatives (label 0)."""
+    """(query, document, label) rows: each positive once (label 1), then its query's negatives (label 0),
+    with the source and each miner's score (score_<source>) of every document."""
     import polars as pl
 
+    cols = [c.removeprefix("negative_scores_") for c in ids.columns if c.startswith("negative_scores_")]
+    ce = ["ce"] if "negative_ce_scores" in ids.columns else []
     pos = ids.select("query_id", pl.col("positive_id").alias("doc_id"), pl.lit(1, pl.Int8).alias("label"),
-                     pl.lit(None, pl.Float32).alias("score"), pl.lit("positive").alias("source"),
+                     pl.lit("positive").alias("source"), pl.lit(None, pl.Int32).alias("rank"),
+                     *(pl.col(f"positive_score_{c}").alias(f"score_{c}") for c in cols),
+                     *(pl.col("positive_ce_score").alias("ce_score") for _ in ce),
                      pl.int_range(pl.len()).alias("order"))
     neg = ids.select("query_id", pl.col("negative_ids").alias("doc_id"), pl.lit(0, pl.Int8).alias("label"),
-                     pl.col("negative_scores").alias("score"), pl.col("negative_sources").alias("source"),
-                     pl.int_range(pl.len()).alias("order")).explode("doc_id", "score", "source")
+                     pl.col("negative_sources").alias("source"), pl.col("negative_ranks").alias("rank"),
+                     *(pl.col(f"negative_scores_{c}").alias(f"score_{c}") for c in cols),
+                     *(pl.col("negative_ce_scores").alias("ce_score") for _ in ce),
+                     pl.int_range(pl.len()).alias("order"))
+    neg = neg.explode("doc_id", "source", "rank", *(f"score_{c}" for c in cols), *(["ce_score"] if ce else []))
     both = pl.concat([pos, neg]).with_row_index("seq")
     return (both.sort("order", "label", "seq", descending=[False, True, False])
             .unique(["query_id", "doc_id"], keep="first", maintain_order=True).drop("order", "seq"))
@@ -374,6 +514,7 @@ def dataset_card(manifest: dict, result: BuildResult) -> str:
     inputs = "\n".join(f"- {k}: `{v['path']}` (sha256 {v['sha256'][:12]}…)"
                        for k, v in manifest["steps"][-1]["inputs"].items())
     stats = "\n".join(f"- {k}: {v}" for k, v in result.stats.items())
+    scores = "\n".join(f"- `{k}`: {v}" for k, v in result.score_columns.items()) or "- none (random negatives)"
     return f"""# {manifest['name']} v{manifest['version']}
 
 A {params['format']} dataset for training retrieval models with hard negatives, built by minekit
@@ -388,6 +529,10 @@ A {params['format']} dataset for training retrieval models with hard negatives, 
 
 Inputs:
 {inputs}
+
+## Scores
+Each score column of `ids.parquet` holds one kind of score, from one scorer:
+{scores}
 
 ## Counts
 {stats}

@@ -6,10 +6,12 @@ imported inside the commands, so `minekit --help` stays instant.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Callable, Optional
@@ -52,7 +54,7 @@ CandidatesOpt = Annotated[Path, typer.Option("--candidates", help="Candidates pa
 
 
 def _print_version(value: bool) -> None:
-    if value:  # eager: runs before typer asks for a command
+    if value:
         typer.echo(__version__)
         raise typer.Exit()
 
@@ -62,8 +64,8 @@ def _main(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only errors on stderr; no progress bars.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging on stderr.")] = False,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for unexpected errors.")] = False,
-    version: Annotated[bool, typer.Option("--version", is_eager=True, callback=_print_version,
-                                          help="Print the version and exit.")] = False,
+    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.", is_eager=True,
+                                          callback=lambda value: _print_version(value))] = False,
 ) -> None:
     STATE.debug, STATE.quiet = debug, quiet
     level = logging.ERROR if quiet else logging.DEBUG if verbose else logging.INFO
@@ -72,6 +74,32 @@ def _main(
     # Libraries set their own levels at import (bm25s: DEBUG); only their warnings reach the user.
     handler.addFilter(lambda r: r.name.startswith("minekit") or r.levelno >= max(level, logging.WARNING))
     logging.basicConfig(level=level, handlers=[handler], force=True)
+
+
+_QUIET_ENV = {"TQDM_DISABLE": "1", "HF_HUB_DISABLE_PROGRESS_BARS": "1", "TRANSFORMERS_VERBOSITY": "error"}
+
+
+@contextlib.contextmanager
+def _quiet_libraries(quiet: bool):
+    """With -q, the libraries' own bars and notes (weight loading, model cards, shards) stay silent too."""
+    if not quiet:
+        yield
+        return
+    saved = {k: os.environ.get(k) for k in _QUIET_ENV}
+    os.environ.update(_QUIET_ENV)
+    hf_logging = sys.modules.get("transformers.utils.logging")
+    if hf_logging is not None:  # already imported: it read the environment then
+        hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        if "transformers.utils.logging" in sys.modules and saved["HF_HUB_DISABLE_PROGRESS_BARS"] is None:
+            sys.modules["transformers.utils.logging"].enable_progress_bar()
 
 
 def command(group: typer.Typer, name: str | None = None, *, out_files: tuple[str, ...] = (),
@@ -90,7 +118,8 @@ def command(group: typer.Typer, name: str | None = None, *, out_files: tuple[str
                 for param in (*out_files, *out_folders):
                     check = guards.check_output_file if param in out_files else guards.check_output_folder
                     check(kwargs.get(param), guards.flag_names(fn)[param])
-                return fn(*args, **kwargs)
+                with _quiet_libraries(STATE.quiet):
+                    return fn(*args, **kwargs)
             except MinekitError as exc:
                 message = str(exc)
                 if isinstance(exc, ConfigError):  # name the flags the user typed, not the library's params
@@ -270,7 +299,7 @@ def mine_bm25_cmd(queries: QueriesOpt, positives: PositivesOpt, corpus: CorpusOp
     """BM25 (bm25s) over the corpus with the query as query; a query's positives never appear.
 
     Ranks run 1..n per query, ties broken by doc_id; documents with a zero score are not candidates.
-    positive_score is the lowest BM25 score among the query's positives.
+    score_kind is bm25; positive_scores are each positive's BM25 score under the query (0: no shared term).
     Example: minekit mine bm25 --queries q.parquet --positives p.parquet --corpus c.parquet --out bm25.parquet
     """
     from minekit.mine.bm25 import mine_bm25
@@ -286,8 +315,8 @@ def mine_passage_bm25_cmd(queries: QueriesOpt, positives: PositivesOpt, corpus: 
     """BM25 with each positive passage as the query (PassageBM25): passages like the answer, not the question.
 
     Merge rule: a query with several positives gets one ranked list, each document scored by its best
-    BM25 score against any of them. positive_score is the lowest score of a positive against itself,
-    so margins mean "how close to a copy of a positive".
+    BM25 score against any of them. A positive's score is its BM25 score against itself, so margins
+    mean "how close to a copy of this positive".
     Example: minekit mine passage-bm25 --queries q.parquet --positives p.parquet --corpus c.parquet --out pbm25.parquet
     """
     from minekit.mine.bm25 import mine_passage_bm25
@@ -309,9 +338,10 @@ def filter(
     min_score: Annotated[Optional[float], typer.Option(callback=between(), help="Keep score >= min_score.")] = None,
     max_score: Annotated[Optional[float], typer.Option(callback=between(), help="Keep score <= max_score.")] = None,
     absolute_margin: Annotated[Optional[float], typer.Option(
-        help="Keep score <= positive_score - absolute_margin.")] = None,
+        help="Per positive: keep score <= positive - absolute_margin.")] = None,
     relative_margin: Annotated[Optional[float], typer.Option(
-        help="Keep score <= positive_score * (1 - relative_margin) (NV-Retriever's positive-aware 0.05).")] = None,
+        help="Per positive: keep score <= positive - |positive| * relative_margin (NV-Retriever's TopK-PercPos: "
+             "0.05). A candidate too close to some positives is kept for the others' rows only.")] = None,
     keep_dropped: Annotated[bool, typer.Option(help="Keep dropped rows, marked in a drop_reason column.")] = False,
 ) -> None:
     """Drop likely false negatives by rank window, score and margin thresholds; counts each rule's drops.
@@ -342,11 +372,18 @@ def build(
     corpus: CorpusOpt,
     name: Annotated[str, typer.Option(help="Dataset name: the folder under --out-dir.")],
     out_dir: Annotated[Path, typer.Option(help="Where dataset folders live.")] = Path("datasets"),
-    num_negatives: Annotated[int, typer.Option(min=1, help="Negatives per (query, positive).")] = 1,
+    num_negatives: Annotated[int, typer.Option(
+        min=1, help="Negatives per (query, positive); 3 as sentence-transformers' mine_hard_negatives.")] = 3,
     format: Annotated[str, typer.Option(callback=one_of("minekit.build", "FORMATS"),
                                         help="triplet (one row per negative), n-tuple or labeled-pair.")] = "triplet",
-    sampling_strategy: Annotated[str, typer.Option(callback=one_of("minekit.build", "SAMPLING_STRATEGIES"),
-                                                   help="top: best-ranked negatives; random: seeded sample.")] = "top",
+    sampling_strategy: Annotated[str, typer.Option(
+        callback=one_of("minekit.build", "SAMPLING_STRATEGIES"),
+        help="top: best-ranked negatives; random: seeded uniform sample; simans: seeded sample peaking near the "
+             "positive's score.")] = "top",
+    simans_a: Annotated[float, typer.Option(
+        callback=between(),
+        help="simans: sharpness a of exp(-a (gap - b)^2), gap = (score - positive) / |positive|.")] = 50.0,
+    simans_b: Annotated[float, typer.Option(callback=between(), help="simans: the gap b where sampling peaks.")] = -0.05,
     fill: Annotated[str, typer.Option(
         callback=one_of("minekit.build", "FILLS"),
         help="none: drop rows with too few negatives (counted as positives_lost); random: pad with random documents.")]
@@ -365,8 +402,8 @@ def build(
 
     inputs = read_inputs(queries, positives, corpus)
     frames = [check_candidates_ids(read_candidates(p), p, inputs.corpus, inputs.queries) for p in candidates]
-    kwargs = dict(num_negatives=num_negatives, format=format, sampling_strategy=sampling_strategy, fill=fill,
-                  seed=seed)
+    kwargs = dict(num_negatives=num_negatives, format=format, sampling_strategy=sampling_strategy,
+                  simans_a=simans_a, simans_b=simans_b, fill=fill, seed=seed)
     params = params_of(build_dataset, **kwargs)
     described = describe_inputs({**inputs.paths, "candidates": list(candidates)})
     existing = find_version(out_dir, name, fingerprint("build", params, described))
@@ -377,6 +414,7 @@ def build(
         return
     result = build_dataset(frames, inputs.queries, inputs.positives, inputs.corpus, **kwargs)
     manifest = make_manifest("build", params, described, result.stats, upstream_steps(list(candidates)))
+    manifest["score_columns"] = result.score_columns
     path = write_dataset(result, out_dir=out_dir, name=name, manifest=manifest)
     report("build", result.stats)
     typer.echo(str(path))
@@ -404,11 +442,12 @@ def denoise_cmd(
              "gives at the 0.1 probability point, log(0.1/0.9) = -2.2, or look at the scores of known "
              "positives (ce_score with --keep-dropped).")] = None,
     absolute_margin: Annotated[Optional[float], typer.Option(
-        help="Drop candidates scored above (lowest positive score - absolute_margin); 0 = GISTEmbed's rule.")]
+        help="Per positive: a candidate scored above (positive - absolute_margin) leaves that positive's rows, "
+             "and is dropped when above every positive's; 0 = GISTEmbed's rule.")]
     = None,
     relative_margin: Annotated[Optional[float], typer.Option(
-        help="Drop candidates scored above lowest positive score * (1 - relative_margin) (NV-Retriever: 0.05); "
-             "meant for scores >= 0 (probabilities, cosines).")] = None,
+        help="As --absolute-margin with the bound positive - |positive| * relative_margin (NV-Retriever: "
+             "0.05); stays below the positive for negative scores (logits) too.")] = None,
     pseudo_positives: Annotated[Optional[Path], typer.Option(
         "--pseudo-positives", help="Also write candidates scored >= --min-positive-score here, as a positives "
                                    "file (query_id, doc_id, score=1, ce_score).")] = None,
@@ -777,7 +816,7 @@ def mine_dense_cmd(
 ) -> None:
     """Dense candidates: cosine of bi-encoder embeddings (sentence-transformers), searched exactly or with faiss.
 
-    score = cosine(query, document); positive_score = the lowest cosine of the query to its positives.
+    score = cosine(query, document) (score_kind cosine); positive_scores = the cosine of the query to each positive.
     Example: minekit mine dense --queries q.parquet --positives p.parquet --corpus c.parquet --out dense.parquet
     """
     from minekit.io import read_inputs
@@ -863,5 +902,41 @@ def mine_random_cmd(
     write_stage(result, out, "mine.random", params_of(mine_random, top_k=top_k, seed=seed), inputs.paths)
 
 
+# Where each option's allowed values are defined (module, constant); read only to render --help.
+_CHOICES = {
+    "format": ("minekit.build", "FORMATS"), "sampling_strategy": ("minekit.build", "SAMPLING_STRATEGIES"),
+    "fill": ("minekit.build", "FILLS"), "scorer": ("minekit.denoise", "SCORERS"),
+    "precision": ("minekit.embed", "PRECISIONS"), "backend": ("minekit.embed", "BACKENDS"),
+    "dtype": ("minekit.embed", "DTYPES"), "loss": ("minekit.train", "LOSSES"),
+    "method": ("minekit.mine.bm25", "METHODS"), "index": ("minekit.mine.dense", "INDEXES"),
+    "query_from": ("minekit.mine.dense", "QUERY_FROM"),
+}
+
+
+def _plain_metavars(group) -> None:
+    """Plain metavars (PATH, INTEGER, TEXT) and the allowed values of every choice option in --help."""
+    import importlib
+
+    for cmd in getattr(group, "commands", {}).values():
+        _plain_metavars(cmd)
+        for param in getattr(cmd, "params", []):
+            if getattr(param, "param_type_name", "") != "option" or param.is_flag:
+                continue
+            choices = None
+            if param.name in _CHOICES:
+                module, constant = _CHOICES[param.name]
+                choices = getattr(importlib.import_module(module), constant, None)
+            if choices:
+                param.metavar = "[" + "|".join(choices) + "]"
+            else:
+                bare = str(param.bare_type()).lower()
+                param.metavar = "PATH" if "path" in bare else {"int": "INTEGER", "float": "FLOAT"}.get(bare, "TEXT")
+
+
 def main() -> None:
+    if "--help" in sys.argv or "-h" in sys.argv or len(sys.argv) <= 2:
+        command_tree = typer.main.get_command(app)
+        _plain_metavars(command_tree)
+        command_tree()
+        return
     app()

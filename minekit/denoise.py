@@ -4,15 +4,17 @@ Every (query, candidate) pair and every (query, positive) pair is scored once; a
 when its score is too high in absolute terms (max_score, RocketQA style) or too close to the score
 of the query's positives (absolute_margin, relative_margin: NV-Retriever's positive-aware threshold;
 relative_margin=0 with the bi-encoder guide is GISTEmbed's rule: drop a negative the guide scores
-above its positive). The reference positive score of a query is the LOWEST score among its positives,
-as the miners' positive_score column: a candidate that looks as relevant as a known positive goes.
+above its positive). Margins are judged per (query, positive), as in filter: a candidate too close to
+one positive is left out of that positive's rows (excluded_for), and dropped when it is too close to
+every positive of its query. The positives' scores are written beside (positive_ce_scores).
 
 Optionally an LLM judge is asked about the candidates left in a grey zone of scores
 (llm_min_score <= score <= llm_max_score); those it judges relevant are dropped (llm_judge).
 
 Each rule is a small function returning a keep-mask, named after its parameter; a row that breaks
 several rules is counted under the first, in the order of the rules dict. Scores go to `ce_score`
-whatever the scorer (the manifest records which scorer made them), so `build` carries them along.
+whatever the scorer, and `ce_score_kind` says what they are (ce_prob, ce_logit, or cosine for the
+bi-encoder guide), so `build` carries them along without mixing kinds.
 Cross-encoder scores are cached on disk by (model identity, query sha256, passage sha256).
 """
 
@@ -29,7 +31,7 @@ import numpy as np
 
 from minekit import rules
 from minekit.errors import ConfigError
-from minekit.schema import passage_text
+from minekit.schema import passage_text, with_positive_lists
 
 if TYPE_CHECKING:
     import polars as pl
@@ -147,8 +149,27 @@ def score_cross_encoder(
     finally:
         if cache:
             cache.close()
-    counts = {"pairs_scored": len(todo), "cache_hits": len(unique) - len(todo)}
+    counts = {"pairs_scored": len(todo), "cache_hits": len(unique) - len(todo),
+              "score_kind": cross_encoder_kind(cross_encoder)}
     return np.array([known[k] for k in keys], dtype=np.float32), counts
+
+
+def cross_encoder_kind(name: str) -> str:
+    """What a cross-encoder's predict() returns: ce_prob after a sigmoid/softmax (the default for one
+    label), ce_logit with an identity activation. Read from the saved config, so cached scores need no load."""
+    import json
+
+    from minekit.models import resolve_model
+
+    config = Path(resolve_model(name)) / "config.json"
+    activation = ""
+    if config.is_file():
+        try:
+            activation = str((json.loads(config.read_text()).get("sentence_transformers") or {})
+                             .get("activation_fn") or "")
+        except (OSError, ValueError):
+            activation = ""
+    return "ce_logit" if activation.endswith("Identity") else "ce_prob"
 
 
 def score_bi_encoder(
@@ -177,7 +198,8 @@ def score_bi_encoder(
     qi = np.fromiter((q_index[t] for t in queries), dtype=np.int64, count=len(queries))
     pi = np.fromiter((p_index[t] for t in passages), dtype=np.int64, count=len(passages))
     scores = np.einsum("ij,ij->i", q_emb[qi], p_emb[pi]).astype(np.float32)
-    return scores, {"texts_encoded": encoder.stats["encoded"], "texts_cached": encoder.stats["cached"]}
+    return scores, {"texts_encoded": encoder.stats["encoded"], "texts_cached": encoder.stats["cached"],
+                    "score_kind": "cosine"}
 
 
 # -- keep-mask rules (the score rules are shared with filter, in minekit.rules) -------------------
@@ -284,23 +306,27 @@ def denoise_candidates(
     earlier = candidates.filter(prior)
     live = candidates.filter(~prior).drop("drop_reason", "ce_score", strict=False)
 
-    pos_pairs = positives.join(live.select("query_id").unique(), on="query_id", how="semi").select("query_id", "doc_id")
+    pos_pairs = (positives.join(live.select("query_id").unique(), on="query_id", how="semi")
+                 .select("query_id", "doc_id").sort("query_id", "doc_id"))
     cand_pairs = live.select("query_id", "doc_id").unique(maintain_order=True)
     both = _pair_texts(pl.concat([cand_pairs, pos_pairs]), queries, corpus)
     scores, score_counts = _score(both, scorer, opts)
+    kind = score_counts.pop("score_kind")
     both = both.with_columns(pl.Series("ce_score", scores, dtype=pl.Float32)).drop("_q", "_p")
-    cand_scores, pos_scores = both.head(cand_pairs.height), both.tail(pos_pairs.height)
-    ref = pos_scores.group_by("query_id").agg(pl.col("ce_score").min().alias("_positive_ce_score"))
-    scored = live.join(cand_scores, on=["query_id", "doc_id"], how="left").join(ref, on="query_id", how="left")
-
+    cand_scores, pos_scores = both.slice(0, cand_pairs.height), both.slice(cand_pairs.height)
+    scored = _with_positive_ce_scores(
+        live.join(cand_scores, on=["query_id", "doc_id"], how="left", maintain_order="left"), pos_pairs, pos_scores)
+    scored = scored.with_columns(pl.lit(kind).alias("ce_score_kind"))
+    judged = rules.judge_margins(scored, absolute_margin=absolute_margin, relative_margin=relative_margin,
+                                 score="ce_score", positive_scores="positive_ce_scores")
     score_rules = {"max_score": rules.max_score(max_score, "ce_score"),
-                   "absolute_margin": rules.absolute_margin(absolute_margin, "ce_score", "_positive_ce_score"),
-                   "relative_margin": rules.relative_margin(relative_margin, "ce_score", "_positive_ce_score")}
-    marked = rules.mark(scored, score_rules)
-    judged, llm_counts = _ask_judge(marked, queries, corpus, llm_judge, llm_min_score, llm_max_score)
-    if judged is not None:
-        marked = marked.join(judged, on=["query_id", "doc_id"], how="left")
-        marked = rules.mark(marked.drop("drop_reason"), {**score_rules, "llm_judge": _llm_judge(judged)})
+                   "absolute_margin": pl.col("_absolute_margin") if absolute_margin is not None else None,
+                   "relative_margin": pl.col("_relative_margin") if relative_margin is not None else None}
+    marked = rules.mark(judged, score_rules)
+    judged_llm, llm_counts = _ask_judge(marked, queries, corpus, llm_judge, llm_min_score, llm_max_score)
+    if judged_llm is not None:
+        marked = marked.join(judged_llm, on=["query_id", "doc_id"], how="left", maintain_order="left")
+        marked = rules.mark(marked.drop("drop_reason"), {**score_rules, "llm_judge": _llm_judge(judged_llm)})
     pseudo = None
     if min_positive_score is not None:
         pseudo = (cand_scores.filter(pl.col("ce_score") >= min_positive_score)
@@ -315,21 +341,46 @@ def denoise_candidates(
         "queries_without_negatives": live["query_id"].n_unique() - kept["query_id"].n_unique(),
         "positives_lost": 0,  # positives are never candidates: denoise cannot cost one
         "scorer": scorer,
+        "score_kind": kind,
         "positive_pairs_scored": pos_pairs.height,
-        "positive_score_missing": int(scored["_positive_ce_score"].is_null().sum()),
+        **rules.margin_stats(kept),
         **score_counts, **llm_counts,
     }
     if earlier.height:
         stats["dropped_before"] = earlier.height
     if pseudo is not None:
         stats["pseudo_positives"] = pseudo.height
-    out_cols = [*live.columns, "ce_score"]
-    frame = (pl.concat([marked.select(*out_cols, "drop_reason"),
-                        earlier.select(*live.columns, pl.col("ce_score").cast(pl.Float32) if "ce_score" in
-                                       earlier.columns else pl.lit(None, pl.Float32).alias("ce_score"),
-                                       "drop_reason")])
-             if keep_dropped else kept.select(out_cols))
-    return DenoiseResult(frame.sort("query_id", "source", "rank"), stats, pseudo)
+    internal = ["_absolute_margin", "_relative_margin", "_unjudged", "_relevant"]
+    out_cols = [c for c in marked.columns if c not in internal and c != "drop_reason"]
+    if keep_dropped:
+        frame = pl.concat([marked.select(*out_cols, "drop_reason"), earlier], how="diagonal_relaxed")
+        frame = frame.select(*out_cols, "drop_reason")
+    else:
+        frame = kept.select(out_cols)
+    return DenoiseResult(frame.sort("query_id", "source", "rank", "doc_id"), stats, pseudo)
+
+
+def _with_positive_ce_scores(scored: "pl.DataFrame", pos_pairs: "pl.DataFrame",
+                             pos_scores: "pl.DataFrame") -> "pl.DataFrame":
+    """positive_ce_scores aligned with each row's positive_ids (rows without named positives get the
+    query's positives from the positives file)."""
+    import polars as pl
+
+    by_query = pos_pairs.group_by("query_id", maintain_order=True).agg(pl.col("doc_id").alias("_all"))
+    unnamed = pl.col("positive_ids").list.drop_nulls().list.len() == 0
+    scored = (with_positive_lists(scored).join(by_query, on="query_id", how="left", maintain_order="left")
+              .with_columns(pl.when(unnamed).then(pl.col("positive_score").repeat_by(pl.col("_all").list.len())
+                                                  .cast(pl.List(pl.Float32)))
+                            .otherwise(pl.col("positive_scores")).alias("positive_scores"),
+                            pl.when(unnamed).then(pl.col("_all")).otherwise(pl.col("positive_ids"))
+                            .alias("positive_ids"))
+              .drop("_all"))
+    lookup = pos_scores.rename({"doc_id": "positive_ids", "ce_score": "positive_ce_scores"})
+    aligned = (scored.select(pl.int_range(pl.len(), dtype=pl.UInt32).alias("_r"), "query_id", "positive_ids")
+               .explode("positive_ids")
+               .join(lookup, on=["query_id", "positive_ids"], how="left", maintain_order="left")
+               .group_by("_r", maintain_order=True).agg("positive_ce_scores").sort("_r"))
+    return scored.with_columns(aligned["positive_ce_scores"].list.eval(pl.element().cast(pl.Float32)))
 
 
 def _ask_judge(marked: "pl.DataFrame", queries: "pl.DataFrame", corpus: "pl.DataFrame", judge,

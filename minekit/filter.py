@@ -66,23 +66,28 @@ def filter_candidates(
     relative_margin: float | None = None,
     keep_dropped: bool = False,
 ) -> StageResult:
-    """Keep candidates with range_min < rank <= range_max, min_score <= score <= max_score,
-    score <= positive_score - absolute_margin and score <= positive_score * (1 - relative_margin).
+    """Keep candidates with range_min < rank <= range_max and min_score <= score <= max_score, and
+    judge margins per (query, positive): a candidate breaks a positive's margin when
+    score > positive - absolute_margin or score > positive - |positive| * relative_margin.
 
+    A candidate that breaks the margin of every positive of its query is dropped; one that breaks only
+    some is kept with those positives in excluded_for, and build leaves it out of their rows. A
+    positive scored 0 or null cannot anchor a margin and judges nothing (margin_unjudged_pairs).
     With `positives`, a candidate that is a positive of its query is dropped too (is_positive).
     Ranks are kept as the miner gave them. With keep_dropped, dropped rows stay, marked in drop_reason.
     """
     import polars as pl
 
     _check(range_min, range_max, min_score, max_score, absolute_margin, relative_margin)
-    marked = rules.mark(candidates, {
+    judged = rules.judge_margins(candidates, absolute_margin=absolute_margin, relative_margin=relative_margin)
+    marked = rules.mark(judged, {
         "is_positive": _is_positive(positives),
         "range_min": _range_min(range_min),
         "range_max": _range_max(range_max),
         "min_score": rules.min_score(min_score),
         "max_score": rules.max_score(max_score),
-        "absolute_margin": rules.absolute_margin(absolute_margin),
-        "relative_margin": rules.relative_margin(relative_margin),
+        "absolute_margin": pl.col("_absolute_margin") if absolute_margin is not None else None,
+        "relative_margin": pl.col("_relative_margin") if relative_margin is not None else None,
     })
     kept = marked.filter(pl.col("drop_reason").is_null())
 
@@ -94,9 +99,9 @@ def filter_candidates(
         "queries_without_negatives": candidates["query_id"].n_unique() - kept["query_id"].n_unique(),
     }
     if absolute_margin is not None or relative_margin is not None:
-        missing = int(candidates["positive_score"].is_null().sum())
-        stats["positive_score_missing"] = missing
-        if missing:
-            logger.warning("%d candidates have no positive_score; margin rules kept them unjudged", missing)
+        stats.update(rules.margin_stats(marked.filter(pl.col("drop_reason").is_null())))
+        if stats["margin_unjudged_pairs"]:
+            logger.info("%d (candidate, positive) pairs kept unjudged by the margin: the positive's score is "
+                        "missing or 0", stats["margin_unjudged_pairs"])
     frame = marked if keep_dropped else kept.drop("drop_reason")
-    return StageResult(frame, stats)
+    return StageResult(frame.drop("_absolute_margin", "_relative_margin", "_unjudged"), stats)

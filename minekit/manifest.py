@@ -54,6 +54,12 @@ def upstream_steps(paths: list[str | Path]) -> list[dict]:
     return steps
 
 
+# Facts about one run, not about its output (how much came from a cache, how long it took): reported on
+# stderr, never written into an output, so a rerun on a warm cache gives byte-identical files.
+RUN_FACTS = frozenset({"texts_encoded", "texts_from_cache", "texts_cached", "pairs_scored", "cache_hits",
+                       "llm_requests", "llm_cache_hits", "wall_s"})
+
+
 def make_manifest(
     stage: str,
     params: dict,
@@ -66,7 +72,7 @@ def make_manifest(
         "stage": stage,
         "params": params,
         "inputs": inputs,
-        "stats": stats,
+        "stats": {k: v for k, v in stats.items() if k not in RUN_FACTS},
         "fingerprint": fingerprint(stage, params, inputs),
     }
     return {

@@ -1,8 +1,10 @@
 """Keep-rules shared by filter and denoise: each returns a keep-expression (None when not asked for),
 named after the parameter that drives it, so a dropped row is counted under that name.
 
-The score columns are arguments: filter judges the miner's `score` against `positive_score`, denoise
-a cross-encoder's `ce_score` against the positives' cross-encoder score.
+The score columns are arguments: filter judges the miner's `score` against the positives' scores
+under the same miner (`positive_scores`), denoise a cross-encoder's `ce_score` against the positives'
+cross-encoder scores (`positive_ce_scores`). Margins are judged per (query, positive), as
+sentence-transformers judges each (anchor, positive) pair against its own positive.
 """
 
 from __future__ import annotations
@@ -25,18 +27,70 @@ def max_score(value: float | None, score: str = "score") -> "pl.Expr | None":
     return None if value is None else pl.col(score) <= value
 
 
-def absolute_margin(value: float | None, score: str = "score", positive: str = "positive_score") -> "pl.Expr | None":
-    """score <= positive - margin; a row without a positive score cannot be judged and is kept."""
+def unjudged(positive: "pl.Expr") -> "pl.Expr":
+    """A positive score that cannot anchor a margin: missing, NaN, or 0 (BM25's "no shared term")."""
+    return positive.is_null() | positive.is_nan() | (positive == 0)
+
+
+def absolute_threshold(positive: "pl.Expr", margin: float) -> "pl.Expr":
+    """The highest score a negative may have: positive - margin."""
+    return positive - margin
+
+
+def relative_threshold(positive: "pl.Expr", margin: float) -> "pl.Expr":
+    """The highest score a negative may have: positive - |positive| * margin (as sentence-transformers;
+    for a negative positive score, such as a logit, the bound stays below the positive)."""
+    return positive - positive.abs() * margin
+
+
+def judge_margins(frame: "pl.DataFrame", *, absolute_margin: float | None, relative_margin: float | None,
+                  score: str = "score", positive_scores: str = "positive_scores") -> "pl.DataFrame":
+    """Judge each candidate against each of its query's positives (positive_ids / positive_scores).
+
+    A candidate breaks a margin for a positive when its score is above that positive's threshold. It is
+    dropped only when it breaks a margin for every positive (_absolute_margin / _relative_margin are the
+    keep-masks); otherwise the positives it breaks are added to excluded_for, so build leaves it out of
+    those rows only. A positive whose score cannot anchor a margin (rules.unjudged) judges nothing: the
+    candidate stays for its rows, counted in _unjudged.
+    """
     import polars as pl
 
-    return None if value is None else (pl.col(score) <= pl.col(positive) - value).fill_null(True)
+    from minekit.schema import with_positive_lists
+
+    frame = with_positive_lists(frame) if positive_scores == "positive_scores" else frame
+    out = frame if "excluded_for" in frame.columns else frame.with_columns(
+        pl.lit([], pl.List(pl.Utf8)).alias("excluded_for"))
+    if absolute_margin is None and relative_margin is None:
+        return out.with_columns(pl.lit(True).alias("_absolute_margin"), pl.lit(True).alias("_relative_margin"),
+                                pl.lit(0, pl.UInt32).alias("_unjudged"))
+    pos, value = pl.col("_ps"), pl.col(score)
+    judged = ~unjudged(pos)
+    brk_abs = (judged & (value > absolute_threshold(pos, absolute_margin))).fill_null(False) \
+        if absolute_margin is not None else pl.lit(False)
+    brk_rel = (judged & (value > relative_threshold(pos, relative_margin))).fill_null(False) \
+        if relative_margin is not None else pl.lit(False)
+    pairs = (out.select(pl.int_range(pl.len(), dtype=pl.UInt32).alias("_r"), score, "positive_ids",
+                        pl.col(positive_scores).alias("_ps"))
+             .explode("positive_ids", "_ps")
+             .with_columns(brk_abs.alias("_ba"), brk_rel.alias("_br"), judged.fill_null(False).alias("_j")))
+    verdict = pairs.group_by("_r", maintain_order=True).agg(
+        (~pl.col("_ba").all()).alias("_absolute_margin"),
+        (~(pl.col("_ba") | pl.col("_br")).all()).alias("_relative_margin"),
+        pl.col("positive_ids").filter(pl.col("_ba") | pl.col("_br")).drop_nulls().alias("_broken"),
+        (~pl.col("_j")).sum().cast(pl.UInt32).alias("_unjudged"),
+    ).sort("_r")
+    return (pl.concat([out, verdict.drop("_r")], how="horizontal")
+            .with_columns(pl.concat_list("excluded_for", "_broken").list.unique().list.sort().alias("excluded_for"))
+            .drop("_broken"))
 
 
-def relative_margin(value: float | None, score: str = "score", positive: str = "positive_score") -> "pl.Expr | None":
-    """score <= positive * (1 - margin); a row without a positive score cannot be judged and is kept."""
+def margin_stats(judged: "pl.DataFrame") -> dict[str, int]:
+    """Pairs a margin could not judge, and pairs excluded from one positive's rows while kept for others."""
     import polars as pl
 
-    return None if value is None else (pl.col(score) <= pl.col(positive) * (1 - value)).fill_null(True)
+    kept = judged.filter(pl.col("_absolute_margin") & pl.col("_relative_margin"))
+    return {"margin_unjudged_pairs": int(judged["_unjudged"].sum()),
+            "margin_excluded_pairs": int(kept["excluded_for"].list.len().sum())}
 
 
 def mark(frame: "pl.DataFrame", rules: dict[str, "pl.Expr | None"]) -> "pl.DataFrame":

@@ -17,20 +17,31 @@ if TYPE_CHECKING:
 SHOWN_ROWS = 5
 
 # Candidates: one row per (query, mined document, source). Texts are not copied here.
+# score_kind says what made `score` (bm25, cosine, random, ...): scores of different kinds are never
+# compared. positive_ids / positive_scores are the query's positives and their scores under the same
+# scorer, aligned, so margins are judged per (query, positive); positive_score is the lowest of them.
 CANDIDATE_COLUMNS = {
     "query_id": "str",
     "doc_id": "str",
     "source": "str",
     "rank": "int32",
     "score": "float32",
+    "score_kind": "str",
     "positive_score": "float32",
+    "positive_ids": "list[str]",
+    "positive_scores": "list[float32]",
 }
+
+# What each miner's score is, for candidates files written before score_kind existed.
+SOURCE_KINDS = {"bm25": "bm25", "passage-bm25": "bm25", "dense": "cosine", "passage-dense": "cosine",
+                "cluster": "cosine", "random": "random"}
 
 
 def _dtypes():
     import polars as pl
 
-    return {"str": pl.Utf8, "int32": pl.Int32, "float32": pl.Float32}
+    return {"str": pl.Utf8, "int32": pl.Int32, "float32": pl.Float32, "list[str]": pl.List(pl.Utf8),
+            "list[float32]": pl.List(pl.Float32)}
 
 
 def _fail(path: Path, column: str, problem: str, frame: "pl.DataFrame", bad: "pl.Series", fix: str) -> None:
@@ -130,9 +141,14 @@ def positive_pairs(frame: "pl.DataFrame", path: Path) -> "pl.DataFrame":
     if "score" in frame.columns:
         if not frame.schema["score"].is_numeric():
             raise InputError(f"{path}: column 'score' must be numeric, found {frame.schema['score']}.")
-        frame = frame.with_columns(pl.col("score").fill_null(1).cast(pl.Int64))
+        # Graded and distilled labels are fractional: scores are floats, never truncated.
+        frame = frame.with_columns(pl.col("score").cast(pl.Float64).fill_null(1.0))
+        bad = ~frame["score"].is_finite()
+        if bad.any():
+            _fail(path, "score", "are NaN or infinite", frame, bad,
+                  "Fix: give these rows a finite score (> 0 for a positive), or leave it null (1).")
     else:
-        frame = frame.with_columns(pl.lit(1, dtype=pl.Int64).alias("score"))
+        frame = frame.with_columns(pl.lit(1.0, dtype=pl.Float64).alias("score"))
     frame = frame.filter(pl.col("score") > 0)
     if frame.height == 0:
         raise InputError(f"{path}: no row has score > 0, so there is no positive to mine for.")
@@ -182,8 +198,9 @@ def validate_candidates(frame: "pl.DataFrame", path: Path) -> "pl.DataFrame":
     """Check a candidates file's columns and types; extra columns (ce_score, ...) are kept."""
     import polars as pl
 
-    _require_columns(frame, path, list(CANDIDATE_COLUMNS), "candidates")
+    _require_columns(frame, path, ["query_id", "doc_id", "source", "rank", "score", "positive_score"], "candidates")
     frame = _as_string_ids(frame, path, ["query_id", "doc_id"])
+    frame = _complete_candidates(frame, path)
     dtypes = _dtypes()
     raw_rank = frame["rank"]
     try:
@@ -222,6 +239,32 @@ def _check_ranks(frame: "pl.DataFrame", rank: "pl.Series", path: Path) -> "pl.Da
         _fail(path, "rank", "are below 1 or too large", shown, bad,
               "Fix: ranks start at 1 for each query's best candidate.")
     return frame.with_columns(rank.cast(pl.Int32).alias("rank"))
+
+
+def _complete_candidates(frame: "pl.DataFrame", path: Path) -> "pl.DataFrame":
+    """Fill the columns older or hand-made candidates files lack: score_kind from the source's miner,
+    and the positive lists from positive_score (one unnamed positive, judged for every row)."""
+    import polars as pl
+
+    if "score_kind" not in frame.columns:
+        unknown = sorted(set(frame["source"].drop_nulls().unique().to_list()) - set(SOURCE_KINDS))
+        if unknown:
+            raise InputError(f"{path}: no column 'score_kind', and source(s) {', '.join(map(repr, unknown))} do not "
+                             "say what their score is. Fix: add a score_kind column (bm25, cosine, ce_logit, "
+                             "ce_prob, random, ...).")
+        frame = frame.with_columns(pl.col("source").replace_strict(SOURCE_KINDS, default=None).alias("score_kind"))
+    return with_positive_lists(frame)
+
+
+def with_positive_lists(frame: "pl.DataFrame") -> "pl.DataFrame":
+    """Candidates without positive_ids / positive_scores get one unnamed positive scored positive_score:
+    a margin then judges the row as a whole, as the query's positives cannot be told apart."""
+    import polars as pl
+
+    if "positive_ids" in frame.columns and "positive_scores" in frame.columns:
+        return frame
+    return frame.with_columns(pl.concat_list(pl.lit(None, pl.Utf8)).alias("positive_ids"),
+                              pl.concat_list(pl.col("positive_score").cast(pl.Float32)).alias("positive_scores"))
 
 
 def empty_candidates() -> "pl.DataFrame":

@@ -9,8 +9,8 @@ negative[_1..n]). The loss decides what else is needed:
 - cached-mnrl: the same loss with gradient caching (mini_batch_size), for large batches on small memory.
 - gist: GISTEmbedLoss; a guide model (--guide default) masks in-batch negatives it scores above the positive.
 - triplet: TripletLoss on (anchor, positive, negative); one negative per row.
-- margin-mse: MarginMSELoss on margins positive_score - negative_score from ids.parquet (cross-encoder
-  scores when the dataset carries positive and negative ce scores, otherwise the miner's scores).
+- margin-mse: MarginMSELoss on margins positive_ce_score - negative_ce_scores from ids.parquet: one
+  teacher (denoise's scorer) for both sides; a dataset without them is refused.
 """
 
 from __future__ import annotations
@@ -90,26 +90,28 @@ def _text_columns(train: "pl.DataFrame") -> list[str]:
 
 
 def _margins(ids: "pl.DataFrame | None", n_neg: int) -> tuple[list[list[float]], str]:
-    """Per row, positive_score - negative_score for each negative: cross-encoder scores when both exist."""
+    """Per row, positive - negative teacher score for each negative, all from ONE teacher: the scores
+    denoise wrote (positive_ce_score, negative_ce_scores). Miners' scores are not a teacher: a BM25
+    score and a cosine cannot make one margin."""
     import polars as pl
 
     if ids is None:
         raise ConfigError("loss: margin-mse needs ids.parquet (the scores) beside train.parquet.")
-    if "positive_ce_score" in ids.columns and "negative_ce_scores" in ids.columns:
-        pos, neg, source = "positive_ce_score", "negative_ce_scores", "ce_score"
-    else:
-        pos, neg, source = "positive_score", "negative_scores", "miner score"
-    for col in (pos, neg):
-        if col not in ids.columns:
-            raise InputError(f"ids.parquet: margin-mse needs column {col}.")
+    pos, neg = "positive_ce_score", "negative_ce_scores"
+    if pos not in ids.columns or neg not in ids.columns:
+        raise ConfigError("loss: margin-mse needs one teacher's scores for the positive and every negative, and "
+                          "this dataset has none (no positive_ce_score / negative_ce_scores in ids.parquet). "
+                          "Run `minekit denoise` (a cross-encoder) on the candidates before `minekit build`, "
+                          "or choose --loss mnrl.")
     bad = ids.with_row_index("row").filter(
         pl.col(pos).is_null() | pl.col(pos).is_nan() | (pl.col(neg).list.len() != n_neg)
         | pl.col(neg).list.eval(pl.element().is_null() | pl.element().is_nan()).list.any())
     if bad.height:
         raise InputError(f"ids.parquet: {bad.height} rows lack a {pos} or {n_neg} {neg} for margin-mse "
-                         f"(rows {bad['row'].head(5).to_list()}); choose another --loss or rebuild.")
+                         f"(rows {bad['row'].head(5).to_list()}; random fill negatives have no teacher score); "
+                         "rebuild with --fill none, or choose another --loss.")
     rows = [[float(p) - float(n) for n in negs] for p, negs in zip(ids[pos].to_list(), ids[neg].to_list())]
-    return rows, source
+    return rows, f"{pos} - {neg}"
 
 
 def _check(loss: str, columns: list[str], *, guide: str | None, mini_batch_size: int | None, epochs: float,
@@ -126,6 +128,9 @@ def _check(loss: str, columns: list[str], *, guide: str | None, mini_batch_size:
     if loss == "triplet" and n_neg != 1:
         raise ConfigError(f"loss: triplet needs exactly one negative column; this dataset has {n_neg} "
                           "(use mnrl, or build --format triplet).")
+    if loss == "gist" and n_neg > 1:
+        raise ConfigError(f"loss: gist takes (anchor, positive[, negative]) rows; this dataset has {n_neg} negatives "
+                          "per row. Build it with --format triplet, or train with --loss mnrl (which uses them all).")
     if loss == "margin-mse" and n_neg < 1:
         raise ConfigError("loss: margin-mse needs negatives; this dataset has none.")
     if batch_size < 1 or epochs <= 0 or learning_rate <= 0:

@@ -10,7 +10,9 @@ weights are reused and a fresh classification head is added.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import sys
 import tempfile
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -106,7 +108,12 @@ def train_reranker(
             seed=seed, data_seed=seed, save_strategy="no", report_to="none", logging_steps=50,
             disable_tqdm=not show_progress, use_cpu=device == "cpu", dataloader_num_workers=0)
         trainer = CrossEncoderTrainer(model=ce, args=args, train_dataset=dataset, loss=loss)
-        output = trainer.train()
+        if not show_progress:
+            from transformers.trainer_callback import PrinterCallback
+
+            trainer.remove_callback(PrinterCallback)  # it prints every log dict
+        with contextlib.redirect_stdout(sys.stderr):  # the trainer's log dicts; stdout carries results only
+            output = trainer.train()
     stats = {"pairs": pairs.height, "positive_pairs": n_pos, "negative_pairs": n_neg,
              "steps": int(output.global_step), "train_loss": round(float(output.training_loss), 6)}
     return RerankerResult(ce, stats)

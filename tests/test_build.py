@@ -28,7 +28,10 @@ def test_triplets_one_row_per_negative_aligned_with_ids(tiny):
     result = build_dataset(_cands(tiny), queries, positives, corpus, num_negatives=2)
     train, ids = result.train, result.ids
     assert train.columns == ["anchor", "positive", "negative"]
-    assert ids.columns[:5] == ["query_id", "positive_id", "negative_ids", "negative_scores", "negative_sources"]
+    assert ids.columns == ["query_id", "positive_id", "negative_ids", "negative_sources", "negative_ranks",
+                           "positive_score_bm25", "negative_scores_bm25",
+                           "positive_score_passage_bm25", "negative_scores_passage_bm25"]
+    assert result.score_columns["negative_scores_bm25"] == "bm25 (bm25)"
     # q4 (marathon) has a single candidate in the whole corpus: its row is dropped and counted
     assert result.stats["positives_lost"] == 1
     assert train.height == ids.height == 2 * (positives.height - 1)

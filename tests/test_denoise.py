@@ -4,6 +4,7 @@ bi-encoder guide, pseudo-positives, and train-reranker feeding --cross-encoder."
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import polars as pl
@@ -52,7 +53,8 @@ def fake_scorer(monkeypatch):
     def fake(queries, passages, **kwargs):
         pairs = [(QUERY_OF_TEXT[q], DOC_OF_TEXT[p]) for q, p in zip(queries, passages)]
         asked.extend(pairs)
-        return np.array([SCORES[p] for p in pairs], dtype=np.float32), {"pairs_scored": len(pairs), "cache_hits": 0}
+        return np.array([SCORES[p] for p in pairs], dtype=np.float32), {"pairs_scored": len(pairs), "cache_hits": 0,
+                                                                      "score_kind": "ce_prob"}
 
     monkeypatch.setattr(dn, "score_cross_encoder", fake)
     return asked
@@ -79,23 +81,32 @@ def test_max_score_drops_above_threshold(tiny, fake_scorer):
     assert result.stats["positive_pairs_scored"] == 4 and result.stats["positives_lost"] == 0
 
 
-def test_relative_margin_uses_lowest_positive(tiny, fake_scorer):
-    # q1: lowest positive 0.6 -> threshold 0.54 drops d02 (0.58); q2: 0.8*0.9=0.72 drops d07; q3: 0.45 kept at 0.45.
+def test_relative_margin_is_judged_per_positive(tiny, fake_scorer):
+    # q1's positives score 0.9 (d01) and 0.6 (d04): thresholds 0.81 and 0.54, so d02 (0.58) is too close
+    # to d04 only: kept, but excluded from d04's rows. q2: 0.8 - 0.08 = 0.72 drops d07 (0.95), too close
+    # to its only positive. q3: 0.45 is kept (threshold 0.45).
     result = _run(tiny, relative_margin=0.1)
-    assert result.stats["dropped"] == {"relative_margin": 2}
-    assert ("q1", "d02") not in _kept(result) and ("q2", "d07") not in _kept(result)
-    assert ("q3", "d09") in _kept(result)
+    assert result.stats["dropped"] == {"relative_margin": 1} and result.stats["margin_excluded_pairs"] == 1
+    assert ("q2", "d07") not in _kept(result) and ("q3", "d09") in _kept(result)
+    d02 = result.frame.filter(pl.col("doc_id") == "d02").row(0, named=True)
+    assert d02["excluded_for"] == ["d04"]
+    # the positives' teacher scores travel with the row, aligned with positive_ids
+    assert d02["positive_ids"] == ["d01", "d04"] and d02["positive_ce_scores"] == pytest.approx([0.9, 0.6])
+    assert set(result.frame["ce_score_kind"]) == {"ce_prob"}
 
 
 def test_absolute_margin_and_order_of_reasons(tiny, fake_scorer):
     result = _run(tiny, max_score=0.9, absolute_margin=0.05, keep_dropped=True)
     reasons = dict(zip(zip(result.frame["query_id"], result.frame["doc_id"]), result.frame["drop_reason"]))
     assert reasons[("q2", "d07")] == "max_score"  # 0.95 breaks both rules: counted under the first
-    assert reasons[("q1", "d02")] == "absolute_margin"  # 0.58 > 0.6 - 0.05
+    assert reasons[("q1", "d02")] is None  # 0.58 > 0.6 - 0.05 (d04) but not 0.9 - 0.05 (d01): kept for d01
     assert reasons[("q3", "d09")] is None  # 0.45 <= 0.5 - 0.05
-    assert result.stats["dropped"] == {"absolute_margin": 1, "max_score": 1}
+    assert reasons[("q3", "d12")] is None
+    assert result.stats["dropped"] == {"max_score": 1}
     assert result.frame.height == len(CANDS)
-    assert result.stats["rows_out"] == len(CANDS) - 2
+    assert result.stats["rows_out"] == len(CANDS) - 1
+    only_abs = _run(tiny, absolute_margin=0.3)  # q3 d09: 0.45 > 0.5 - 0.3, its only positive: dropped
+    assert only_abs.stats["dropped"] == {"absolute_margin": 2}  # and q2 d07 (0.95 > 0.8 - 0.3)
 
 
 def test_pseudo_positives(tiny, fake_scorer):
@@ -142,7 +153,7 @@ def test_score_cache_hit_skips_model(tiny, tiny_cross_encoder, tmp_path, monkeyp
     ps = [TINY_CORPUS["d13"], TINY_CORPUS["d14"], TINY_CORPUS["d13"]]
     first, counts = dn.score_cross_encoder(qs, ps, cross_encoder=str(tiny_cross_encoder), cache_dir=tmp_path,
                                            show_progress=False)
-    assert counts == {"pairs_scored": 2, "cache_hits": 0}
+    assert counts == {"pairs_scored": 2, "cache_hits": 0, "score_kind": "ce_prob"}
     assert first[0] == first[2] and 0 < first[0] < 1  # sigmoid of one logit
 
     def no_model(*a, **k):
@@ -151,7 +162,7 @@ def test_score_cache_hit_skips_model(tiny, tiny_cross_encoder, tmp_path, monkeyp
     monkeypatch.setattr("minekit.models.load_cross_encoder", no_model)
     again, counts = dn.score_cross_encoder(qs, ps, cross_encoder=str(tiny_cross_encoder), cache_dir=tmp_path,
                                            show_progress=False)
-    assert counts == {"pairs_scored": 0, "cache_hits": 2}
+    assert counts == {"pairs_scored": 0, "cache_hits": 2, "score_kind": "ce_prob"}  # kind known without loading
     np.testing.assert_array_equal(first, again)
     # A different max_length is a different key: it would be scored again.
     with pytest.raises(AssertionError, match="cache hit"):
@@ -179,7 +190,8 @@ def test_cli_cross_encoder_end_to_end_and_rerun_uses_cache(tiny_files, tiny_cros
     assert frame["drop_reason"].is_null().all()  # no rule given: scores only
     assert pl.read_parquet(pseudo).height == len(CANDS)  # every sigmoid score >= 0
     step = read_manifest(out)["steps"][-1]
-    assert step["stage"] == "denoise" and step["stats"]["pairs_scored"] == len(CANDS) + 4
+    assert step["stage"] == "denoise" and re.search(rf"pairs_scored\s+{len(CANDS) + 4}\n", result.stderr)
+    assert "pairs_scored" not in step["stats"]  # a fact of this run (cache state), never in the file's bytes
     assert step["params"]["model_identity"].startswith("sha256:")
 
     # Rerun with a threshold between the scores: nothing re-scored, drops counted in manifest and stderr.
@@ -189,7 +201,8 @@ def test_cli_cross_encoder_end_to_end_and_rerun_uses_cache(tiny_files, tiny_cros
     result = runner.invoke(app, [*rerun, "--out", str(out2), "--max-score", str(threshold)])
     assert result.exit_code == 0, result.output
     stats = read_manifest(out2)["steps"][-1]["stats"]
-    assert stats["pairs_scored"] == 0 and stats["cache_hits"] == len(CANDS) + 4
+    assert re.search(r"pairs_scored\s+0\n", result.stderr)
+    assert re.search(rf"cache_hits\s+{len(CANDS) + 4}\n", result.stderr)
     expected = int((frame["ce_score"] > threshold).sum())
     assert expected > 0 and stats["dropped"] == {"max_score": expected}
     assert "max_score" in result.stderr
@@ -212,16 +225,21 @@ def test_cli_bi_encoder_guide(tiny_files, tiny_bi_encoder, tmp_path, tiny):
     row = frame.filter((pl.col("query_id") == "q1") & (pl.col("doc_id") == "d02")).row(0, named=True)
     q, d = model.encode([TINY_QUERIES["q1"], TINY_CORPUS["d02"]], normalize_embeddings=True)
     assert row["ce_score"] == pytest.approx(float(q @ d), abs=1e-5)
-    # GISTEmbed: dropped exactly when the guide scores it above the query's lowest positive.
+    # GISTEmbed, per (query, positive): left out of a positive's rows exactly when the guide scores it
+    # above that positive, dropped when it scores above every positive of its query.
     emb = {t: v for t, v in zip(list(TINY_QUERIES.values()) + list(TINY_CORPUS.values()),
                                 model.encode(list(TINY_QUERIES.values()) + list(TINY_CORPUS.values()),
                                              normalize_embeddings=True))}
     pos = {"q1": ["d01", "d04"], "q2": ["d06"], "q3": ["d11"]}
     for r in frame.iter_rows(named=True):
-        ref = min(float(emb[TINY_QUERIES[r["query_id"]]] @ emb[TINY_CORPUS[d]]) for d in pos[r["query_id"]])
-        score = float(emb[TINY_QUERIES[r["query_id"]]] @ emb[TINY_CORPUS[r["doc_id"]]])
-        if abs(score - ref) > 1e-4:
-            assert (r["drop_reason"] == "relative_margin") == (score > ref), r
+        q = emb[TINY_QUERIES[r["query_id"]]]
+        refs = {d: float(q @ emb[TINY_CORPUS[d]]) for d in pos[r["query_id"]]}
+        score = float(q @ emb[TINY_CORPUS[r["doc_id"]]])
+        if all(abs(score - ref) > 1e-4 for ref in refs.values()):
+            above = sorted(d for d, ref in refs.items() if score > ref)
+            assert (r["drop_reason"] == "relative_margin") == (above == pos[r["query_id"]]), r
+            if r["drop_reason"] is None:
+                assert r["excluded_for"] == above, r
     assert read_manifest(out)["steps"][-1]["params"]["scorer"] == "bi-encoder"
 
 
@@ -248,9 +266,12 @@ def test_train_reranker_output_works_as_cross_encoder(tiny_files, tiny_bi_encode
     assert result.exit_code == 0, result.output
     dataset = result.stdout.strip().splitlines()[-1]
     model_dir = tmp_path / "reranker"
-    result = runner.invoke(app, ["train-reranker", "--dataset", dataset, "--model", str(tiny_bi_encoder),
+    result = runner.invoke(app, ["-q", "train-reranker", "--dataset", dataset, "--model", str(tiny_bi_encoder),
                                  "--out", str(model_dir), "--max-steps", "2", "--batch-size", "4"])
     assert result.exit_code == 0, result.output
+    assert result.stdout.strip() == str(model_dir)  # the trainer's log dicts never reach stdout
+    for noise in ("Loading weights", "Computing widget examples", "Writing model shards", "train_loss"):
+        assert noise not in result.stderr  # -q silences the libraries too
     manifest = json.loads((model_dir / "manifest.json").read_text())
     assert manifest["stage"] == "train-reranker" and manifest["steps"][-1]["stats"]["steps"] == 2
     assert manifest["steps"][0]["stage"] == "build"  # lineage from the dataset

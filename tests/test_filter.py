@@ -52,7 +52,44 @@ def test_margins_follow_sentence_transformers(cands):
     assert _kept(result) == ["c", "d", "e", "f", "g"]
     assert result.stats["dropped"] == {"relative_margin": 2}
     # rows without a positive_score cannot be judged: kept, and counted
-    assert result.stats["positive_score_missing"] == 2
+    assert result.stats["margin_unjudged_pairs"] == 2
+
+
+def _per_positive(scores, positive_ids, positive_scores, kind="cosine"):
+    n = len(scores)
+    return pl.DataFrame({
+        "query_id": ["q"] * n, "doc_id": [f"d{i}" for i in range(n)], "source": ["dense"] * n,
+        "rank": pl.Series(range(1, n + 1), dtype=pl.Int32), "score": pl.Series(scores, dtype=pl.Float32),
+        "score_kind": [kind] * n, "positive_score": pl.Series([min(positive_scores)] * n, dtype=pl.Float32),
+        "positive_ids": [positive_ids] * n,
+        "positive_scores": pl.Series([positive_scores] * n, dtype=pl.List(pl.Float32)),
+    })
+
+
+def test_relative_margin_of_a_negative_score_stays_below_the_positive():
+    # a logit positive at -2 with margin 0.05: the bound is -2 - |-2| * 0.05 = -2.1, so -1.95
+    # (scored above the positive) goes and -2.2 stays
+    cands = _per_positive([-1.95, -2.05, -2.2], ["p"], [-2.0], kind="ce_logit")
+    result = filter_candidates(cands, relative_margin=0.05)
+    assert _kept(result) == ["d2"] and result.stats["dropped"] == {"relative_margin": 2}
+
+
+def test_margins_are_judged_per_positive_not_against_the_weakest():
+    # positives at cosine 0.9 and 0.3: a candidate at 0.5 is a fine negative for the 0.9 row, a
+    # likely false negative for the 0.3 row; one at 0.95 is too close to both and goes
+    cands = _per_positive([0.95, 0.5, 0.2], ["p1", "p2"], [0.9, 0.3])
+    result = filter_candidates(cands, relative_margin=0.05)
+    assert _kept(result) == ["d1", "d2"]
+    assert result.frame["excluded_for"].to_list() == [["p2"], []]
+    assert result.stats["dropped"] == {"relative_margin": 1} and result.stats["margin_excluded_pairs"] == 1
+
+
+def test_a_positive_scored_zero_anchors_no_margin():
+    # BM25 gives 0 to a positive sharing no term with its query: it judges nothing, the candidates stay
+    cands = _per_positive([3.0, 1.0], ["p1"], [0.0], kind="bm25")
+    result = filter_candidates(cands, relative_margin=0.05, absolute_margin=0.0)
+    assert _kept(result) == ["d0", "d1"] and result.stats["dropped"] == {}
+    assert result.stats["margin_unjudged_pairs"] == 2
 
 
 def test_first_rule_gets_the_blame_and_keep_dropped_marks_rows(cands):

@@ -21,7 +21,9 @@ def test_positives_never_appear_and_ranks_are_contiguous(tiny):
     queries, positives, corpus = tiny
     result = mine_bm25(queries, positives, corpus, top_k=5, show_progress=False)
     frame = result.frame
-    assert frame.columns == ["query_id", "doc_id", "source", "rank", "score", "positive_score"]
+    assert frame.columns == ["query_id", "doc_id", "source", "rank", "score", "score_kind", "positive_score",
+                             "positive_ids", "positive_scores"]
+    assert set(frame["score_kind"]) == {"bm25"}
     pairs = set(positives.select("query_id", "doc_id").iter_rows())
     assert not pairs & set(frame.select("query_id", "doc_id").iter_rows())
     for (query_id,), group in frame.group_by("query_id"):

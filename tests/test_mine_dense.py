@@ -179,7 +179,7 @@ def test_cli_dense_then_filter_and_build(tiny_files, tiny_bi_encoder, tmp_path):
     assert result.exit_code == 0, result.output
     result = runner.invoke(app, ["-q", "build", "--candidates", str(filtered), "--queries", str(f["queries"]),
                                  "--positives", str(f["positives"]), "--corpus", str(f["corpus"]), "--name", "d",
-                                 "--out-dir", str(tmp_path / "datasets"), "--fill", "random"])
+                                 "--out-dir", str(tmp_path / "datasets"), "--fill", "random", "--num-negatives", "1"])
     assert result.exit_code == 0, result.output
     train = pl.read_parquet(tmp_path / "datasets" / "d" / "v1" / "train.parquet")
     assert train.columns == ["anchor", "positive", "negative"] and train.height == 6

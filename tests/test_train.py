@@ -29,8 +29,15 @@ def dataset(tiny_files, tmp_path) -> Path:
     common = ["--queries", files["queries"], "--positives", files["positives"], "--corpus", files["corpus"]]
     _ok(["-q", "mine", "bm25", *common, "--out", str(tmp_path / "bm25.parquet")])
     _ok(["-q", "build", "--candidates", str(tmp_path / "bm25.parquet"), *common, "--name", "tiny",
-         "--out-dir", str(tmp_path / "datasets")])
+         "--num-negatives", "1", "--out-dir", str(tmp_path / "datasets")])
     return tmp_path / "datasets" / "tiny" / "v1"
+
+
+def _with_teacher(ids: pl.DataFrame) -> pl.DataFrame:
+    """ids as denoise + build write them: one teacher's scores for the positive and each negative."""
+    return ids.with_columns(pl.lit(0.9, pl.Float32).alias("positive_ce_score"),
+                            pl.col("negative_scores_bm25").list.eval(pl.element() * 0 + 0.25)
+                            .alias("negative_ce_scores"))
 
 
 def _weights(folder: Path) -> dict:
@@ -89,13 +96,14 @@ def test_train_refuses_existing_output(dataset, tiny_bi_encoder, tmp_path):
 def test_every_loss_trains(dataset, tiny_bi_encoder, loss, extra):
     data = read_dataset(dataset)
     extra = {k: (str(tiny_bi_encoder) if v == "GUIDE" else v) for k, v in extra.items()}
-    result = train_bi_encoder(data.train, data.ids, model=str(tiny_bi_encoder), loss=loss, max_steps=2,
+    ids = _with_teacher(data.ids) if loss == "margin-mse" else data.ids
+    result = train_bi_encoder(data.train, ids, model=str(tiny_bi_encoder), loss=loss, max_steps=2,
                               batch_size=4, learning_rate=1e-3, max_seq_length=32, show_progress=False, **extra)
     assert result.stats["steps"] == 2
     assert result.stats["rows"] == data.train.height == 6
     assert result.stats["train_loss"] == result.stats["train_loss"]  # not NaN
     if loss == "margin-mse":
-        assert result.stats["margin_scores"] == "miner score"
+        assert result.stats["margin_scores"] == "positive_ce_score - negative_ce_scores"
 
 
 def test_pairs_only_trains_without_negatives(dataset, tiny_bi_encoder):
@@ -105,19 +113,30 @@ def test_pairs_only_trains_without_negatives(dataset, tiny_bi_encoder):
     assert result.stats["negatives_per_row"] == 0 and result.stats["steps"] == 1
 
 
-def test_margins_come_from_ids(dataset):
+def test_margin_mse_uses_one_teacher_for_both_sides_or_refuses(dataset):
     from minekit.train import _margins
 
     data = read_dataset(dataset)
-    margins, source = _margins(data.ids, 1)
-    expected = [p - n[0] for p, n in zip(data.ids["positive_score"].to_list(), data.ids["negative_scores"].to_list())]
-    assert source == "miner score" and [m for (m,) in margins] == pytest.approx(expected)
-    assert len(set(expected)) > 2  # real, differing scores
-    with_ce = data.ids.with_columns(pl.lit(0.9, pl.Float32).alias("positive_ce_score"),
-                                    pl.col("negative_scores").list.eval(pl.element() * 0 + 0.25)
-                                    .alias("negative_ce_scores"))
-    margins, source = _margins(with_ce, 1)
-    assert source == "ce_score" and [m for (m,) in margins] == pytest.approx([0.65] * data.ids.height)
+    # miners' scores (BM25 here) are no teacher: refused, saying what to run
+    with pytest.raises(ConfigError, match="minekit denoise"):
+        _margins(data.ids, 1)
+    margins, source = _margins(_with_teacher(data.ids), 1)
+    assert source == "positive_ce_score - negative_ce_scores"
+    assert [m for (m,) in margins] == pytest.approx([0.65] * data.ids.height)
+
+
+def test_gist_refuses_n_tuple_rows_clearly(tiny_files, tiny_bi_encoder, tmp_path):
+    files = {k: str(v) for k, v in tiny_files.items()}
+    common = ["--queries", files["queries"], "--positives", files["positives"], "--corpus", files["corpus"]]
+    _ok(["-q", "mine", "bm25", *common, "--out", str(tmp_path / "bm25.parquet")])
+    _ok(["-q", "build", "--candidates", str(tmp_path / "bm25.parquet"), *common, "--name", "nt", "--format",
+         "n-tuple", "--num-negatives", "2", "--fill", "random", "--out-dir", str(tmp_path / "datasets")])
+    result = runner.invoke(app, ["train", "--dataset", str(tmp_path / "datasets" / "nt" / "v1"), "--out",
+                                 str(tmp_path / "m"), "--model", str(tiny_bi_encoder), "--loss", "gist",
+                                 "--guide", str(tiny_bi_encoder)])
+    assert result.exit_code == 2
+    assert "gist takes (anchor, positive[, negative])" in result.output and "--format triplet" in result.output
+    assert not (tmp_path / "m").exists()
 
 
 @pytest.mark.parametrize("kwargs,message", [

@@ -148,9 +148,8 @@ def _retrieve(index: _Index, token_lists: list[list[int]], groups: np.ndarray, p
     """Rank documents for each group of query rows: max-merge the rows, mask positives, exact top-k.
 
     `groups[i]` is the group (query) of row i, rows sorted by group; `positives[g]` are the document
-    positions of group g (None: nothing masked, no positive_score). With `self_docs` (passage
-    queries), a group's positive_score is the lowest self-match score of its passages; otherwise the
-    lowest score of its positives under the query.
+    positions of group g (None: nothing masked, no positive scores). With `self_docs` (passage
+    queries), a positive's score is its passage's self-match score; otherwise its score under the query.
     """
     from tqdm.auto import tqdm
 
@@ -170,12 +169,11 @@ def _retrieve(index: _Index, token_lists: list[list[int]], groups: np.ndarray, p
             doc_idx, doc_scores = scratch.merge(rows)
             pos = no_positives if positives is None else positives[group]
             pos_scores, keep = scratch.mask(doc_idx, doc_scores, pos)
-            if self_docs is not None:
-                positive_score = min(float(val[idx == self_docs[start + r]].sum())
-                                     for r, (idx, val) in zip(range(lo, hi), rows))
-            else:
-                positive_score = float(pos_scores.min()) if len(pos) else None
-            hits.add(group, *top_k_exact(doc_scores[keep], doc_idx[keep], top_k), positive_score)
+            if self_docs is not None:  # each positive passage against itself, in the group's row order
+                pos_scores = np.array([float(val[idx == self_docs[start + r]].sum())
+                                       for r, (idx, val) in zip(range(lo, hi), rows)], dtype=np.float32)
+            hits.add(group, *top_k_exact(doc_scores[keep], doc_idx[keep], top_k),
+                     pos_scores if positives is not None else None)
         bar.update(len(np.unique(block_groups)))
     bar.close()
     return hits
@@ -233,7 +231,8 @@ def _query_bm25(queries: "pl.DataFrame", positives: "pl.DataFrame | None", corpu
     masks = None if positives is None else _positions(index, positives, query_ids)
     hits = _retrieve(index, tokens, np.arange(len(tokens)), masks, None, top_k=top_k, desc="bm25",
                      show_progress=show_progress)
-    return hits.to_frame(query_ids, index.doc_ids, source="bm25"), sum(not t for t in tokens)
+    frame = hits.to_frame(query_ids, index.doc_ids, source="bm25", kind="bm25", positives=masks)
+    return frame, sum(not t for t in tokens)
 
 
 def mine_passage_bm25(
@@ -252,8 +251,8 @@ def mine_passage_bm25(
     """BM25 candidates with each positive passage as the query (PassageBM25).
 
     A query with several positives gets one ranked list: a document's score is its best BM25 score
-    against any of the positives (max merge). positive_score is the lowest score a positive passage
-    gets against itself, so margins read as "how close to a copy of a positive".
+    against any of the positives (max merge). A positive's score is its passage's BM25 score against
+    itself, so margins read as "how close to a copy of this positive".
     """
     _check_top_k(top_k)
     index = _build_index(corpus, k1=k1, b=b, method=method, stemmer=stemmer, stopwords=stopwords,
@@ -265,7 +264,7 @@ def mine_passage_bm25(
     tokens = [index.doc_terms[d] for d in self_docs]
     hits = _retrieve(index, tokens, groups, pos_lists, self_docs, top_k=top_k, desc="passage-bm25",
                      show_progress=show_progress)
-    frame = hits.to_frame(query_ids, index.doc_ids, source="passage-bm25")
+    frame = hits.to_frame(query_ids, index.doc_ids, source="passage-bm25", kind="bm25", positives=pos_lists)
     tokens_per_query = np.bincount(groups, weights=[len(t) for t in tokens], minlength=len(query_ids))
     stats = _stats(len(query_ids), frame, empty_queries=int((tokens_per_query == 0).sum()))
     stats["positive_passages"] = int(len(self_docs))

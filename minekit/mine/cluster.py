@@ -4,8 +4,8 @@ nearest to a query's positives.
 For each query, the `clusters_per_query` centroids most similar to any of its positives are chosen;
 each chosen cluster contributes its ceil(top_k / clusters_per_query) documents most similar to the
 query (fewer if it is small; the rest of the pool fills the gap), and the union is ranked by cosine
-to the query (ties by doc_id) and cut to top_k. score = cosine(query, document); positive_score =
-the lowest cosine of the query to its positives, as for `dense`. The centroids are returned (the CLI
+to the query (ties by doc_id) and cut to top_k. score = cosine(query, document); positive_scores =
+the cosine of the query to each of its positives, as for `dense`. The centroids are returned (the CLI
 saves them beside the output); passing them back makes a rerun reproducible without k-means.
 """
 
@@ -20,7 +20,7 @@ import numpy as np
 
 from minekit.embed import Encoder
 from minekit.errors import ConfigError
-from minekit.mine.dense import SCORE_BLOCK, _with_positive_scores, embed_inputs, model_stats, positive_scores
+from minekit.mine.dense import SCORE_BLOCK, embed_inputs, model_stats, positive_scores
 from minekit.mine.topk import Hits, top_k_exact
 from minekit.stats import StageResult
 
@@ -141,8 +141,8 @@ def mine_cluster(
         s, d = _pick(emb.query_emb[g], pools, emb.doc_emb, top_k)
         hits.add(g, s, d, None)
         spread.append(len(np.unique(labels[d])))
-    frame = _with_positive_scores(hits.to_frame(emb.query_ids, emb.doc_ids, source="cluster"), emb.query_ids,
-                                  positive_scores(emb, emb.query_emb, np.arange(len(emb.query_ids)), None))
+    frame = hits.to_frame(emb.query_ids, emb.doc_ids, source="cluster", kind="cosine", positives=emb.positives,
+                          positive_scores=positive_scores(emb, emb.query_emb, np.arange(len(emb.query_ids)), None))
     stats = model_stats(emb, frame, encoder, {"n_clusters": n_clusters, "clusters_per_query": per_query})
     stats["mean_clusters_per_query"] = float(np.mean(spread)) if spread else 0.0
     return ClusterResult(frame, stats, centroids)

@@ -7,9 +7,9 @@ are faiss approximate indexes over the same embeddings; their candidates are re-
 same order, so only recall differs from `flat`, never tie-breaking.
 
 With query_from="positive" (the dense twin of passage-bm25) each positive passage is a query: a
-document's score is its best cosine to any of the query's positives (max merge), and positive_score
-is the lowest cosine of a positive to itself (1.0 up to rounding), so margins read "how close to a
-copy of a positive", as for passage-bm25. Its source is `passage-dense`.
+document's score is its best cosine to any of the query's positives (max merge), and a positive's
+score is its cosine to itself (1.0 up to rounding), so margins read "how close to a copy of a
+positive", as for passage-bm25. Its source is `passage-dense`.
 """
 
 from __future__ import annotations
@@ -193,8 +193,16 @@ def build_index(doc_emb: np.ndarray, index: str, params: dict, *, seed: int = 0)
         ann = faiss.IndexHNSWFlat(dim, params["hnsw_m"], faiss.METRIC_INNER_PRODUCT)
         ann.hnsw.efConstruction = max(80, 2 * params["hnsw_m"])
         ann.hnsw.efSearch = params["ef_search"]
-    for a in range(0, len(doc_emb), 65536):
-        ann.add(np.ascontiguousarray(doc_emb[a:a + 65536], dtype=np.float32))
+    # faiss adds HNSW links in parallel, which makes the graph (and so the candidates) differ from run
+    # to run; one thread while adding keeps the same inputs giving the same index.
+    threads = faiss.omp_get_max_threads()
+    if index == "hnsw":
+        faiss.omp_set_num_threads(1)
+    try:
+        for a in range(0, len(doc_emb), 65536):
+            ann.add(np.ascontiguousarray(doc_emb[a:a + 65536], dtype=np.float32))
+    finally:
+        faiss.omp_set_num_threads(threads)
     return ann
 
 
@@ -234,14 +242,14 @@ def _check_common(top_k: int, query_from: str) -> None:
         raise ConfigError(f"query_from: {query_from!r} is not supported; choose one of {', '.join(QUERY_FROM)}.")
 
 
-def positive_scores(emb: Embedded, rows: np.ndarray, groups: np.ndarray, self_docs: np.ndarray | None) -> np.ndarray:
-    """Per query: the lowest cosine of the query to its positives (query rows), or of a positive
-    passage to itself (passage rows)."""
+def positive_scores(emb: Embedded, rows: np.ndarray, groups: np.ndarray,
+                    self_docs: np.ndarray | None) -> list[np.ndarray]:
+    """Per query, aligned with its positives: the cosine of the query to each (query rows), or of each
+    positive passage to itself (passage rows)."""
     if self_docs is not None:
-        own = np.einsum("ij,ij->i", rows, emb.doc_emb[self_docs])
-        return np.minimum.reduceat(own, np.concatenate([[0], np.flatnonzero(np.diff(groups)) + 1]))
-    return np.array([float((emb.doc_emb[p] @ rows[g]).min()) for g, p in enumerate(emb.positives)],
-                    dtype=np.float32)
+        own = np.einsum("ij,ij->i", rows, emb.doc_emb[self_docs]).astype(np.float32)
+        return np.split(own, np.flatnonzero(np.diff(groups)) + 1)
+    return [(emb.doc_emb[p] @ rows[g]).astype(np.float32) for g, p in enumerate(emb.positives)]
 
 
 def mine_dense(
@@ -270,7 +278,7 @@ def mine_dense(
     """Dense candidates for every query that has a positive, its positives removed.
 
     score is the cosine of query (or positive passage, with query_from="positive") and document;
-    positive_score the lowest cosine of the query to its positives (see the module doc for passages).
+    positive_scores the cosine of the query to each positive (see the module doc for passages).
     """
     _check_common(top_k, query_from)
     if query_from == "positive" and query_prompt is not None:
@@ -295,17 +303,9 @@ def mine_dense(
         logger.info("building faiss %s index (%s) over %d documents", index, knobs, len(emb.doc_emb))
         ann = build_index(emb.doc_emb, index, knobs)
         hits = search_ann(ann, rows, groups, emb.positives, top_k=top_k, desc=source, show_progress=show_progress)
-    frame = _with_positive_scores(hits.to_frame(emb.query_ids, emb.doc_ids, source=source), emb.query_ids,
-                                  positive_scores(emb, rows, groups, self_docs))
+    frame = hits.to_frame(emb.query_ids, emb.doc_ids, source=source, kind="cosine", positives=emb.positives,
+                          positive_scores=positive_scores(emb, rows, groups, self_docs))
     return StageResult(frame, model_stats(emb, frame, encoder, {"index": index, **knobs}))
-
-
-def _with_positive_scores(frame: "pl.DataFrame", query_ids: list[str], values: np.ndarray) -> "pl.DataFrame":
-    import polars as pl
-
-    lookup = pl.DataFrame({"query_id": query_ids, "_ps": np.asarray(values, dtype=np.float32)})
-    return (frame.join(lookup, on="query_id", how="left", maintain_order="left")
-            .with_columns(pl.col("_ps").alias("positive_score")).drop("_ps"))
 
 
 def model_stats(emb: Embedded, frame: "pl.DataFrame", encoder: Encoder, resolved: dict) -> dict:

@@ -2,8 +2,8 @@
 
 The in-batch-like baseline every comparison needs. A query's draw depends only on (seed, query_id),
 so adding or removing other queries does not change it. score is 0.0 (a random draw has no score)
-and positive_score is null, so score and margin filters keep these rows (filter counts them as
-positive_score_missing).
+and the positives' scores are null, so score and margin filters keep these rows (filter counts them
+as margin_unjudged).
 """
 
 from __future__ import annotations
@@ -67,7 +67,8 @@ def mine_random(
         docs = sample_excluding(query_rng(seed, query_id), len(doc_ids), top_k,
                                 np.asarray(by_query.get(query_id, []), dtype=np.int64))
         hits.add(g, np.zeros(len(docs), dtype=np.float32), docs, None)
-    frame = hits.to_frame(query_ids, doc_ids, source="random")
+    positions = [np.sort(np.asarray(by_query.get(q, []), dtype=np.int64)) for q in query_ids]
+    frame = hits.to_frame(query_ids, doc_ids, source="random", kind="random", positives=positions)
     with_hits = frame["query_id"].n_unique() if frame.height else 0
     return StageResult(frame, {"queries": len(query_ids), "rows_out": frame.height,
                                "queries_without_candidates": len(query_ids) - with_hits, "seed": seed})

@@ -32,22 +32,29 @@ class Hits:
         self._docs: list[np.ndarray] = []
         self._scores: list[np.ndarray] = []
         self._ranks: list[np.ndarray] = []
-        self._positive: list[np.ndarray] = []
+        self.positive_scores: dict[int, np.ndarray] = {}
 
-    def add(self, group: int, scores: np.ndarray, docs: np.ndarray, positive_score: float | None) -> None:
+    def add(self, group: int, scores: np.ndarray, docs: np.ndarray, positive_scores: np.ndarray | None = None) -> None:
+        """A group's ranked hits; positive_scores (aligned with the group's positives) when known here."""
         n = len(docs)
         self._groups.append(np.full(n, group, dtype=np.int64))
         self._docs.append(np.asarray(docs, dtype=np.int64))
         self._scores.append(np.asarray(scores, dtype=np.float32))
         self._ranks.append(np.arange(1, n + 1, dtype=np.int32))
-        value = np.nan if positive_score is None else positive_score
-        self._positive.append(np.full(n, value, dtype=np.float32))
+        if positive_scores is not None:
+            self.positive_scores[group] = np.asarray(positive_scores, dtype=np.float32)
 
-    def to_frame(self, query_ids: list[str], doc_ids: "pl.Series", *, source: str) -> "pl.DataFrame":
+    def to_frame(self, query_ids: list[str], doc_ids: "pl.Series", *, source: str, kind: str | None = None,
+                 positives: list[np.ndarray] | None = None,
+                 positive_scores: list[np.ndarray | None] | None = None) -> "pl.DataFrame":
+        """Candidates in contract form. positives[g] are the document positions of group g's positives;
+        their scores come from positive_scores[g], else from add(), else stay null (no margin possible).
+        kind says what scored them (default: the usual kind of the source's miner)."""
         import polars as pl
 
-        from minekit.schema import conform_candidates, empty_candidates
+        from minekit.schema import SOURCE_KINDS, conform_candidates, empty_candidates
 
+        kind = kind or SOURCE_KINDS[source]
         if not self._docs or sum(len(d) for d in self._docs) == 0:
             return empty_candidates()
         groups = np.concatenate(self._groups)
@@ -57,6 +64,26 @@ class Hits:
             "source": pl.repeat(source, len(groups), eager=True, dtype=pl.Utf8),
             "rank": np.concatenate(self._ranks),
             "score": np.concatenate(self._scores),
-            "positive_score": np.concatenate(self._positive),
-        }).with_columns(pl.col("positive_score").fill_nan(None))
-        return conform_candidates(frame)
+            "score_kind": pl.repeat(kind, len(groups), eager=True, dtype=pl.Utf8),
+        })
+        if positive_scores is None:
+            positive_scores = [self.positive_scores.get(g) for g in range(len(query_ids))]
+        return conform_candidates(with_positives(frame, query_ids, doc_ids, positives, positive_scores))
+
+
+def with_positives(frame: "pl.DataFrame", query_ids: list[str], doc_ids: "pl.Series",
+                   positives: list[np.ndarray] | None, scores: list[np.ndarray | None]) -> "pl.DataFrame":
+    """Add positive_ids, positive_scores (aligned, per query) and positive_score (their lowest)."""
+    import polars as pl
+
+    ids, values = [], []
+    for g in range(len(query_ids)):
+        pos = positives[g] if positives is not None else np.zeros(0, dtype=np.int64)
+        ids.append(doc_ids.gather(pos).to_list() if len(pos) else [])
+        s = scores[g] if scores is not None else None
+        values.append([None] * len(pos) if s is None else [float(v) if np.isfinite(v) else None for v in s])
+    lookup = pl.DataFrame({"query_id": query_ids,
+                           "positive_ids": pl.Series(ids, dtype=pl.List(pl.Utf8)),
+                           "positive_scores": pl.Series(values, dtype=pl.List(pl.Float32))})
+    return (frame.join(lookup, on="query_id", how="left", maintain_order="left")
+            .with_columns(pl.col("positive_scores").list.min().alias("positive_score")))
