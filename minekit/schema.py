@@ -151,7 +151,8 @@ def positive_pairs(frame: "pl.DataFrame", path: Path) -> "pl.DataFrame":
         frame = frame.with_columns(pl.lit(1.0, dtype=pl.Float64).alias("score"))
     frame = frame.filter(pl.col("score") > 0)
     if frame.height == 0:
-        raise InputError(f"{path}: no row has score > 0, so there is no positive to mine for.")
+        raise InputError(f"{path}: no row has score > 0, so there is no positive to mine for. Fix: give positives a "
+                         "score above 0, or drop the score column (every row is then a positive).")
     # The same pair listed twice is one positive; keep its best grade.
     return (
         frame.group_by("query_id", "doc_id", maintain_order=True)
