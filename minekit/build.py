@@ -15,6 +15,7 @@ import os
 import re
 import shutil
 import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -22,7 +23,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from minekit.errors import ConfigError
+from minekit.errors import ConfigError, InputError
 from minekit.io import file_sha256, write_json, write_parquet, write_text
 from minekit.schema import passage_text
 
@@ -430,42 +431,102 @@ def _versions(root: Path) -> list[tuple[int, Path]]:
 
 def find_version(out_dir: str | Path, name: str, fingerprint: str) -> Path | None:
     """The existing version built from the same inputs and params, if any."""
+    from minekit.io import read_manifest_json
+
     for _, path in _versions(dataset_root(out_dir, name)):
         manifest = path / "manifest.json"
-        if manifest.is_file() and json.loads(manifest.read_text()).get("fingerprint") == fingerprint:
+        if manifest.is_file() and read_manifest_json(manifest).get("fingerprint") == fingerprint:
             return path
     return None
+
+
+@contextmanager
+def _locked(root: Path):
+    """One build at a time per dataset name, so two identical builds cannot both make a version."""
+    try:
+        import fcntl
+    except ImportError:  # not on POSIX: the rename below still never overwrites a version
+        yield
+        return
+    fd = os.open(root, os.O_RDONLY)  # lock the folder itself: no lock file is left behind
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def write_dataset(result: BuildResult, *, out_dir: str | Path, name: str, manifest: dict) -> Path:
     """Write a new version v<N+1> next to the existing ones; never touches an existing version.
 
-    Files go to a hidden temp folder first, which is renamed into place only once complete.
+    Files go to a hidden temp folder first, which is renamed into place only once complete. A version
+    with the same fingerprint (an identical build that finished meanwhile) is returned instead. An
+    empty result is an error saying why: a 0-row dataset trains nothing.
     """
+    from minekit.guards import remove_stale_temps, respect_umask
+
+    no_candidate = result.stats.get("queries") and result.stats.get("queries_without_negatives") == result.stats["queries"]
+    if result.train.height == 0 or no_candidate:  # random fill alone is not a mined dataset
+        raise InputError(_why_empty(result.stats, manifest))
     root = dataset_root(out_dir, name)
     root.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=root))
+    remove_stale_temps(root, ".tmp-")
+    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-p{os.getpid()}-", dir=root))
+    respect_umask(tmp, folder=True)
     try:
         write_parquet(result.train, tmp / "train.parquet", manifest)
         write_parquet(result.ids, tmp / "ids.parquet", manifest)
-        while True:
-            version = (_versions(root)[-1][0] if _versions(root) else 0) + 1
-            full = {**manifest, "name": name, "version": version,
-                    "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                    "files": {f: {"rows": getattr(result, f.split(".")[0]).height,
-                                  "sha256": file_sha256(tmp / f)} for f in ("train.parquet", "ids.parquet")},
-                    "columns": result.train.columns}
-            write_json(tmp / "manifest.json", full)
-            write_text(tmp / "README.md", dataset_card(full, result))
-            try:
-                os.rename(tmp, root / f"v{version}")  # fails if another run took this number meanwhile
-                return root / f"v{version}"
-            except OSError:
-                if not (root / f"v{version}").exists():
-                    raise
+        with _locked(root):
+            same = find_version(out_dir, name, manifest["fingerprint"]) if manifest.get("fingerprint") else None
+            if same is not None:
+                logger.info("an identical build finished meanwhile: %s", same)
+                return same
+            return _rename_in(tmp, root, result, manifest, name)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp)
+
+
+def _why_empty(stats: dict, manifest: dict) -> str:
+    """Why a build kept no row, and what to change."""
+    params = (manifest.get("steps") or [{}])[-1].get("params", {})
+    n, fill = params.get("num_negatives"), params.get("fill")
+    positives, without = stats.get("positives", 0), stats.get("queries_without_negatives", 0)
+    if without and without == stats.get("queries"):
+        why = (f"none of the {stats.get('queries')} queries in --positives has a candidate (were the candidates "
+               "mined from another positives file, or filtered down to nothing?)")
+        fix = "mine with the same --positives, or loosen the filter (for random negatives, `minekit mine random`)"
+        return f"build: nothing to write: {why}. No version was made. Fix: {fix}."
+    else:
+        why = (f"all {positives} (query, positive) rows have fewer than --num-negatives {n} usable candidates "
+               f"({stats.get('rows_without_enough_negatives', 0)} rows)")
+        fix = "lower --num-negatives or mine more candidates (--top-k)"
+    if fill == "random":
+        why += f"; --fill random could not pad them either: the corpus has fewer than {n} documents outside " \
+               "each query's positives and candidates"
+        fix = "lower --num-negatives, or use a larger --corpus"
+    elif "--fill random" not in fix:
+        fix += ", or pad rows with --fill random"
+    return f"build: nothing to write: {why}. No version was made. Fix: {fix}."
+
+
+def _rename_in(tmp: Path, root: Path, result: BuildResult, manifest: dict, name: str) -> Path:
+    """Give the complete temp folder the next free version number."""
+    while True:
+        version = (_versions(root)[-1][0] if _versions(root) else 0) + 1
+        full = {**manifest, "name": name, "version": version,
+                "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "files": {f: {"rows": getattr(result, f.split(".")[0]).height,
+                              "sha256": file_sha256(tmp / f)} for f in ("train.parquet", "ids.parquet")},
+                "columns": result.train.columns}
+        write_json(tmp / "manifest.json", full)
+        write_text(tmp / "README.md", dataset_card(full, result))
+        try:
+            os.rename(tmp, root / f"v{version}")  # fails if another run took this number meanwhile
+            return root / f"v{version}"
+        except OSError:
+            if not (root / f"v{version}").exists():
+                raise
 
 
 def dataset_card(manifest: dict, result: BuildResult) -> str:

@@ -20,6 +20,7 @@ import typer
 
 from minekit import __version__
 from minekit.errors import ConfigError, MinekitError
+from minekit.options import between, one_of, seed_range
 
 logger = logging.getLogger("minekit")
 
@@ -101,17 +102,29 @@ def _quiet_libraries(quiet: bool):
             sys.modules["transformers.utils.logging"].enable_progress_bar()
 
 
-def command(group: typer.Typer, name: str | None = None) -> Callable:
-    """Register a command whose MinekitErrors become one clear line on stderr and an exit code."""
+def command(group: typer.Typer, name: str | None = None, *, out_files: tuple[str, ...] = (),
+            out_folders: tuple[str, ...] = ()) -> Callable:
+    """Register a command whose MinekitErrors become one clear line on stderr and an exit code.
+
+    The params named in out_files / out_folders are outputs: checked writable before any work.
+    """
 
     def decorate(fn: Callable) -> Callable:
         @functools.wraps(fn)
         def wrapper(*args, **kwargs):
+            from minekit import guards
+
             try:
+                for param in (*out_files, *out_folders):
+                    check = guards.check_output_file if param in out_files else guards.check_output_folder
+                    check(kwargs.get(param), guards.flag_names(fn)[param])
                 with _quiet_libraries(STATE.quiet):
                     return fn(*args, **kwargs)
             except MinekitError as exc:
-                typer.echo(f"Error: {exc}", err=True)
+                message = str(exc)
+                if isinstance(exc, ConfigError):  # name the flags the user typed, not the library's params
+                    message = guards.as_flags(message, guards.flag_names(fn))
+                typer.echo(f"Error: {message}", err=True)
                 raise typer.Exit(exc.exit_code) from None
             except (typer.Exit, typer.Abort, KeyboardInterrupt):
                 raise
@@ -155,6 +168,7 @@ def write_stage(result, out: Path, stage: str, params: dict, inputs: dict[str, o
     from minekit.io import write_parquet
     from minekit.manifest import describe_inputs, make_manifest, upstream_steps
 
+    require_rows(result, stage)
     manifest = make_manifest(stage, params, describe_inputs(inputs), result.stats, upstream_steps(list(upstream_from)))
     write_parquet(result.frame, out, manifest)
     report(stage, result.stats)
@@ -169,6 +183,25 @@ def _none_float(value: str | float | None) -> float | None:
         except ValueError:
             raise typer.BadParameter(f"{value!r} is not a number or 'none'.") from None
     return None
+
+
+def require_rows(result, stage: str) -> None:
+    """An output with no row is an error that says why (a 0-row file only fails the next step)."""
+    from minekit.errors import InputError
+
+    if result.frame.height:
+        return
+    stats = result.stats
+    dropped = {k: v for k, v in (stats.get("dropped") or {}).items() if v}
+    if dropped:
+        flags = [("--" + k.replace("_", "-")) if k != "is_positive" else "is_positive (--positives)" for k in dropped]
+        why = (f"all {stats.get('rows_in', sum(dropped.values()))} candidates were dropped ("
+               + ", ".join(f"{f}: {n}" for f, n in zip(flags, dropped.values())) + ")")
+        fix = f"loosen {', '.join(flags)}"
+    else:
+        why = f"none of the {stats.get('queries', 'given')} queries got a candidate"
+        fix = "check that --positives names queries of --queries and the corpus has documents besides the positives"
+    raise InputError(f"{stage}: nothing to write: {why}. No output was written. Fix: {fix}.")
 
 
 def _none_word(value: str | None) -> str | None:
@@ -203,7 +236,8 @@ def info(path: Annotated[Path, typer.Argument(help="A parquet file minekit wrote
 
     manifest = read_manifest(path)
     if manifest is None:
-        raise ConfigError(f"{path}: carries no minekit manifest (was it written by minekit?).")
+        raise ConfigError(f"{path}: carries no minekit manifest (was it written by minekit?). Fix: give a parquet "
+                          "file minekit wrote (candidates, filter or denoise output) or a dataset folder datasets/NAME/vN.")
     typer.echo(json.dumps(manifest, indent=2, sort_keys=True))
 
 
@@ -249,10 +283,11 @@ def import_pairs_cmd(
 
 # -- mine ------------------------------------------------------------------------------------------
 
-TopKOpt = Annotated[int, typer.Option("--top-k", help="Candidates kept per query (after removing its positives).")]
-K1Opt = Annotated[float, typer.Option(help="BM25 term-frequency saturation.")]
-BOpt = Annotated[float, typer.Option(help="BM25 length normalisation.")]
-MethodOpt = Annotated[str, typer.Option(help="BM25 variant: lucene, robertson or atire.")]
+TopKOpt = Annotated[int, typer.Option("--top-k", min=1, help="Candidates kept per query (after removing its positives).")]
+K1Opt = Annotated[float, typer.Option(callback=between(0), help="BM25 term-frequency saturation (>= 0).")]
+BOpt = Annotated[float, typer.Option(callback=between(0, 1), help="BM25 length normalisation (0 to 1).")]
+MethodOpt = Annotated[str, typer.Option(callback=one_of("minekit.mine.bm25", "METHODS"),
+                                        help="BM25 variant: lucene, robertson or atire.")]
 StemmerOpt = Annotated[str, typer.Option(help="Snowball stemmer language (PyStemmer), or 'none'.")]
 StopwordsOpt = Annotated[str, typer.Option(help="Stopword list known to bm25s (en, fr, de, ...), or 'none'.")]
 
@@ -267,7 +302,7 @@ def _mine_bm25(fn: Callable, stage: str, queries, positives, corpus, out, **kwar
     write_stage(result, out, stage, params_of(fn, **kwargs), inputs.paths)
 
 
-@command(mine_app, "bm25")
+@command(mine_app, "bm25", out_files=("out",))
 def mine_bm25_cmd(queries: QueriesOpt, positives: PositivesOpt, corpus: CorpusOpt, out: OutOpt,
                   top_k: TopKOpt = 100, k1: K1Opt = 1.5, b: BOpt = 0.75, method: MethodOpt = "lucene",
                   stemmer: StemmerOpt = "english", stopwords: StopwordsOpt = "en") -> None:
@@ -283,7 +318,7 @@ def mine_bm25_cmd(queries: QueriesOpt, positives: PositivesOpt, corpus: CorpusOp
                method=method, stemmer=stemmer, stopwords=stopwords)
 
 
-@command(mine_app, "passage-bm25")
+@command(mine_app, "passage-bm25", out_files=("out",))
 def mine_passage_bm25_cmd(queries: QueriesOpt, positives: PositivesOpt, corpus: CorpusOpt, out: OutOpt,
                           top_k: TopKOpt = 100, k1: K1Opt = 1.5, b: BOpt = 0.75, method: MethodOpt = "lucene",
                           stemmer: StemmerOpt = "english", stopwords: StopwordsOpt = "en") -> None:
@@ -302,16 +337,16 @@ def mine_passage_bm25_cmd(queries: QueriesOpt, positives: PositivesOpt, corpus: 
 
 # -- filter ----------------------------------------------------------------------------------------
 
-@command(app)
+@command(app, out_files=("out",))
 def filter(
     candidates: CandidatesOpt,
     out: OutOpt,
     positives: Annotated[Optional[Path], typer.Option(
         "--positives", help="Also drop candidates that are positives in this file (is_positive).")] = None,
-    range_min: Annotated[int, typer.Option(help="Skip the top ranks: keep rank > range_min.")] = 0,
-    range_max: Annotated[Optional[int], typer.Option(help="Keep rank <= range_max.")] = None,
-    min_score: Annotated[Optional[float], typer.Option(help="Keep score >= min_score.")] = None,
-    max_score: Annotated[Optional[float], typer.Option(help="Keep score <= max_score.")] = None,
+    range_min: Annotated[int, typer.Option(min=0, help="Skip the top ranks: keep rank > range_min.")] = 0,
+    range_max: Annotated[Optional[int], typer.Option(min=1, help="Keep rank <= range_max.")] = None,
+    min_score: Annotated[Optional[float], typer.Option(callback=between(), help="Keep score >= min_score.")] = None,
+    max_score: Annotated[Optional[float], typer.Option(callback=between(), help="Keep score <= max_score.")] = None,
     absolute_margin: Annotated[Optional[float], typer.Option(
         help="Per positive: keep score <= positive - absolute_margin.")] = None,
     relative_margin: Annotated[Optional[float], typer.Option(
@@ -338,7 +373,7 @@ def filter(
 
 # -- build -----------------------------------------------------------------------------------------
 
-@command(app)
+@command(app, out_folders=("out_dir",))
 def build(
     candidates: Annotated[list[Path], typer.Option(
         "--candidates", help="Candidates parquet; repeat to merge several miners.")],
@@ -348,9 +383,11 @@ def build(
     name: Annotated[str, typer.Option(help="Dataset name: the folder under --out-dir.")],
     out_dir: Annotated[Path, typer.Option(help="Where dataset folders live.")] = Path("datasets"),
     num_negatives: Annotated[int, typer.Option(
-        help="Negatives per (query, positive); 3 as sentence-transformers' mine_hard_negatives.")] = 3,
-    format: Annotated[str, typer.Option(help="triplet (one row per negative), n-tuple or labeled-pair.")] = "triplet",
+        min=1, help="Negatives per (query, positive); 3 as sentence-transformers' mine_hard_negatives.")] = 3,
+    format: Annotated[str, typer.Option(callback=one_of("minekit.build", "FORMATS"),
+                                        help="triplet (one row per negative), n-tuple or labeled-pair.")] = "triplet",
     sampling_strategy: Annotated[str, typer.Option(
+        callback=one_of("minekit.build", "SAMPLING_STRATEGIES"),
         help="top: best-ranked negatives; random: seeded uniform sample; simans: seeded sample peaking near the "
              "positive's score.")] = "top",
     relative_margin: Annotated[Optional[float], typer.Option(
@@ -358,13 +395,15 @@ def build(
              "for the row's own positive (TopK-PercPos; 'none' turns it off).", parser=lambda v: _none_float(v))]
     = 0.05,
     simans_a: Annotated[float, typer.Option(
+        callback=between(),
         help="simans: sharpness a of exp(-a (gap - b)^2), gap = (score - positive) / |positive|.")] = 50.0,
-    simans_b: Annotated[float, typer.Option(help="simans: the gap b where sampling peaks.")] = -0.05,
+    simans_b: Annotated[float, typer.Option(callback=between(), help="simans: the gap b where sampling peaks.")] = -0.05,
     fill: Annotated[str, typer.Option(
+        callback=one_of("minekit.build", "FILLS"),
         help="random: pad rows with too few negatives with random documents (no positive is lost); none: drop "
              "them (counted as positives_lost).")]
     = "random",
-    seed: Annotated[int, typer.Option(help="Seed for random sampling and filling.")] = 0,
+    seed: Annotated[int, typer.Option(callback=seed_range, help="Seed for random sampling and filling.")] = 0,
 ) -> None:
     """Write a versioned dataset datasets/NAME/vN (train.parquet, ids.parquet, manifest.json, README.md).
 
@@ -377,7 +416,7 @@ def build(
     from minekit.schema import check_candidates_ids
 
     inputs = read_inputs(queries, positives, corpus)
-    frames = [check_candidates_ids(read_candidates(p), p, inputs.corpus) for p in candidates]
+    frames = [check_candidates_ids(read_candidates(p), p, inputs.corpus, inputs.queries) for p in candidates]
     kwargs = dict(num_negatives=num_negatives, format=format, sampling_strategy=sampling_strategy,
                   relative_margin=relative_margin, simans_a=simans_a, simans_b=simans_b, fill=fill, seed=seed)
     params = params_of(build_dataset, **kwargs)
@@ -398,7 +437,7 @@ def build(
 
 # -- denoise / train-reranker (issue #5) -----------------------------------------------------------
 
-@command(app, "denoise")
+@command(app, "denoise", out_files=("out", "pseudo_positives"))
 def denoise_cmd(
     candidates: CandidatesOpt,
     queries: QueriesOpt,
@@ -406,6 +445,7 @@ def denoise_cmd(
     corpus: CorpusOpt,
     out: OutOpt,
     scorer: Annotated[str, typer.Option(
+        callback=one_of("minekit.denoise", "SCORERS"),
         help="cross-encoder (needs --cross-encoder) or bi-encoder (a guide model, --model).")] = "cross-encoder",
     cross_encoder: Annotated[Optional[str], typer.Option(
         "--cross-encoder", help="CrossEncoder folder or hub name (e.g. the output of train-reranker).")] = None,
@@ -438,13 +478,15 @@ def denoise_cmd(
         help="Grey zone lower end: kept candidates scored >= this are asked to the LLM judge.")] = None,
     llm_max_score: Annotated[Optional[float], typer.Option(
         help="Grey zone upper end (default: up to what the score rules keep).")] = None,
-    llm_concurrency: Annotated[int, typer.Option(help="Parallel requests to the LLM judge.")] = 4,
-    llm_retries: Annotated[int, typer.Option(help="Retries per request (exponential backoff) on errors/5xx/429.")]
-    = 3,
-    llm_timeout: Annotated[float, typer.Option(help="Seconds to wait for one LLM answer.")] = 60.0,
-    batch_size: Annotated[int, typer.Option(help="Pairs (cross-encoder) or texts (bi-encoder) per batch.")] = 32,
-    max_length: Annotated[Optional[int], typer.Option(help="Cross-encoder max tokens per pair (default: model's).")]
-    = None,
+    llm_concurrency: Annotated[int, typer.Option(min=1, help="Parallel requests to the LLM judge.")] = 4,
+    llm_retries: Annotated[int, typer.Option(
+        min=0, help="Retries per request (exponential backoff) on errors/5xx/429.")] = 3,
+    llm_timeout: Annotated[float, typer.Option(callback=between(0, low_open=True),
+                                               help="Seconds to wait for one LLM answer.")] = 60.0,
+    batch_size: Annotated[int, typer.Option(min=1, help="Pairs (cross-encoder) or texts (bi-encoder) per batch.")]
+    = 32,
+    max_length: Annotated[Optional[int], typer.Option(
+        min=2, help="Cross-encoder max tokens per pair (default: model's).")] = None,
     device: Annotated[str, typer.Option(help="torch device: cpu, cuda, mps.")] = "cpu",
     cache_dir: Annotated[Path, typer.Option(help="Score, embedding and LLM-answer cache folder.")]
     = Path(".minekit-cache"),
@@ -469,8 +511,12 @@ def denoise_cmd(
         raise ConfigError("--llm-model: set without --llm-judge URL, where it cannot apply.")
     if llm_judge is not None and not llm_model:
         raise ConfigError("--llm-judge needs --llm-model (the model name the endpoint serves).")
+    if scorer == "cross-encoder":
+        from minekit.guards import check_cross_encoder_folder
+
+        check_cross_encoder_folder(cross_encoder)
     inputs = read_inputs(queries, positives, corpus)
-    cands = check_candidates_ids(read_candidates(candidates), candidates, inputs.corpus)
+    cands = check_candidates_ids(read_candidates(candidates), candidates, inputs.corpus, inputs.queries)
     judge, judge_params = None, None
     if llm_judge is not None:
         from minekit.llm_judge import LLMJudge
@@ -491,6 +537,7 @@ def denoise_cmd(
     params = {**params_of(denoise_candidates, llm_judge=judge_params, **kwargs),
               "model_identity": model_identity(scoring_model) if scoring_model else None}
     files = {**inputs.paths, "candidates": candidates}
+    require_rows(result, "denoise")
     if pseudo_positives is not None:
         manifest = make_manifest("denoise.pseudo-positives", params, describe_inputs(files), result.stats,
                                  upstream_steps([candidates]))
@@ -500,19 +547,23 @@ def denoise_cmd(
     write_stage(result, out, "denoise", params, files, [candidates])
 
 
-@command(app, "train-reranker")
+@command(app, "train-reranker", out_folders=("out",))
 def train_reranker_cmd(
     dataset: Annotated[Path, typer.Option("--dataset", help="A built dataset folder datasets/NAME/vN.")],
     out: Annotated[Path, typer.Option("--out", help="New folder for the CrossEncoder (usable as --cross-encoder).")],
     model: Annotated[str, typer.Option(help="Starting weights: 'default' (MiniLM bi-encoder), or a folder.")]
     = "default",
-    epochs: Annotated[float, typer.Option(help="Passes over the (query, passage, label) pairs.")] = 1.0,
-    max_steps: Annotated[Optional[int], typer.Option(help="Stop after this many steps (overrides epochs).")] = None,
-    batch_size: Annotated[int, typer.Option(help="Pairs per training step.")] = 16,
-    learning_rate: Annotated[float, typer.Option(help="AdamW learning rate.")] = 2e-5,
-    warmup_ratio: Annotated[float, typer.Option(help="Fraction of steps with linear warm-up.")] = 0.1,
-    max_length: Annotated[int, typer.Option(help="Max tokens per (query, passage) pair.")] = 128,
-    seed: Annotated[int, typer.Option(help="Seed for shuffling, head init and dropout.")] = 0,
+    epochs: Annotated[float, typer.Option(callback=between(0, low_open=True),
+                                          help="Passes over the (query, passage, label) pairs.")] = 1.0,
+    max_steps: Annotated[Optional[int], typer.Option(
+        min=1, help="Stop after this many steps (overrides epochs).")] = None,
+    batch_size: Annotated[int, typer.Option(min=1, help="Pairs per training step.")] = 16,
+    learning_rate: Annotated[float, typer.Option(callback=between(0, low_open=True), help="AdamW learning rate.")]
+    = 2e-5,
+    warmup_ratio: Annotated[float, typer.Option(callback=between(0, 1, high_open=True),
+                                                help="Fraction of steps with linear warm-up.")] = 0.1,
+    max_length: Annotated[int, typer.Option(min=8, help="Max tokens per (query, passage) pair.")] = 128,
+    seed: Annotated[int, typer.Option(callback=seed_range, help="Seed for shuffling, head init and dropout.")] = 0,
     device: Annotated[str, typer.Option(help="torch device: cpu, cuda, mps.")] = "cpu",
     trust_remote_code: Annotated[bool, typer.Option(help="Allow model code from the model folder/hub.")] = False,
 ) -> None:
@@ -531,7 +582,12 @@ def train_reranker_cmd(
 
     train_file = dataset / "train.parquet"
     if not dataset.is_dir() or not train_file.is_file():
-        raise ConfigError(f"--dataset: {dataset} is not a dataset folder with a train.parquet (see `minekit build`).")
+        raise ConfigError(f"--dataset: {dataset} is not a dataset folder with a train.parquet. Fix: give the folder "
+                          "datasets/NAME/vN that `minekit build` printed.")
+    if (dataset / "manifest.json").is_file():  # a damaged manifest means a damaged dataset: stop before training
+        from minekit.io import read_manifest_json
+
+        read_manifest_json(dataset / "manifest.json")
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise ConfigError(f"--out: {out} already exists and is not empty; a model is never overwritten.")
     kwargs = dict(model=model, epochs=epochs, max_steps=max_steps, batch_size=batch_size,
@@ -541,8 +597,11 @@ def train_reranker_cmd(
     params = {**params_of(train_reranker, **kwargs), "model_identity": model_identity(model)}
     manifest = make_manifest("train-reranker", params, describe_inputs({"train": train_file}), result.stats,
                              upstream_steps([train_file]))
+    from minekit.guards import remove_stale_temps, respect_umask, temp_prefix
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    remove_stale_temps(out.parent, f".{out.name}.")
+    tmp = Path(tempfile.mkdtemp(prefix=temp_prefix(out.name), dir=out.parent))
+    respect_umask(tmp, folder=True)
     try:
         result.model.save(str(tmp))
         write_json(tmp / "manifest.json", manifest)
@@ -558,24 +617,29 @@ def train_reranker_cmd(
 
 # -- train / evaluate / compare -------------------------------------------------------------------
 
-@command(app, "train")
+@command(app, "train", out_folders=("out",))
 def train_cmd(
     dataset: Annotated[Path, typer.Option("--dataset", help="Dataset folder datasets/NAME/vN from `minekit build`.")],
     out: Annotated[Path, typer.Option("--out", help="New folder for the trained model (never overwritten).")],
     model: Annotated[str, typer.Option(help="Base model: 'default', a local folder or a hub name.")] = "default",
-    loss: Annotated[str, typer.Option(help="mnrl, cached-mnrl, gist, triplet or margin-mse.")] = "mnrl",
-    epochs: Annotated[float, typer.Option(help="Passes over train.parquet.")] = 1,
-    batch_size: Annotated[int, typer.Option(help="Rows per batch (in-batch negatives for the mnrl losses).")] = 32,
-    learning_rate: Annotated[float, typer.Option(help="Peak learning rate (AdamW, linear decay).")] = 2e-5,
-    warmup_ratio: Annotated[float, typer.Option(help="Share of the steps spent warming up.")] = 0.1,
-    max_seq_length: Annotated[int, typer.Option(help="Tokens per text; longer texts are truncated.")] = 256,
-    max_steps: Annotated[Optional[int], typer.Option(help="Stop after this many steps (quick runs).")] = None,
+    loss: Annotated[str, typer.Option(callback=one_of("minekit.train", "LOSSES"),
+                                      help="mnrl, cached-mnrl, gist, triplet or margin-mse.")] = "mnrl",
+    epochs: Annotated[float, typer.Option(callback=between(0, low_open=True), help="Passes over train.parquet.")] = 1,
+    batch_size: Annotated[int, typer.Option(
+        min=1, help="Rows per batch (in-batch negatives for the mnrl losses).")] = 32,
+    learning_rate: Annotated[float, typer.Option(callback=between(0, low_open=True),
+                                                 help="Peak learning rate (AdamW, linear decay).")] = 2e-5,
+    warmup_ratio: Annotated[float, typer.Option(callback=between(0, 1, high_open=True),
+                                                help="Share of the steps spent warming up.")] = 0.1,
+    max_seq_length: Annotated[int, typer.Option(min=1, help="Tokens per text; longer texts are truncated.")] = 256,
+    max_steps: Annotated[Optional[int], typer.Option(min=1, help="Stop after this many steps (quick runs).")] = None,
     mini_batch_size: Annotated[Optional[int], typer.Option(
-        help="cached-mnrl only: rows per forward pass (default 32).")] = None,
+        min=1, help="cached-mnrl only: rows per forward pass (default 32).")] = None,
     guide: Annotated[Optional[str], typer.Option(help="gist only: the guide model, e.g. 'default'.")] = None,
     pairs_only: Annotated[bool, typer.Option(
         help="Train on (anchor, positive) alone, ignoring the dataset's negatives (the in-batch baseline).")] = False,
-    seed: Annotated[int, typer.Option(help="Seed for weight init of new layers, shuffling and dropout.")] = 0,
+    seed: Annotated[int, typer.Option(callback=seed_range,
+                                      help="Seed for weight init of new layers, shuffling and dropout.")] = 0,
     device: Annotated[str, typer.Option(help="torch device: cpu, cuda, mps.")] = "cpu",
     trust_remote_code: Annotated[bool, typer.Option(help="Allow model code from the model folder or hub.")] = False,
 ) -> None:
@@ -616,7 +680,7 @@ def train_cmd(
     typer.echo(str(out))
 
 
-@command(app, "evaluate")
+@command(app, "evaluate", out_files=("out",))
 def evaluate_cmd(
     model: Annotated[str, typer.Option(help="'bm25' (lexical reference), 'default', a model folder or a hub name.")],
     queries: QueriesOpt,
@@ -624,8 +688,9 @@ def evaluate_cmd(
     corpus: CorpusOpt,
     out: Annotated[Optional[Path], typer.Option("--out", help="Write the metrics as flat JSON here.")] = None,
     k: Annotated[str, typer.Option("--k", help="Cut-offs, comma-separated: nDCG, MRR and recall at each.")] = "10,100",
-    batch_size: Annotated[int, typer.Option(help="Texts per encoding batch.")] = 64,
-    max_seq_length: Annotated[Optional[int], typer.Option(help="Tokens per text (default: the model's).")] = None,
+    batch_size: Annotated[int, typer.Option(min=1, help="Texts per encoding batch.")] = 64,
+    max_seq_length: Annotated[Optional[int], typer.Option(min=1, help="Tokens per text (default: the model's).")]
+    = None,
     cache_dir: Annotated[Optional[str], typer.Option(
         help="Embedding cache folder, shared with mine dense (dense models: .minekit-cache unless given; "
              "'none' to disable).")] = None,
@@ -644,7 +709,9 @@ def evaluate_cmd(
                                 batch_size=batch_size, max_seq_length=max_seq_length,
                                 cache_dir=_evaluate_cache(model, cache_dir), device=device,
                                 trust_remote_code=trust_remote_code, show_progress=show_progress())
-    metrics = {**result.metrics, "positives": str(positives)}
+    from minekit.io import file_sha256
+
+    metrics = {**result.metrics, "positives": str(positives), "positives_sha256": file_sha256(positives)}
     if out is not None:
         write_json(out, metrics)
     typer.echo(format_metrics(metrics))
@@ -668,20 +735,26 @@ def compare_cmd(
     Example: minekit compare base.json bm25neg.json densenegs.json
     """
     from minekit.errors import InputError
-    from minekit.evaluate import compare_metrics
+    from minekit.evaluate import check_metrics, compare_metrics, comparability_notes
 
     runs = []
     for path in files:
+        if Path(path).is_dir():
+            raise InputError(f"{path}: is a folder; give metrics.json files from `minekit evaluate --out`.")
         try:
-            runs.append(json.loads(Path(path).read_text()))
+            runs.append(check_metrics(json.loads(Path(path).read_text()), str(path)))
         except (OSError, ValueError) as exc:
-            raise InputError(f"{path}: cannot be read as metrics JSON ({exc}).") from None
-    typer.echo(compare_metrics(runs, [Path(p).stem for p in files]))
+            raise InputError(f"{path}: cannot be read as metrics JSON ({exc}). Fix: give metrics.json files "
+                             "written by `minekit evaluate --out`.") from None
+    labels = [Path(p).stem for p in files]
+    for note in comparability_notes(runs, labels):
+        logger.warning(note)
+    typer.echo(compare_metrics(runs, labels))
 
 
 # -- run (pipelines, issue #7) ---------------------------------------------------------------------
 
-@command(app, "run")
+@command(app, "run", out_folders=("runs_dir",))
 def run_cmd(
     pipeline: Annotated[Path, typer.Argument(help="Pipeline TOML file (see pipelines/).")],
     force: Annotated[bool, typer.Option("--force", help="Run every step, even those up to date.")] = False,
@@ -712,15 +785,15 @@ def run_cmd(
 
 ModelOpt = Annotated[str, typer.Option(
     help="Bi-encoder: 'default' (packaged all-MiniLM-L6-v2), a local folder, or a hub name.")]
-BatchSizeOpt = Annotated[int, typer.Option(help="Texts per encoding batch.")]
+BatchSizeOpt = Annotated[int, typer.Option(min=1, help="Texts per encoding batch.")]
 DeviceOpt = Annotated[str, typer.Option(help="torch device for encoding: cpu, cuda, cuda:1, mps.")]
 CacheDirOpt = Annotated[str, typer.Option(
     help="Embedding cache folder (a text is encoded once per model, prompt and precision); 'none' = no cache.")]
 QueryPromptOpt = Annotated[Optional[str], typer.Option(help="Text prepended to each query before encoding.")]
 CorpusPromptOpt = Annotated[Optional[str], typer.Option(help="Text prepended to each passage before encoding.")]
 PrecisionOpt = Annotated[str, typer.Option(
-    help="Stored embeddings: float32, float16 (half the disk) or int8 (a quarter; per-row scale).")]
-BackendOpt = Annotated[str, typer.Option(help="Encoder backend: torch.")]
+    callback=one_of("minekit.embed", "PRECISIONS"), help="Stored embeddings: float32, float16 (half the disk) or int8 (a quarter; per-row scale).")]
+BackendOpt = Annotated[str, typer.Option(callback=one_of("minekit.embed", "BACKENDS"), help="Encoder backend: torch.")]
 TrustOpt = Annotated[bool, typer.Option(help="Allow model code from the model folder or hub.")]
 
 
@@ -731,26 +804,26 @@ def _encoder_kwargs(model, batch_size, device, cache_dir, query_prompt, corpus_p
                 trust_remote_code=trust_remote_code)
 
 
-@command(mine_app, "dense")
+@command(mine_app, "dense", out_files=("out",))
 def mine_dense_cmd(
     queries: QueriesOpt, positives: PositivesOpt, corpus: CorpusOpt, out: OutOpt,
     model: ModelOpt = "default",
     top_k: TopKOpt = 100,
     index: Annotated[str, typer.Option(
-        help="flat: exact (blocked matrix product). ivf: faiss IVF (--nlist, --nprobe); hnsw: faiss HNSW "
+        callback=one_of("minekit.mine.dense", "INDEXES"), help="flat: exact (blocked matrix product). ivf: faiss IVF (--nlist, --nprobe); hnsw: faiss HNSW "
              "(--hnsw-m, --ef-search). Both trade recall for speed on large corpora, and how much depends on "
              "the data: recall@10 against flat on synthetic 384-d sets (4k-50k vectors) was 0.84-1.0 for ivf "
              "and 0.5-0.99 for hnsw, lowest on near-uniform vectors; check on a sample against flat and raise "
              "--nprobe / --ef-search for more.")] = "flat",
     nlist: Annotated[Optional[int], typer.Option(
-        help="ivf: number of lists (default 4*sqrt(corpus size), at most corpus/39).")] = None,
+        min=1, help="ivf: number of lists (default 4*sqrt(corpus size), at most corpus/39).")] = None,
     nprobe: Annotated[Optional[int], typer.Option(
-        help="ivf: lists searched per query (default max(16, nlist/8)); more = better recall, slower.")] = None,
-    hnsw_m: Annotated[Optional[int], typer.Option(help="hnsw: links per node (default 32).")] = None,
+        min=1, help="ivf: lists searched per query (default max(16, nlist/8)); more = better recall, slower.")] = None,
+    hnsw_m: Annotated[Optional[int], typer.Option(min=2, help="hnsw: links per node (default 32).")] = None,
     ef_search: Annotated[Optional[int], typer.Option(
-        help="hnsw: search breadth (default max(256, 2*top-k)); more = better recall, slower.")] = None,
+        min=1, help="hnsw: search breadth (default max(256, 2*top-k)); more = better recall, slower.")] = None,
     query_from: Annotated[str, typer.Option(
-        help="query: the query text is the query. positive: each positive passage is the query "
+        callback=one_of("minekit.mine.dense", "QUERY_FROM"), help="query: the query text is the query. positive: each positive passage is the query "
              "(source passage-dense; scores max-merged over a query's positives).")] = "query",
     query_prompt: QueryPromptOpt = None, corpus_prompt: CorpusPromptOpt = None,
     batch_size: BatchSizeOpt = 64, device: DeviceOpt = "cpu", cache_dir: CacheDirOpt = ".minekit-cache",
@@ -772,19 +845,19 @@ def mine_dense_cmd(
     write_stage(result, out, "mine.dense", params_of(mine_dense, **kwargs), inputs.paths)
 
 
-@command(mine_app, "cluster")
+@command(mine_app, "cluster", out_files=("out",))
 def mine_cluster_cmd(
     queries: QueriesOpt, positives: PositivesOpt, corpus: CorpusOpt, out: OutOpt,
     model: ModelOpt = "default",
     top_k: TopKOpt = 100,
     n_clusters: Annotated[Optional[int], typer.Option(
-        help="k-means clusters (default sqrt(corpus size), at most corpus/39).")] = None,
+        min=1, help="k-means clusters (default sqrt(corpus size), at most corpus/39).")] = None,
     clusters_per_query: Annotated[int, typer.Option(
-        help="Clusters nearest to the query's positives that share its candidates.")] = 4,
+        min=1, help="Clusters nearest to the query's positives that share its candidates.")] = 4,
     centroids: Annotated[Optional[Path], typer.Option(
         help="Centroids .npy from an earlier run (OUT.centroids.npy): reuse them instead of k-means.")] = None,
-    niter: Annotated[int, typer.Option(help="k-means iterations.")] = 20,
-    seed: Annotated[int, typer.Option(help="k-means seed.")] = 0,
+    niter: Annotated[int, typer.Option(min=1, help="k-means iterations.")] = 20,
+    seed: Annotated[int, typer.Option(callback=seed_range, help="k-means seed.")] = 0,
     query_prompt: QueryPromptOpt = None, corpus_prompt: CorpusPromptOpt = None,
     batch_size: BatchSizeOpt = 64, device: DeviceOpt = "cpu", cache_dir: CacheDirOpt = ".minekit-cache",
     precision: PrecisionOpt = "float32", backend: BackendOpt = "torch", trust_remote_code: TrustOpt = False,
@@ -803,16 +876,19 @@ def mine_cluster_cmd(
     given = None
     if centroids is not None:
         if not centroids.is_file():
-            raise ConfigError(f"centroids: {centroids} not found.")
+            raise ConfigError(f"centroids: {centroids} not found. Fix: give the OUT.centroids.npy an earlier "
+                              "`minekit mine cluster` wrote, or leave --centroids out to run k-means.")
         try:
             given = np.load(centroids, allow_pickle=False)
         except ValueError as exc:
-            raise ConfigError(f"centroids: {centroids} is not a numpy .npy array ({exc}).") from exc
+            raise ConfigError(f"centroids: {centroids} is not a numpy .npy array ({exc}). Fix: give the "
+                              "OUT.centroids.npy an earlier `minekit mine cluster` wrote.") from exc
     kwargs = dict(top_k=top_k, n_clusters=n_clusters, clusters_per_query=clusters_per_query, niter=niter, seed=seed,
                   **_encoder_kwargs(model, batch_size, device, cache_dir, query_prompt, corpus_prompt, precision,
                                     backend, trust_remote_code))
     result = mine_cluster(inputs.queries, inputs.positives, inputs.corpus, centroids=given,
                           show_progress=show_progress(), **kwargs)
+    require_rows(result, "mine.cluster")
     saved = out.with_name(out.name + ".centroids.npy")
     with atomic_path(saved, ".npy") as tmp:
         with open(tmp, "wb") as handle:
@@ -821,11 +897,12 @@ def mine_cluster_cmd(
     write_stage(result, out, "mine.cluster", params, {**inputs.paths, "centroids": centroids})
 
 
-@command(mine_app, "random")
+@command(mine_app, "random", out_files=("out",))
 def mine_random_cmd(
     queries: QueriesOpt, positives: PositivesOpt, corpus: CorpusOpt, out: OutOpt,
     top_k: TopKOpt = 100,
-    seed: Annotated[int, typer.Option(help="Seed; a query's draw depends only on it and the query id.")] = 0,
+    seed: Annotated[int, typer.Option(callback=seed_range,
+                                      help="Seed; a query's draw depends only on it and the query id.")] = 0,
 ) -> None:
     """Uniformly random non-positive documents per query (seeded): the baseline every comparison needs.
 

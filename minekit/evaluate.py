@@ -147,7 +147,8 @@ def evaluate_retrieval(
     evaluated = queries.filter(pl.col("query_id").is_in(list(qrels))).sort("query_id")
     if model == BM25:
         if max_seq_length is not None or cache_dir is not None or trust_remote_code:
-            raise ConfigError("max_seq_length, cache_dir and trust_remote_code apply to dense models, not bm25.")
+            raise ConfigError("max_seq_length, cache_dir and trust_remote_code apply to dense models, not bm25: "
+                              "drop them, or give a dense --model.")
         from minekit.mine.bm25 import rank_bm25
 
         ranked = rank_bm25(evaluated, corpus, top_k=depth, show_progress=show_progress)
@@ -159,6 +160,11 @@ def evaluate_retrieval(
                                          max_seq_length=max_seq_length, cache_dir=cache_dir, device=device,
                                          trust_remote_code=trust_remote_code, show_progress=show_progress)
     means, per_query = score_rankings(rankings, qrels, ks)
+    if not any(means.values()):
+        retrieved = sum(1 for q in qrels if rankings.get(q))
+        logger.warning("every metric is 0: no positive is in the top %d of any query (%d of %d queries retrieved "
+                       "anything). Check that --positives, --queries and --corpus belong together and that the "
+                       "model suits the texts.", max(ks), retrieved, len(qrels))
     graded = "score" in positives.columns and positives["score"].n_unique() > 1
     metrics = {"model": name, **means, "queries": len(qrels), "documents": corpus.height, "graded": graded}
     stats = {"queries": len(qrels), "documents": corpus.height, **{n: round(v, 4) for n, v in means.items()}}
@@ -216,6 +222,35 @@ def compare_metrics(runs: list[dict[str, Any]], labels: list[str]) -> str:
     rows.append(["queries", *(str(run.get("queries", "-")) for run in runs)])
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in [header, *rows])
+
+
+def check_metrics(run: Any, path: str) -> dict[str, Any]:
+    """A metrics.json from `minekit evaluate`: a JSON object with at least one metric@k number."""
+    from minekit.errors import InputError
+
+    if not isinstance(run, dict):
+        raise InputError(f"{path}: holds a JSON {type(run).__name__}, not the metrics object `minekit evaluate --out` "
+                         "writes. Fix: give metrics.json files from `minekit evaluate`.")
+    if not any("@" in k and isinstance(v, (int, float)) and not isinstance(v, bool) for k, v in run.items()):
+        raise InputError(f"{path}: has no metric (ndcg@10, mrr@10, recall@100, ...). Fix: give metrics.json files "
+                         "written by `minekit evaluate --out`.")
+    return run
+
+
+def comparability_notes(runs: list[dict[str, Any]], labels: list[str]) -> list[str]:
+    """Why deltas between these runs may mean nothing: different positives files or corpora."""
+    notes = []
+    for key, what in (("positives_sha256", "positives files"), ("positives", "positives files"),
+                      ("documents", "corpus sizes"), ("queries", "query counts")):
+        values = [run.get(key) for run in runs]
+        if key == "positives" and any(run.get("positives_sha256") for run in runs):
+            continue  # content hashes say it better than paths
+        if len({repr(v) for v in values if v is not None}) > 1:
+            shown = ", ".join(f"{label}: {v}" for label, v in zip(labels, values))
+            notes.append(f"these metrics come from different {what} ({shown}); the deltas do not compare like "
+                         "with like. Evaluate every model on the same --positives and --corpus.")
+            break
+    return notes
 
 
 def _metric_order(key: str) -> tuple:

@@ -35,12 +35,16 @@ def read_parquet(path: str | Path, *, what: str = "input") -> "pl.DataFrame":
     import polars as pl
 
     path = Path(path)
+    if path.is_dir():
+        raise InputError(f"{path}: is a folder, not a {what} parquet file. Fix: give the path of the .parquet file "
+                         f"itself (e.g. {path / (what.split()[-1] + '.parquet')}).")
     if not path.is_file():
-        raise InputError(f"{path}: {what} file not found.")
+        raise InputError(f"{path}: {what} file not found. Fix: check the path (relative paths start in {Path.cwd()}).")
     try:
         return pl.read_parquet(path)
     except Exception as exc:  # polars raises several kinds for a corrupt or non-parquet file
-        raise InputError(f"{path}: cannot be read as parquet ({exc}).") from exc
+        raise InputError(f"{path}: cannot be read as parquet ({exc}). Fix: give a parquet file; for JSONL or BEIR "
+                         "data use `minekit import`.") from exc
 
 
 def read_inputs(queries: str | Path, positives: str | Path, corpus: str | Path) -> Inputs:
@@ -90,11 +94,15 @@ def atomic_path(path: str | Path, suffix: str = "") -> Iterator[Path]:
 
     A killed run leaves at most a hidden temp file, never a half-written output.
     """
+    from minekit.guards import remove_stale_temps, respect_umask, temp_prefix
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix + ".tmp", dir=path.parent)
+    remove_stale_temps(path.parent, f".{path.name}.", suffix + ".tmp")
+    fd, tmp = tempfile.mkstemp(prefix=temp_prefix(path.name), suffix=suffix + ".tmp", dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
+    respect_umask(tmp_path, folder=False)
     try:
         yield tmp_path
         os.replace(tmp_path, path)
@@ -138,13 +146,34 @@ def read_manifest(path: str | Path) -> dict | None:
 
     path = Path(path)
     if path.is_dir():
-        manifest = path / "manifest.json"
-        return json.loads(manifest.read_text()) if manifest.is_file() else None
+        return read_manifest_json(path / "manifest.json") if (path / "manifest.json").is_file() else None
     if not path.is_file():
-        raise InputError(f"{path}: file not found.")
+        raise InputError(f"{path}: file not found. Fix: check the path.")
     try:
         metadata = pq.read_schema(path).metadata or {}
     except Exception as exc:
-        raise InputError(f"{path}: cannot be read as parquet ({exc}).") from exc
+        raise InputError(f"{path}: cannot be read as parquet ({exc}). Fix: give a parquet file minekit wrote, "
+                         "or a dataset folder.") from exc
     raw = metadata.get(METADATA_KEY)
-    return json.loads(raw) if raw else None
+    if not raw:
+        return None
+    try:
+        manifest = json.loads(raw)
+    except ValueError as exc:
+        raise InputError(f"{path}: its minekit manifest (parquet metadata) is not valid JSON ({exc}).") from None
+    return manifest if isinstance(manifest, dict) else None
+
+
+def read_manifest_json(path: str | Path) -> dict:
+    """A dataset's or model's manifest.json, or an InputError saying it is damaged and what to do."""
+    path = Path(path)
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{path}: cannot be read as a minekit manifest ({exc}). It was damaged or edited; "
+                         f"Fix: rebuild this folder, or restore manifest.json from a copy.") from None
+    if not isinstance(manifest, dict):
+        raise InputError(f"{path}: holds a JSON {type(manifest).__name__}, not a minekit manifest (an object). "
+                         f"Fix: rebuild this folder, or restore manifest.json from a copy.")
+    return manifest
+

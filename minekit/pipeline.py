@@ -161,13 +161,20 @@ class _Source:
 def load_pipeline(path: str | Path, root: "click.Group") -> Pipeline:
     """Parse and check a pipeline file against the commands of `root`; raise ConfigError before any work."""
     path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"{path}: is a folder; give a pipeline .toml file (see pipelines/).")
     if not path.is_file():
-        raise ConfigError(f"{path}: pipeline file not found.")
-    text = path.read_text(encoding="utf-8")
+        raise ConfigError(f"{path}: pipeline file not found. Fix: check the path; ready pipelines are in pipelines/.")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: is not a text file (binary data, e.g. parquet), so not a TOML pipeline. "
+                          "Fix: give a pipeline .toml file (see pipelines/).") from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}.") from None
+        raise ConfigError(f"{path}: not valid TOML: {exc}. Fix: correct the file there (see pipelines/ for "
+                          "examples).") from None
     src = _Source(path, text)
     _check_keys(src, data, TOP_KEYS, "")
     name = data.get("name", path.stem)
@@ -310,7 +317,8 @@ def _check_parse(src: _Source, table: str, step: Step) -> None:
         if not hasattr(exc, "format_message"):
             raise
         param = getattr(getattr(exc, "param", None), "name", None)
-        raise src.error(f"{table}: {exc.format_message()}", table, param) from None
+        where = f"{table}.{param}" if param else table
+        raise src.error(f"{where}: {exc.format_message()}", table, param) from None
 
 
 def _placeholder(value: Any) -> Any:
@@ -368,7 +376,8 @@ def _reference(src: _Source, table: str, key: str, value: str, inputs: dict, ear
     if target in names:
         return Ref(target)
     raise src.error(f"{table}.{key}: {value} refers to no earlier step (earlier steps: "
-                    f"{', '.join(sorted({s.base for s in earlier})) or 'none'}).", table, key)
+                    f"{', '.join(sorted({s.base for s in earlier})) or 'none'}); use @STEP with one of them, or "
+                    "@inputs.NAME.", table, key)
 
 
 def _flat(values) -> list:
@@ -517,6 +526,8 @@ def _rerun_reason(step: Step, index: int, fp: str, parts: dict, record: dict | N
     output = record.get("output")
     if output and not Path(output).exists():
         return f"output missing ({output})"
+    if output and record.get("output_check") and output_check(output) != record["output_check"]:
+        return f"output changed since it was written ({output})"
     upstream = [name for name in step.refs() if name in reruns]
     if upstream:
         return f"upstream step reruns: {', '.join(dict.fromkeys(upstream))}"
@@ -530,7 +541,7 @@ def _from_index(pipe: Pipeline, from_step: str | None) -> int | None:
         if from_step in (step.name, step.base):
             return index
     names = ", ".join(dict.fromkeys(s.name for s in pipe.steps))
-    raise ConfigError(f"--from {from_step}: no such step in {pipe.path}; steps: {names}.")
+    raise ConfigError(f"--from {from_step}: no such step in {pipe.path}; use one of its steps: {names}.")
 
 
 # -- running ---------------------------------------------------------------------------------------
@@ -668,9 +679,25 @@ def _run_step(item: Planned, run_dir: Path, records: dict, pipe: Pipeline, log) 
         raise StepFailed(f"step {step.name} ({step.kind}) failed with exit code {code}; steps before it are kept, "
                          f"rerun the same command to resume (log: {run_dir / 'run.log'}).", code)
     output = values.get("out") or _last_path(printed)
-    records[step.name].update(status="done", wall_s=wall, output=output, stats=_step_stats(output), finished=_now())
+    records[step.name].update(status="done", wall_s=wall, output=output, stats=_step_stats(output), finished=_now(),
+                              output_check=output_check(output) if output else None)
     _write_records(pipe, run_dir, records)
     _say(log, f"done {step.name} in {wall:.1f}s -> {output}")
+
+
+def output_check(output: str | Path) -> str | None:
+    """What an output held when it was written: a file's sha256, or a folder's file names and sizes.
+
+    A step is up to date only if its output still matches: a truncated or edited output reruns it.
+    """
+    path = Path(output)
+    if path.is_file():
+        return "sha256:" + file_sha256(path)
+    if path.is_dir():
+        listing = sorted((str(p.relative_to(path)), p.stat().st_size) for p in path.rglob("*")
+                         if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts))
+        return "files:" + hashlib.sha256(json.dumps(listing).encode()).hexdigest()
+    return None
 
 
 def _clear_stale(out: str | None, run_dir: Path) -> None:

@@ -65,7 +65,7 @@ def _require_columns(frame: "pl.DataFrame", path: Path, required: list[str], kin
             f"(found: {', '.join(frame.columns) or 'none'}). A {kind} file needs {', '.join(required)}."
         )
     if frame.height == 0:
-        raise InputError(f"{path}: the {kind} file has no rows.")
+        raise InputError(f"{path}: the {kind} file has no rows. Fix: give a {kind} file with at least one row.")
 
 
 def _as_string_ids(frame: "pl.DataFrame", path: Path, columns: list[str]) -> "pl.DataFrame":
@@ -151,7 +151,8 @@ def positive_pairs(frame: "pl.DataFrame", path: Path) -> "pl.DataFrame":
         frame = frame.with_columns(pl.lit(1.0, dtype=pl.Float64).alias("score"))
     frame = frame.filter(pl.col("score") > 0)
     if frame.height == 0:
-        raise InputError(f"{path}: no row has score > 0, so there is no positive to mine for.")
+        raise InputError(f"{path}: no row has score > 0, so there is no positive to mine for. Fix: give positives a "
+                         "score above 0, or drop the score column (every row is then a positive).")
     # The same pair listed twice is one positive; keep its best grade.
     return (
         frame.group_by("query_id", "doc_id", maintain_order=True)
@@ -164,24 +165,33 @@ def validate_positives(
     frame: "pl.DataFrame", path: Path, queries: "pl.DataFrame", corpus: "pl.DataFrame"
 ) -> "pl.DataFrame":
     """Check positives against the queries and corpus; keep rows with score > 0, one per (query, doc)."""
-    frame = positive_pairs(frame, path)
-    unknown_q = ~frame["query_id"].is_in(queries["query_id"].implode())
-    if unknown_q.any():
-        _fail(path, "query_id", "name a query not in the queries file", frame, unknown_q,
-              "Fix: add these queries or drop these rows.")
-    unknown_d = ~frame["doc_id"].is_in(corpus["doc_id"].implode())
-    if unknown_d.any():
-        _fail(path, "doc_id", "name a document not in the corpus", frame, unknown_d,
-              "Fix: add these documents or drop these rows.")
-    return frame
+    pairs = positive_pairs(frame, path)
+    # Rows are reported as numbered in the file, so look them up in the file's own order, not in the
+    # grouped and sorted pairs.
+    raw = _as_string_ids(frame, path, ["query_id", "doc_id"])
+    for column, known, problem, fix in (
+        ("query_id", queries["query_id"], "name a query not in the queries file", "add these queries"),
+        ("doc_id", corpus["doc_id"], "name a document not in the corpus", "add these documents"),
+    ):
+        unknown = pairs.filter(~pairs[column].is_in(known.implode()))[column]
+        if unknown.len():
+            _fail(path, column, problem, raw, raw[column].is_in(unknown.implode()),
+                  f"Fix: {fix} or drop these rows.")
+    return pairs
 
 
-def check_candidates_ids(frame: "pl.DataFrame", path: Path, corpus: "pl.DataFrame") -> "pl.DataFrame":
-    """Candidates must come from this corpus: a doc_id it lacks means the files do not belong together."""
+def check_candidates_ids(frame: "pl.DataFrame", path: Path, corpus: "pl.DataFrame",
+                         queries: "pl.DataFrame | None" = None) -> "pl.DataFrame":
+    """Candidates must come from these inputs: an id they lack means the files do not belong together."""
     unknown = ~frame["doc_id"].is_in(corpus["doc_id"].implode())
     if unknown.any():
         _fail(path, "doc_id", "name a document not in the corpus", frame, unknown,
               "Fix: mine with the same --corpus you build with.")
+    if queries is not None:
+        unknown = ~frame["query_id"].is_in(queries["query_id"].implode())
+        if unknown.any():
+            _fail(path, "query_id", "name a query not in the queries file", frame, unknown,
+                  "Fix: mine with the same --queries and --positives you use here.")
     return frame
 
 
@@ -193,17 +203,43 @@ def validate_candidates(frame: "pl.DataFrame", path: Path) -> "pl.DataFrame":
     frame = _as_string_ids(frame, path, ["query_id", "doc_id"])
     frame = _complete_candidates(frame, path)
     dtypes = _dtypes()
+    raw_rank = frame["rank"]
     try:
-        frame = frame.with_columns(pl.col(c).cast(dtypes[t]) for c, t in CANDIDATE_COLUMNS.items())
+        frame = frame.with_columns(pl.col(c).cast(dtypes[t]) for c, t in CANDIDATE_COLUMNS.items() if c != "rank")
     except Exception as exc:
         raise InputError(f"{path}: candidates columns have the wrong types ({exc}).") from exc
+    frame = _check_ranks(frame, raw_rank, path)
     for column in ("query_id", "doc_id", "source", "rank", "score"):
         _check_not_null(frame, path, column)
+    bad = frame["score"].is_nan() | frame["score"].is_infinite()
+    if bad.any():
+        _fail(path, "score", "are NaN or infinite", frame, bad,
+              "Fix: a miner's score is a finite number; drop these rows or mine again.")
     dup = frame.select(pl.struct("query_id", "doc_id", "source").is_duplicated()).to_series()
     if dup.any():
         _fail(path, "doc_id", "repeat a (query_id, doc_id, source) triple", frame, dup,
               "Fix: a miner lists each document once per query.")
     return frame
+
+
+def _check_ranks(frame: "pl.DataFrame", rank: "pl.Series", path: Path) -> "pl.DataFrame":
+    """rank is a whole number >= 1 (1-based within query and source); anything else is named by row."""
+    import polars as pl
+
+    if not rank.dtype.is_numeric():
+        raise InputError(f"{path}: column 'rank' must hold whole numbers >= 1, found {rank.dtype}. "
+                         "Fix: write ranks as integers, 1 for each query's best candidate.")
+    shown = frame.with_columns(rank.alias("rank"))
+    if rank.dtype.is_float():
+        bad = rank.is_not_null() & (rank.is_nan() | rank.is_infinite() | (rank != rank.floor()))
+        if bad.any():
+            _fail(path, "rank", "are not whole numbers (NaN, infinite or fractional)", shown, bad,
+                  "Fix: ranks are integers 1, 2, 3, ... per query and source.")
+    bad = rank.is_not_null() & ((rank < 1) | (rank > 2**31 - 1))
+    if bad.any():
+        _fail(path, "rank", "are below 1 or too large", shown, bad,
+              "Fix: ranks start at 1 for each query's best candidate.")
+    return frame.with_columns(rank.cast(pl.Int32).alias("rank"))
 
 
 def _complete_candidates(frame: "pl.DataFrame", path: Path) -> "pl.DataFrame":

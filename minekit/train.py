@@ -56,7 +56,7 @@ class TrainResult:
 
 def read_dataset(path: str | Path) -> Dataset:
     """Read datasets/<name>/v<N>: train.parquet (required), ids.parquet and manifest.json (when present)."""
-    from minekit.io import read_parquet
+    from minekit.io import read_manifest_json, read_parquet
 
     path = Path(path)
     if not path.is_dir():
@@ -67,7 +67,7 @@ def read_dataset(path: str | Path) -> Dataset:
         raise InputError(f"{path / 'ids.parquet'}: {ids.height} rows, but train.parquet has {train.height}; "
                          "they must be row-aligned (rebuild the dataset).")
     manifest_path = path / "manifest.json"
-    manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
+    manifest = read_manifest_json(manifest_path) if manifest_path.is_file() else {}
     return Dataset(path=path, train=train, ids=ids, manifest=manifest)
 
 
@@ -184,6 +184,10 @@ def train_bi_encoder(
     from minekit.models import load_bi_encoder
 
     columns = _text_columns(train)
+    if not 0 <= warmup_ratio < 1:
+        raise ConfigError(f"warmup_ratio: must be in [0, 1), got {warmup_ratio}.")
+    if max_seq_length < 1:
+        raise ConfigError(f"max_seq_length: must be at least 1, got {max_seq_length}.")
     _check(loss, columns, guide=guide, mini_batch_size=mini_batch_size, epochs=epochs, batch_size=batch_size,
            learning_rate=learning_rate, max_steps=max_steps)
     if train.height == 0:
@@ -247,8 +251,12 @@ def write_model(result: TrainResult, out: str | Path, *, manifest: dict) -> Path
     out = Path(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise ConfigError(f"out: {out} already exists; choose a new folder (models are never overwritten).")
+    from minekit.guards import remove_stale_temps, respect_umask, temp_prefix
+
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    remove_stale_temps(out.parent, f".{out.name}.")
+    tmp = Path(tempfile.mkdtemp(prefix=temp_prefix(out.name), dir=out.parent))
+    respect_umask(tmp, folder=True)
     try:
         result.model.save(str(tmp))
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True, default=str) + "\n")

@@ -170,7 +170,7 @@ def test_a_step_failing_on_bad_input_stops_the_run_with_its_exit_code(tmp_path, 
     runs = tmp_path / "runs"
     result = _run(_write(tmp_path, tiny_files, text), "--runs-dir", runs)
     assert result.exit_code == 2
-    assert "range_max" in result.output and "step filtered (filter) failed with exit code 2" in result.output
+    assert "--range-max" in result.output and "step filtered (filter) failed with exit code 2" in result.output
     records = _records(runs / "cheap")
     assert records["bm25"]["status"] == "done" and records["filtered"]["status"] == "failed"
     assert "build" not in records
@@ -181,7 +181,7 @@ def test_a_step_failing_on_bad_input_stops_the_run_with_its_exit_code(tmp_path, 
      "p.toml:11: steps.bm25: mine.bm25 has no option 'top_kk' (did you mean 'top_k'?)"),
     (lambda t: t.replace('run = "filter"', 'run = "filtr"'),
      "p.toml:13: steps.filtered: unknown step kind 'filtr' (did you mean 'filter'?)"),
-    (lambda t: t.replace("top_k = 10", 'top_k = "ten"'), "p.toml:10: steps.bm25: Invalid value for '--top-k'"),
+    (lambda t: t.replace("top_k = 10", 'top_k = "ten"'), "p.toml:10: steps.bm25.top_k: Invalid value for '--top-k'"),
     (lambda t: t.replace('candidates = "@bm25"', 'candidates = "@build"'),
      "p.toml:14: steps.filtered.candidates: @build refers to no earlier step (earlier steps: bm25)"),
     (lambda t: t.replace('name = "demo"\n', ""), "p.toml:17: steps.build: build needs 'name'"),

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from minekit.errors import ConfigError
+from minekit.errors import ConfigError, InputError
 from minekit.schema import passage_text
 from minekit.mine.topk import Hits, top_k_exact
 from minekit.stats import StageResult
@@ -54,7 +54,8 @@ def _make_tokenizer(stemmer: str | None, stopwords: str | None):
     try:
         return Tokenizer(stopwords=stopwords or [], stemmer=stem)
     except Exception as exc:
-        raise ConfigError(f"stopwords: {stopwords!r} is not a stopword list bm25s knows ({exc}).") from exc
+        raise ConfigError(f"stopwords: {stopwords!r} is not a stopword list bm25s knows ({exc}). Fix: use one of "
+                          "those languages' codes (en, fr, de, ...) or 'none'.") from exc
 
 
 def _build_index(corpus: "pl.DataFrame", *, k1: float, b: float, method: str, stemmer: str | None,
@@ -64,6 +65,10 @@ def _build_index(corpus: "pl.DataFrame", *, k1: float, b: float, method: str, st
 
     if method not in METHODS:
         raise ConfigError(f"method: {method!r} is not supported; choose one of {', '.join(METHODS)}.")
+    if not k1 >= 0:  # also NaN
+        raise ConfigError(f"k1: must be >= 0, got {k1}.")
+    if not 0 <= b <= 1:
+        raise ConfigError(f"b: must be between 0 and 1, got {b}.")
     corpus = corpus.sort("doc_id")
     texts = corpus.select(passage_text()).to_series().to_list()
     tokenizer = _make_tokenizer(stemmer, stopwords)
@@ -200,7 +205,17 @@ def mine_bm25(
     mined = queries.filter(queries["query_id"].is_in(positives["query_id"].implode())).sort("query_id")
     frame, empty = _query_bm25(mined, positives, corpus, top_k=top_k, k1=k1, b=b, method=method, stemmer=stemmer,
                                stopwords=stopwords, show_progress=show_progress)
+    if mined.height and empty == mined.height:
+        raise InputError(_no_tokens(mined, stemmer, stopwords))
     return StageResult(frame, _stats(mined.height, frame, empty_queries=empty))
+
+
+def _no_tokens(queries: "pl.DataFrame", stemmer: str | None, stopwords: str | None) -> str:
+    """Every query lost all its words to the tokenizer: BM25 can rank nothing."""
+    shown = ", ".join(repr(t) for t in queries["text"].head(3).to_list())
+    return (f"queries: none of the {queries.height} queries with positives keeps a word after tokenizing "
+            f"(stopwords {stopwords or 'none'}, stemmer {stemmer or 'none'}; e.g. {shown}), so BM25 scores every "
+            "document 0. Fix: --stopwords none, or give queries with content words.")
 
 
 def _query_bm25(queries: "pl.DataFrame", positives: "pl.DataFrame | None", corpus: "pl.DataFrame", *,
@@ -289,8 +304,12 @@ def rank_bm25(
     """
     import polars as pl
 
-    frame, _ = _query_bm25(queries, None, corpus, top_k=top_k, k1=k1, b=b, method=method, stemmer=stemmer,
-                           stopwords=stopwords, show_progress=show_progress)
+    frame, empty = _query_bm25(queries, None, corpus, top_k=top_k, k1=k1, b=b, method=method, stemmer=stemmer,
+                               stopwords=stopwords, show_progress=show_progress)
+    if empty:
+        logger.warning("%d of %d queries keep no word after tokenizing (stopwords %s, stemmer %s): BM25 retrieves "
+                       "nothing for them and their metrics are 0", empty, queries.height, stopwords or "none",
+                       stemmer or "none")
     if frame.height == 0:
         return pl.DataFrame(schema={"query_id": pl.Utf8, "doc_id": pl.Utf8, "rank": pl.Int32, "score": pl.Float32})
     return frame.select("query_id", "doc_id", "rank", "score")

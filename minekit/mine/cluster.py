@@ -109,7 +109,10 @@ def mine_cluster(
     if centroids is not None and n_clusters is not None and n_clusters != len(centroids):
         raise ConfigError(f"n_clusters: {n_clusters} conflicts with the {len(centroids)} centroids given; "
                           "give one or the other.")
-    n_clusters = len(centroids) if centroids is not None else n_clusters or default_n_clusters(corpus.height)
+    if centroids is None and n_clusters is None:
+        n_clusters = default_n_clusters(corpus.height)
+    elif centroids is not None:
+        n_clusters = len(centroids)
     if not 1 <= n_clusters <= corpus.height:
         raise ConfigError(f"n_clusters: must be between 1 and the corpus size ({corpus.height}), got {n_clusters}.")
     encoder = Encoder(model=model, batch_size=batch_size, device=device, cache_dir=cache_dir, precision=precision,

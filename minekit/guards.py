@@ -1,0 +1,200 @@
+"""Checks made before any work: can the outputs be written, and the temp files killed runs left behind.
+
+Kept free of heavy imports: the CLI calls these before reading a single input.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from minekit.errors import ConfigError
+
+logger = logging.getLogger(__name__)
+
+# A temp file or folder carries the pid of the process writing it (".<name>.p1234-<random>"), so a later
+# run can tell a live writer's temp (leave it) from a killed one's (remove it).
+STALE_AFTER_S = 60  # a dead writer's temp older than this is removed
+STALE_UNKNOWN_S = 3600  # temps without a pid (older minekit) only after an hour
+
+
+def temp_prefix(name: str) -> str:
+    """Prefix for a hidden temp file or folder beside `name`: '.<name>.p<pid>-'."""
+    return f".{name}.p{os.getpid()}-"
+
+
+def umask() -> int:
+    """The process umask (reading it means setting it; set it straight back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def respect_umask(path: str | Path, *, folder: bool) -> None:
+    """mkstemp makes 0600 files and mkdtemp 0700 folders; give them the modes open()/mkdir() would."""
+    os.chmod(path, (0o777 if folder else 0o666) & ~umask())
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
+
+
+def remove_stale_temps(folder: str | Path, prefix: str, suffix: str = "") -> list[Path]:
+    """Remove the temp files/folders named prefix[p<pid>-]<8 random chars>suffix that killed runs left.
+
+    A temp is stale when its writer's pid is dead and it is older than a minute, or (no pid in its
+    name) older than an hour. Live writers' temps and any other file are never touched.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    shape = re.compile(rf"^{re.escape(prefix)}(?:p(\d+)-)?[a-z0-9_]{{8}}{re.escape(suffix)}$")
+    removed = []
+    now = time.time()
+    for path in folder.iterdir():
+        match = shape.match(path.name)
+        if not match:
+            continue
+        try:
+            age = now - path.lstat().st_mtime
+        except OSError:
+            continue
+        pid = match.group(1)
+        stale = (age > STALE_AFTER_S and not _pid_alive(int(pid))) if pid else age > STALE_UNKNOWN_S
+        if not stale:
+            continue
+        try:
+            shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()
+        except OSError as exc:
+            logger.debug("could not remove stale temp %s: %s", path, exc)
+            continue
+        logger.info("removed %s, left by a run that did not finish", path)
+        removed.append(path)
+    return removed
+
+
+def _nearest_existing(path: Path) -> Path:
+    for parent in [path, *path.parents]:
+        if parent.exists():
+            return parent
+    return Path(".")
+
+
+def _check_can_create_in(folder: Path, flag: str, target: Path) -> None:
+    """The folder a new output lands in (or its nearest existing parent) must take a new file."""
+    base = _nearest_existing(folder)
+    if not base.is_dir():
+        raise ConfigError(f"{flag}: cannot write {target}: {base} is a file, not a folder. "
+                          f"Fix: give {flag} a path inside a folder.")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=temp_prefix("write-check"), suffix=".tmp", dir=base)
+    except OSError as exc:
+        raise ConfigError(f"{flag}: cannot write {target}: {base} is not writable ({exc.strerror}). "
+                          f"Fix: choose a folder you can write to, or fix its permissions.") from None
+    os.close(fd)
+    os.unlink(probe)
+
+
+def check_output_file(path: str | Path | None, flag: str) -> None:
+    """An output file can be written: not a folder, in a folder that takes new files."""
+    if path is None:
+        return
+    path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"{flag}: {path} is a folder; give a file path (e.g. {path / 'out.parquet'}).")
+    if str(path).endswith(os.sep) or path.name in ("", ".", ".."):
+        raise ConfigError(f"{flag}: {path} is not a file name.")
+    _check_can_create_in(path.parent, flag, path)
+
+
+def check_output_folder(path: str | Path | None, flag: str) -> None:
+    """An output folder can be made or written into: not a file, and its location is writable."""
+    if path is None:
+        return
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"{flag}: {path} is a file; give a folder path.")
+    _check_can_create_in(path, flag, path)
+
+
+def flag_names(fn) -> dict[str, str]:
+    """param name -> the flag a user types (`range_max` -> `--range-max`), read from the typer annotations."""
+    import inspect
+    import typing
+
+    try:
+        hints = typing.get_type_hints(fn, include_extras=True)
+    except Exception:  # an annotation that cannot be resolved: fall back to typer's default naming
+        hints = {}
+    names = {}
+    for name in inspect.signature(fn).parameters:
+        flag = "--" + name.replace("_", "-")
+        for meta in getattr(hints.get(name), "__metadata__", ()):
+            decls = [d for d in (getattr(meta, "param_decls", None) or ()) if d.startswith("--")]
+            if decls:
+                flag = decls[0]
+            elif type(meta).__name__ == "ArgumentInfo":
+                flag = name.upper()
+        names[name] = flag
+    return names
+
+
+_LEADING = re.compile(r"^([a-z][a-z0-9_]*(?:(?:, | / | and | or )[a-z][a-z0-9_]*)*)(?=[:( ])")
+
+
+def as_flags(message: str, names: dict[str, str]) -> str:
+    """Write the parameter names a library error mentions as the flags the user typed.
+
+    Names with an underscore are replaced anywhere (they are never English words); one-word names
+    only in the leading list the message is about ("loss: ...", "top_k, niter must ...").
+    """
+    def swap(match: re.Match) -> str:
+        return re.sub(r"[a-z][a-z0-9_]*", lambda m: names.get(m.group(0), m.group(0)), match.group(1))
+
+    message = _LEADING.sub(swap, message, count=1)
+    for name, flag in names.items():
+        if "_" in name:
+            message = re.sub(rf"(?<![\w'\"-]){re.escape(name)}(?![\w'\"])", flag, message)
+    return message
+
+
+def check_cross_encoder_folder(folder: str | Path | None, flag: str = "--cross-encoder") -> None:
+    """A local --cross-encoder folder must hold a classifier (one score per pair), not a bi-encoder.
+
+    Loaded as a CrossEncoder, a bi-encoder gets a freshly initialised, random head: its scores would
+    mean nothing. Hub names are left to the loader.
+    """
+    import json
+
+    if folder is None or not Path(folder).is_dir():
+        return
+    folder = Path(folder)
+    config = folder / "config.json"
+    if not config.is_file():
+        raise ConfigError(f"{flag}: {folder} has no config.json, so it is not a cross-encoder model folder. "
+                          "Fix: give a folder made by `minekit train-reranker` or a CrossEncoder's save().")
+    try:
+        data = json.loads(config.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{flag}: {config} cannot be read ({exc}).") from None
+    architectures = data.get("architectures") or [] if isinstance(data, dict) else []
+    if not any(str(a).endswith("ForSequenceClassification") for a in architectures):
+        kind = "a bi-encoder (sentence-transformers) folder" if (folder / "modules.json").is_file() else \
+            "not a sequence-classification model"
+        raise ConfigError(
+            f"{flag}: {folder} is {kind} (architectures: {', '.join(map(str, architectures)) or 'none'}); "
+            "as a cross-encoder its scoring head would be random. Fix: train one with `minekit train-reranker`, "
+            "or use --scorer bi-encoder --model " + str(folder) + ".")
