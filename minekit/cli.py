@@ -423,6 +423,50 @@ def build(
     typer.echo(str(path))
 
 
+# -- export / report (issue #16) -------------------------------------------------------------------
+
+@command(app, "export")
+def export_cmd(
+    dataset: Annotated[Path, typer.Argument(help="A built dataset folder datasets/NAME/vN.")],
+    to: Annotated[str, typer.Option("--to", help="flagembedding, tevatron, hf (a datasets folder) or jsonl.")],
+    out: Annotated[Path, typer.Option("--out", help="Output file (a folder for hf); the manifest goes beside it.")],
+    prompt: Annotated[Optional[str], typer.Option(
+        help="flagembedding: the query instruction written as each record's prompt (bge, e5 models).")] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing --out.")] = False,
+) -> None:
+    """Write a dataset in the layout another trainer reads (FlagEmbedding, Tevatron, Hugging Face datasets, JSONL).
+
+    Example: minekit export datasets/demo/v1 --to flagembedding --out exports/demo.jsonl
+    """
+    from minekit.export import export_dataset
+
+    result = export_dataset(dataset, out, to=to, prompt=prompt, overwrite=overwrite)
+    report(f"export {to}", result.stats)
+    typer.echo(str(result.path))
+
+
+@command(app, "report")
+def report_cmd(
+    dataset_or_run: Annotated[Path, typer.Argument(help="A dataset folder (datasets/NAME/vN) or a run folder (runs/NAME).")],
+    out: Annotated[Path, typer.Option("--out", help="Output HTML file (one self-contained page).")],
+    metrics: Annotated[Optional[list[Path]], typer.Option(
+        "--metrics", help="metrics.json of `minekit evaluate`, repeatable, shown before/after in file order.")] = None,
+    examples: Annotated[int, typer.Option(help="Example rows shown (query, positive, negatives).")] = 5,
+    seed: Annotated[int, typer.Option(help="Seed for choosing the example rows.")] = 0,
+) -> None:
+    """Write one offline HTML page with the plots to read before training: scores, margins, ranks, drops, overlap.
+
+    Example: minekit report runs/sample --out report.html
+    """
+    from minekit.io import write_text
+    from minekit.report import make_report
+
+    result = make_report(dataset_or_run, metrics=list(metrics or []), examples=examples, seed=seed)
+    write_text(out, result.html)
+    report("report", result.stats)
+    typer.echo(str(out))
+
+
 # -- denoise / train-reranker (issue #5) -----------------------------------------------------------
 
 @command(app, "denoise")
