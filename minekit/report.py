@@ -264,7 +264,7 @@ def _scores_section(picked: "pl.DataFrame", lineage: _Lineage | None) -> str:
         positives = lineage.mined.unique(["query_id", "source"]).select("source", "positive_score")
         groups = {"positive": _by_source(positives, "positive_score"), "picked": _by_source(picked, "score"),
                   "dropped": _by_source(lineage.dropped, "score"),
-                  "kept, not picked": _by_source(lineage.kept.join(picked.select("query_id", "doc_id"),
+                  "not picked": _by_source(lineage.kept.join(picked.select("query_id", "doc_id"),
                                                                    on=["query_id", "doc_id"], how="anti"), "score")}
         for source in sorted(lineage.mined["source"].unique()):
             series = [(name, _color(name), values[source]) for name, values in groups.items() if source in values]
@@ -462,7 +462,7 @@ def _hist_svg(title: str, series: list[tuple[str, str, np.ndarray]], *, x_label:
     if density:
         counts = [c / c.sum() if c.sum() else c for c in counts]
     top = max(float(c.max()) for c in counts) or 1.0
-    w, h, left, right, top_pad, bottom = 420, 230, 48, 12, 34, 38
+    w, h, left, right, top_pad, bottom = 420, 240, 48, 22, 46, 38
     pw, ph = w - left - right, h - top_pad - bottom
 
     def x(v: float) -> float:
@@ -483,7 +483,7 @@ def _hist_svg(title: str, series: list[tuple[str, str, np.ndarray]], *, x_label:
         d.append(f"L{x(edges[-1]):.1f},{y(0):.1f}Z")
         parts.append(f"<path d='{''.join(d)}' fill='{color}' fill-opacity='0.18' stroke='{color}' "
                      f"stroke-width='1.5'><title>{_e(name)}: {values.size:,} values</title></path>")
-    parts += _legend([(f"{n} ({v.size:,})", c) for n, c, v in series], left, 26)
+    parts += _legend([(f"{n} ({v.size:,})", c) for n, c, v in series], 8, 28, w)
     parts.append("</svg>")
     return "".join(parts)
 
@@ -495,13 +495,13 @@ def _hbar_svg(title: str, labels: list[str], series: list[tuple[str, str, list[f
     bar = 14
     group = bar * (1 if stacked else n) + 10
     left, w = 170, 640
-    top_pad = 40
+    top_pad = 40 + 13 * (sum(22 + 5.6 * len(n) for n, _, _ in series) > w - 8)
     h = top_pad + group * len(labels) + 34
     pw = w - left - 70
     totals = [sum(s[2][i] or 0 for s in series) for i in range(len(labels))] if stacked else []
     top = max(totals or [max((v or 0) for s in series for v in s[2]) if series else 1]) or 1
     parts = [_svg_open(w, h, title), f"<text x='8' y='14' class='t'>{_e(title)}</text>"]
-    parts += _legend([(name, color) for name, color, _ in series], 8, 28)
+    parts += _legend([(name, color) for name, color, _ in series], 8, 28, w)
     for i, label in enumerate(labels):
         y0 = top_pad + i * group
         parts.append(f"<text x='{left - 6}' y='{y0 + bar - 3}' class='l' text-anchor='end'>{_e(_short(label))}</text>")
@@ -531,9 +531,8 @@ def _axes(left, top, pw, ph, x0, x1, y1, x_label, y_label, integer) -> list[str]
         xx = left + pw * k / 4
         label = f"{round(v):d}" if integer else _fmt(v)
         parts.append(f"<text x='{xx:.1f}' y='{top + ph + 13}' class='l' text-anchor='middle'>{label}</text>")
-    for k in range(1, 4):
-        v = y1 * k / 3
-        yy = top + ph - ph * k / 3
+    for v in _nice_ticks(y1, integer=y_label == "count"):
+        yy = top + ph - ph * v / y1
         parts.append(f"<line x1='{left}' x2='{left + pw}' y1='{yy:.1f}' y2='{yy:.1f}' class='grid'/>"
                      f"<text x='{left - 4}' y='{yy + 3:.1f}' class='l' text-anchor='end'>{_fmt(v)}</text>")
     parts.append(f"<text x='{left + pw / 2:.1f}' y='{top + ph + 28}' class='l' text-anchor='middle'>"
@@ -543,12 +542,28 @@ def _axes(left, top, pw, ph, x0, x1, y1, x_label, y_label, integer) -> list[str]
     return parts
 
 
-def _legend(items: list[tuple[str, str]], x: float, y: float) -> list[str]:
-    parts = []
+def _nice_ticks(top: float, *, integer: bool) -> list[float]:
+    """Two to five round values (1, 2 or 5 times a power of ten) up to `top`."""
+    if top <= 0:
+        return []
+    raw = top / 3
+    power = 10 ** np.floor(np.log10(raw))
+    step = next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
+    if integer:
+        step = max(1.0, round(step))
+    return [float(v) for v in np.arange(step, top * 1.0001, step)]
+
+
+def _legend(items: list[tuple[str, str]], x: float, y: float, width: float = 420) -> list[str]:
+    """Colour keys in a row, wrapping onto a second row where they would leave the figure."""
+    parts, x0 = [], x
     for name, color in items:
+        size = 22 + 5.6 * len(name)
+        if x + size > width and x > x0:
+            x, y = x0, y + 13
         parts.append(f"<rect x='{x:.0f}' y='{y - 8}' width='10' height='10' fill='{color}'/>"
                      f"<text x='{x + 13:.0f}' y='{y + 1}' class='l'>{_e(name)}</text>")
-        x += 20 + 6.2 * len(name)
+        x += size
     return parts
 
 
