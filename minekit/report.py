@@ -162,8 +162,11 @@ def _lineage(manifest: dict, notes: list[str]) -> _Lineage | None:
         notes.append("The manifest has no build step: candidate plots are left out.")
         return None
     entries = [v for k, v in sorted(steps[-1].get("inputs", {}).items()) if k.startswith("candidates")]
-    kept, mined, files = [], [], 0
+    kept, mined, files, seen = [], [], 0, set()
     for entry in entries:
+        if entry.get("path") in seen:
+            continue
+        seen.add(entry.get("path"))
         frame = _read_candidates(entry, notes)
         if frame is None:
             continue
@@ -175,9 +178,11 @@ def _lineage(manifest: dict, notes: list[str]) -> _Lineage | None:
         mined.append(frame if origin is None else origin[1])
     if not kept:
         return None
-    kept_f = pl.concat(kept, how="vertical_relaxed").unique(["query_id", "doc_id", "source"], maintain_order=True)
-    mined_f = pl.concat(mined, how="vertical_relaxed").unique(["query_id", "doc_id", "source"], maintain_order=True)
-    dropped = mined_f.join(kept_f, on=["query_id", "doc_id", "source"], how="anti")
+    # A candidates file lists a (query, doc) once per source; a file named twice is read once (above).
+    kept_f = pl.concat(kept, how="vertical_relaxed")
+    mined_f = pl.concat(mined, how="vertical_relaxed")
+    dropped = mined_f.join(kept_f.select("query_id", "doc_id", "source"), on=["query_id", "doc_id", "source"],
+                           how="anti")
     return _Lineage(mined_f, kept_f, dropped, files)
 
 
@@ -349,12 +354,12 @@ def _stages_section(manifest: dict) -> str:
 
 
 def _candidates_section(manifest: dict, lineage: _Lineage | None) -> str:
+    import polars as pl
+
     figures = []
     if lineage is not None:
-        per_query = {
-            "mined": lineage.mined.unique(["query_id", "doc_id"]).group_by("query_id").len()["len"].to_numpy(),
-            "kept": lineage.kept.unique(["query_id", "doc_id"]).group_by("query_id").len()["len"].to_numpy(),
-        }
+        per_query = {name: frame.group_by("query_id").agg(pl.col("doc_id").n_unique())["doc_id"].to_numpy()
+                     for name, frame in (("mined", lineage.mined), ("kept", lineage.kept))}
         figures.append(_hist_svg("Candidates per query (unique documents)",
                                  [("mined", _color("dropped"), per_query["mined"].astype(float)),
                                   ("kept after rules", _color("picked"), per_query["kept"].astype(float))],
@@ -389,7 +394,9 @@ def _overlap_section(picked: "pl.DataFrame", lineage: _Lineage | None) -> str:
         for a in sources:
             row: list[Any] = [a, found[a].height]
             for b in sources:
-                both = found[a].join(found[b], on=["query_id", "doc_id"], how="semi").height
+                # A file lists a (query, doc) once per source, so the diagonal is every candidate.
+                both = found[a].height if a == b else found[a].join(found[b], on=["query_id", "doc_id"],
+                                                                             how="semi").height
                 row.append(_Cell(_pct(both / found[a].height) if found[a].height else "-",
                                  both / found[a].height if found[a].height else 0.0))
             rows.append(row)
