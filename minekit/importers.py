@@ -17,6 +17,7 @@ import os
 import re
 import shutil
 import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
@@ -132,15 +133,30 @@ def import_beir(folder: str | Path, *, split: str = "test") -> Imported:
         raise InputError(f"{qrels_path}: not found; splits in this folder: {', '.join(found) or 'none'}.")
     corpus_path, queries_path = folder / "corpus.jsonl", folder / "queries.jsonl"
     corpus = _read_jsonl(corpus_path, ["_id", "text"], optional=("title",), ids=("_id",))
-    corpus = schema.validate_corpus(corpus.rename({"_id": "doc_id"}), corpus_path)
+    with _field_names({"doc_id": "_id"}):
+        corpus = schema.validate_corpus(corpus.rename({"_id": "doc_id"}), corpus_path)
     queries = _read_jsonl(queries_path, ["_id", "text"], ids=("_id",)).rename({"_id": "query_id"})
-    queries = schema.validate_queries(queries, queries_path)
+    with _field_names({"query_id": "_id"}):
+        queries = schema.validate_queries(queries, queries_path)
     qrels = _read_qrels(qrels_path)
     positives = schema.validate_positives(qrels, qrels_path, queries, corpus)
     kept = queries.filter(pl.col("query_id").is_in(positives["query_id"].implode()))
     stats = {"queries": kept.height, "queries_not_in_split": queries.height - kept.height,
              "documents": corpus.height, "qrels": qrels.height, "positives": positives.height}
     return Imported(kept, positives, corpus, stats, source_files=[corpus_path, queries_path, qrels_path])
+
+
+@contextmanager
+def _field_names(names: dict[str, str]) -> Iterator[None]:
+    """Checks run on renamed columns: say the file's own field names (`_id`), and records, not rows."""
+    try:
+        yield
+    except InputError as exc:
+        message = str(exc)
+        for column, name in names.items():
+            message = message.replace(f"column '{column}'", f"field '{name}'").replace(f"{column}=", f"{name}=")
+        raise InputError(message.replace("row(s)", "record(s)").replace("(row ", "(record ")
+                         .replace(": row ", ": record ").replace(", row ", ", record ")) from None
 
 
 def _read_qrels(path: Path) -> "pl.DataFrame":

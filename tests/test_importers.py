@@ -94,7 +94,7 @@ def test_beir_duplicate_id_and_empty_text_are_errors(tmp_path):
     corpus = tmp_path / "beir" / "corpus.jsonl"
     corpus.write_text(corpus.read_text() + json.dumps({"_id": "1", "title": "", "text": "again"}) + "\n")
     dup = _import("beir", str(tmp_path / "beir"), "--out", str(tmp_path / "o"))
-    assert dup.exit_code == 2 and "corpus.jsonl: column 'doc_id': 2 row(s) repeat an id" in dup.output
+    assert dup.exit_code == 2 and "corpus.jsonl: field '_id': 2 record(s) repeat an id: record 2 (_id='1')" in dup.output
     corpus.write_text(json.dumps({"_id": "0", "title": "t", "text": "  "}) + "\n")
     empty = _import("beir", str(tmp_path / "beir"), "--out", str(tmp_path / "o"))
     assert empty.exit_code == 2 and "corpus.jsonl: line 1: field 'text' is empty" in empty.output
