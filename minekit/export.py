@@ -63,11 +63,12 @@ def dataset_records(train: "pl.DataFrame", ids: "pl.DataFrame") -> "pl.DataFrame
     negatives = pl.concat_list(neg_cols) if neg_cols else empty_str
     neg_ids = pl.col("negative_ids") if "negative_ids" in ids.columns else empty_str
     n_neg = pl.col("negatives").list.len()
-    neg_scores = (pl.col("negative_scores").cast(pl.List(pl.Float32)) if "negative_scores" in ids.columns
+    neg_scores = (pl.col("negative_scores").cast(pl.List(pl.Float32)) if numeric_column(ids, "negative_scores")
                   else pl.lit(None, pl.Float32).repeat_by(n_neg))
     neg_sources = (pl.col("negative_sources") if "negative_sources" in ids.columns
                    else pl.lit(None, pl.Utf8).repeat_by(n_neg))
-    pos_score = pl.col("positive_score").cast(pl.Float32) if "positive_score" in ids.columns else pl.lit(None, pl.Float32)
+    pos_score = (pl.col("positive_score").cast(pl.Float32) if numeric_column(ids, "positive_score")
+                 else pl.lit(None, pl.Float32))
     rows = pl.concat([ids.select("query_id", "positive_id"),
                       train.select(pl.col("anchor").alias("query"), pl.col("positive"),
                                    negatives.alias("negatives"))], how="horizontal")
@@ -86,6 +87,15 @@ def dataset_records(train: "pl.DataFrame", ids: "pl.DataFrame") -> "pl.DataFrame
                     pl.concat_list("positive").alias("positives"),
                     pl.concat_list("positive_score").alias("positive_scores"),
                     "negative_ids", "negatives", "negative_scores", "negative_sources"))
+
+
+def numeric_column(frame: "pl.DataFrame", column: str) -> bool:
+    """A score column present and numeric (or a list of numbers); other score layouts are left out, not guessed."""
+    if column not in frame.columns:
+        return False
+    dtype = frame.schema[column]
+    inner = getattr(dtype, "inner", None)
+    return (inner or dtype).is_numeric()
 
 
 def _labeled_pair_records(train: "pl.DataFrame", ids: "pl.DataFrame") -> "pl.DataFrame":
@@ -121,7 +131,7 @@ def flagembedding_lines(records: "pl.DataFrame", *, prompt: str | None = None) -
         lines.append(json.dumps(line, ensure_ascii=False))
     if not scored:
         logger.warning("pos_scores/neg_scores left out: some positives or negatives have no score "
-                       "(random fill or a miner without scores)")
+                       "(a --fill random negative, or a positive without a score)")
     return lines, {"scores_written": bool(scored)}
 
 

@@ -125,14 +125,16 @@ def _picked(ids: "pl.DataFrame") -> "pl.DataFrame":
     """One row per picked negative: query_id, doc_id, score, sources, positive_score (nulls where unknown)."""
     import polars as pl
 
+    from minekit.export import numeric_column
+
     if "negative_ids" in ids.columns:
         n = pl.col("negative_ids").list.len()
         cols = [pl.col("query_id"), pl.col("negative_ids").alias("doc_id"),
-                (pl.col("negative_scores").cast(pl.List(pl.Float64)) if "negative_scores" in ids.columns
+                (pl.col("negative_scores").cast(pl.List(pl.Float64)) if numeric_column(ids, "negative_scores")
                  else pl.lit(None, pl.Float64).repeat_by(n)).alias("picked_score"),
                 (pl.col("negative_sources") if "negative_sources" in ids.columns
                  else pl.lit("unknown").repeat_by(n)).alias("sources"),
-                (pl.col("positive_score").cast(pl.Float64) if "positive_score" in ids.columns
+                (pl.col("positive_score").cast(pl.Float64) if numeric_column(ids, "positive_score")
                  else pl.lit(None, pl.Float64)).alias("picked_positive_score")]
         return ids.select(cols).explode("doc_id", "picked_score", "sources")
     if "label" in ids.columns:  # labeled pairs: the label-0 rows are the negatives
