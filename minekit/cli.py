@@ -243,42 +243,125 @@ def info(path: Annotated[Path, typer.Argument(help="A parquet file minekit wrote
 
 # -- import ----------------------------------------------------------------------------------------
 
+OverwriteOpt = Annotated[bool, typer.Option("--overwrite", help="Replace files of an earlier import in --out.")]
+ImportOutOpt = Annotated[Path, typer.Option("--out", help="Folder for queries/positives/corpus.parquet.")]
+ImportCorpusOpt = Annotated[Optional[Path], typer.Option(
+    "--corpus", help="A larger corpus (parquet doc_id, text[, title], or JSONL): texts found in it keep its ids, "
+                     "and all of it is written.")]
+
+
+def _write_import(result, out: Path, stage: str, params: dict, source: Path, overwrite: bool) -> None:
+    from minekit.importers import write_inputs
+
+    write_inputs(result, out, stage=stage, params=params, source=source, overwrite=overwrite)
+    report(stage.replace(".", " "), result.stats)
+    typer.echo(str(out))
+
+
 @command(import_app, "beir")
 def import_beir_cmd(
     folder: Annotated[Path, typer.Argument(help="BEIR folder: corpus.jsonl, queries.jsonl, qrels/<split>.tsv.")],
-    out: Annotated[Path, typer.Option("--out", help="Folder for queries/positives/corpus.parquet.")],
+    out: ImportOutOpt,
     split: Annotated[str, typer.Option("--split", help="Which qrels/<split>.tsv gives the positives.")] = "test",
+    overwrite: OverwriteOpt = False,
 ) -> None:
     """Import a BEIR data set folder; only the split's queries are kept.
 
     Example: minekit import beir scifact/ --split train --out data/scifact
     """
-    from minekit.importers import import_beir, write_inputs
+    from minekit.importers import import_beir
 
     result = import_beir(folder, split=split)
-    write_inputs(result, out, stage="import.beir", params={"split": split}, source=folder)
-    report("import beir", result.stats)
-    typer.echo(str(out))
+    _write_import(result, out, "import.beir", {"split": split}, folder, overwrite)
+
+
+def _corpus_of(corpus: Path | None):
+    from minekit.importers import read_corpus
+
+    return None if corpus is None else read_corpus(corpus)
 
 
 @command(import_app, "pairs")
 def import_pairs_cmd(
-    file: Annotated[Path, typer.Argument(help="(anchor, positive) pairs as parquet or JSONL.")],
-    out: Annotated[Path, typer.Option("--out", help="Folder for queries/positives/corpus.parquet.")],
+    file: Annotated[Path, typer.Argument(help="(anchor, positive[, negative_1..n]) texts: parquet, JSONL or a "
+                                              "datasets folder.")],
+    out: ImportOutOpt,
     anchor_column: Annotated[str, typer.Option(help="Column holding the query text.")] = "anchor",
     positive_column: Annotated[str, typer.Option(help="Column holding the positive passage text.")] = "positive",
+    corpus: ImportCorpusOpt = None,
+    overwrite: OverwriteOpt = False,
 ) -> None:
     """Import (anchor, positive) text pairs; ids are content hashes, repeated texts are merged.
 
-    Example: minekit import pairs pairs.jsonl --out data/pairs
+    Columns negative or negative_1..n become negatives.parquet, a candidates file build takes as is.
+    Example: minekit import pairs pairs.jsonl --corpus corpus.parquet --out data/pairs
     """
-    from minekit.importers import import_pairs, write_inputs
+    from minekit.importers import import_pairs
 
-    result = import_pairs(file, anchor_column=anchor_column, positive_column=positive_column)
-    params = {"anchor_column": anchor_column, "positive_column": positive_column}
-    write_inputs(result, out, stage="import.pairs", params=params, source=file)
-    report("import pairs", result.stats)
-    typer.echo(str(out))
+    result = import_pairs(file, anchor_column=anchor_column, positive_column=positive_column,
+                          corpus=_corpus_of(corpus), corpus_path=corpus)
+    params = {"anchor_column": anchor_column, "positive_column": positive_column,
+              "corpus": None if corpus is None else str(corpus)}
+    _write_import(result, out, "import.pairs", params, file, overwrite)
+
+
+@command(import_app, "hf")
+def import_hf_cmd(
+    folder: Annotated[Path, typer.Argument(help="A datasets folder (save_to_disk) with anchor, positive[, negative...].")],
+    out: ImportOutOpt,
+    anchor_column: Annotated[str, typer.Option(help="Column holding the query text.")] = "anchor",
+    positive_column: Annotated[str, typer.Option(help="Column holding the positive passage text.")] = "positive",
+    corpus: ImportCorpusOpt = None,
+    overwrite: OverwriteOpt = False,
+) -> None:
+    """Import a Hugging Face datasets folder of (anchor, positive[, negatives]) texts, as `minekit export --to hf` writes.
+
+    Example: minekit import hf exports/demo-hf --out data/demo
+    """
+    from minekit.errors import InputError
+    from minekit.importers import import_pairs
+
+    if not folder.is_dir():
+        raise InputError(f"{folder}: not a folder; `import hf` reads a datasets folder written by save_to_disk.")
+    result = import_pairs(folder, anchor_column=anchor_column, positive_column=positive_column,
+                          corpus=_corpus_of(corpus), corpus_path=corpus)
+    params = {"anchor_column": anchor_column, "positive_column": positive_column,
+              "corpus": None if corpus is None else str(corpus)}
+    _write_import(result, out, "import.hf", params, folder, overwrite)
+
+
+@command(import_app, "flagembedding")
+def import_flagembedding_cmd(
+    file: Annotated[Path, typer.Argument(help="FlagEmbedding JSONL: query, pos, neg[, pos_scores, neg_scores].")],
+    out: ImportOutOpt,
+    corpus: ImportCorpusOpt = None,
+    overwrite: OverwriteOpt = False,
+) -> None:
+    """Import FlagEmbedding fine-tuning JSONL; content-hash ids, neg lists become negatives.parquet.
+
+    Example: minekit import flagembedding train.jsonl --out data/fe
+    """
+    from minekit.importers import import_flagembedding
+
+    result = import_flagembedding(file, corpus=_corpus_of(corpus), corpus_path=corpus)
+    _write_import(result, out, "import.flagembedding", {"corpus": None if corpus is None else str(corpus)}, file,
+                  overwrite)
+
+
+@command(import_app, "tevatron")
+def import_tevatron_cmd(
+    file: Annotated[Path, typer.Argument(help="Tevatron JSONL: query_id, query, positive_passages, negative_passages.")],
+    out: ImportOutOpt,
+    overwrite: OverwriteOpt = False,
+) -> None:
+    """Import Tevatron training JSONL; its query and passage ids are kept, negatives become negatives.parquet.
+
+    Example: minekit import tevatron train.jsonl --out data/tev
+    """
+    from minekit.importers import import_tevatron
+
+    result = import_tevatron(file)
+    _write_import(result, out, "import.tevatron", {}, file, overwrite)
 
 
 # -- mine ------------------------------------------------------------------------------------------
@@ -433,6 +516,50 @@ def build(
     path = write_dataset(result, out_dir=out_dir, name=name, manifest=manifest)
     report("build", result.stats)
     typer.echo(str(path))
+
+
+# -- export / report (issue #16) -------------------------------------------------------------------
+
+@command(app, "export")
+def export_cmd(
+    dataset: Annotated[Path, typer.Argument(help="A built dataset folder datasets/NAME/vN.")],
+    to: Annotated[str, typer.Option("--to", help="flagembedding, tevatron, hf (a datasets folder) or jsonl.")],
+    out: Annotated[Path, typer.Option("--out", help="Output file (a folder for hf); the manifest goes beside it.")],
+    prompt: Annotated[Optional[str], typer.Option(
+        help="flagembedding: the query instruction written as each record's prompt (bge, e5 models).")] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing --out.")] = False,
+) -> None:
+    """Write a dataset in the layout another trainer reads (FlagEmbedding, Tevatron, Hugging Face datasets, JSONL).
+
+    Example: minekit export datasets/demo/v1 --to flagembedding --out exports/demo.jsonl
+    """
+    from minekit.export import export_dataset
+
+    result = export_dataset(dataset, out, to=to, prompt=prompt, overwrite=overwrite)
+    report(f"export {to}", result.stats)
+    typer.echo(str(result.path))
+
+
+@command(app, "report")
+def report_cmd(
+    dataset_or_run: Annotated[Path, typer.Argument(help="A dataset folder (datasets/NAME/vN) or a run folder (runs/NAME).")],
+    out: Annotated[Path, typer.Option("--out", help="Output HTML file (one self-contained page).")],
+    metrics: Annotated[Optional[list[Path]], typer.Option(
+        "--metrics", help="metrics.json of `minekit evaluate`, repeatable, shown before/after in file order.")] = None,
+    examples: Annotated[int, typer.Option(help="Example rows shown (query, positive, negatives).")] = 5,
+    seed: Annotated[int, typer.Option(help="Seed for choosing the example rows.")] = 0,
+) -> None:
+    """Write one offline HTML page with the plots to read before training: scores, margins, ranks, drops, overlap.
+
+    Example: minekit report runs/sample --out report.html
+    """
+    from minekit.io import write_text
+    from minekit.report import make_report
+
+    result = make_report(dataset_or_run, metrics=list(metrics or []), examples=examples, seed=seed)
+    write_text(out, result.html)
+    report("report", result.stats)
+    typer.echo(str(out))
 
 
 # -- denoise / train-reranker (issue #5) -----------------------------------------------------------

@@ -446,6 +446,8 @@ def _default_out(step: Step, option: "click.Parameter") -> str:
         return f"{step.base}.parquet"
     if "json" in text:
         return "metrics.json" if "metric" in text else f"{step.base}.json"
+    if "html" in text:
+        return f"{step.base}.html"
     return "model" if ("model" in text or "encoder" in text) else "output"
 
 
