@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -109,6 +110,63 @@ def atomic_path(path: str | Path, suffix: str = "") -> Iterator[Path]:
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+@contextmanager
+def atomic_paths(*paths: str | Path) -> Iterator[list[Path]]:
+    """Temp paths for several files written as one output; all are renamed into place only if the block finishes.
+
+    They are renamed in the order given: put the main output (the file whose manifest marks the stage
+    done) last, so it never appears without its companions.
+    """
+    with contextlib.ExitStack() as stack:
+        temps = [stack.enter_context(_temp_beside(Path(p))) for p in paths]
+        yield temps
+        for tmp, path in zip(temps, paths):
+            os.replace(tmp, path)
+
+
+@contextmanager
+def _temp_beside(path: Path) -> Iterator[Path]:
+    from minekit.guards import remove_stale_temps, respect_umask, temp_prefix
+
+    suffix = "".join(path.suffixes[-1:])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temps(path.parent, f".{path.name}.", suffix + ".tmp")
+    fd, tmp = tempfile.mkstemp(prefix=temp_prefix(path.name), suffix=suffix + ".tmp", dir=path.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    respect_umask(tmp_path, folder=False)
+    try:
+        yield tmp_path
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+@contextmanager
+def atomic_folder(path: str | Path) -> Iterator[Path]:
+    """Yield a hidden temp folder beside `path`, renamed to `path` as one unit only if the block finishes.
+
+    `path` must not exist or be an empty folder (a model or dataset is never overwritten).
+    """
+    import shutil
+
+    from minekit.guards import remove_stale_temps, respect_umask, temp_prefix
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temps(path.parent, f".{path.name}.")
+    tmp = Path(tempfile.mkdtemp(prefix=temp_prefix(path.name), dir=path.parent))
+    respect_umask(tmp, folder=True)
+    try:
+        yield tmp
+        if path.is_dir():
+            path.rmdir()  # empty: the caller checked
+        os.rename(tmp, path)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def write_parquet(frame: "pl.DataFrame", path: str | Path, manifest: dict | None = None) -> Path:

@@ -1,9 +1,10 @@
 """Pipelines: a TOML file of minekit commands, run in order, skipping what is up to date.
 
-A step names a command of the CLI (``mine.bm25`` is ``minekit mine bm25``) and gives its options
-under their own names (``range_max`` is ``--range-max``): the runner knows no command's insides. It
-reads the command's click parameters to check the keys before anything runs, invokes the command
-in-process, and keeps each step's output under ``runs/<pipeline>/<step>/``.
+A step names a command (``mine.bm25`` is ``minekit mine bm25``) and gives its options under their
+own names (``range_max`` is ``--range-max``): the runner knows no command's insides. Each command is a
+stage function (minekit/stages.py): the runner checks every step's keys and values against the
+function's parameters and options.RULES before anything runs, calls the functions directly, and
+keeps each step's output under ``runs/<pipeline>/<step>/``.
 
 File format (paths are relative to the current working directory, as on the command line)::
 
@@ -29,11 +30,12 @@ File format (paths are relative to the current working directory, as on the comm
 
 Inside a round, "@x" is this round's step x when x is an earlier round step, else the top-level
 step x. A step's output is its ``--out`` (filled in as runs/<pipeline>/<step>/... unless given), or
-for commands without ``--out`` (build) the path the command prints last on stdout; ``--out-dir`` is
+for commands without ``--out`` (build) the path the stage returns; ``--out-dir`` is
 filled in as runs/<pipeline>/<step>/ (shared by all rounds, so each round's dataset is a version).
 
-A step's fingerprint is sha256 of its command, its options (defaults included), the content hashes of
-the files and folders it names, the fingerprints of the steps it refers to, and minekit's version.
+A step's fingerprint is manifest.fingerprint (the one every output's manifest carries) of its command,
+its options (defaults included) and its inputs: the content hashes of the files and folders it names
+and the fingerprints of the steps it refers to.
 run.json records every step's status, fingerprint, wall time, output and counts, rewritten atomically
 after each step; a step is done only when run.json says so with the same fingerprint and its output
 exists, so a killed run redoes only what was not finished.
@@ -41,10 +43,9 @@ exists, so a killed run redoes only what was not finished.
 
 from __future__ import annotations
 
-import contextlib
 import difflib
 import hashlib
-import io
+import inspect
 import json
 import logging
 import re
@@ -54,14 +55,13 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Callable
 
 from minekit import __version__
 from minekit.errors import ConfigError, MinekitError
 from minekit.io import file_sha256, folder_sha256, read_manifest, write_json
-
-if TYPE_CHECKING:
-    import click
+from minekit.manifest import fingerprint
+from minekit.options import BadValue, check_value
 
 try:
     import tomllib
@@ -89,7 +89,7 @@ class Step:
     name: str  # instance name: "filtered", or "round2.dense" inside rounds
     base: str  # the name in the file
     kind: str  # "mine.bm25"
-    command: "click.Command"
+    fn: Callable  # the stage function (minekit.stages)
     params: dict[str, Any]  # option name -> literal, Ref, or list of them (inputs filled in)
     line: int | None
     round: int | None = None
@@ -158,8 +158,8 @@ class _Source:
         return ConfigError(f"{where}: {msg}")
 
 
-def load_pipeline(path: str | Path, root: "click.Group") -> Pipeline:
-    """Parse and check a pipeline file against the commands of `root`; raise ConfigError before any work."""
+def load_pipeline(path: str | Path) -> Pipeline:
+    """Parse and check a pipeline file against the stage functions; raise ConfigError before any work."""
     path = Path(path)
     if path.is_dir():
         raise ConfigError(f"{path}: is a folder; give a pipeline .toml file (see pipelines/).")
@@ -186,10 +186,10 @@ def load_pipeline(path: str | Path, root: "click.Group") -> Pipeline:
         raise src.error("no steps: add at least one [steps.<name>] table with run = \"<command>\".")
     steps: list[Step] = []
     for base, raw in steps_table.items():
-        steps.append(_make_step(src, root, base, raw, f"steps.{base}", inputs, steps, round_=None, start={}))
+        steps.append(_make_step(src, base, raw, f"steps.{base}", inputs, steps, round_=None, start={}))
     count = 0
     if "rounds" in data:
-        count = _add_rounds(src, root, data["rounds"], inputs, steps)
+        count = _add_rounds(src, data["rounds"], inputs, steps)
     unused = [k for k in inputs if k not in src.used_inputs]
     if unused:
         raise src.error(f"inputs.{unused[0]}: no step has a required option {unused[0]!r} or refers to "
@@ -213,7 +213,7 @@ def _table(src: _Source, data: dict, key: str, table: str) -> dict:
     return value
 
 
-def _add_rounds(src: _Source, root: "click.Group", rounds: Any, inputs: dict, steps: list[Step]) -> int:
+def _add_rounds(src: _Source, rounds: Any, inputs: dict, steps: list[Step]) -> int:
     if not isinstance(rounds, dict):
         raise src.error("rounds must be a table ([rounds]).", "", "rounds")
     _check_keys(src, rounds, ROUND_KEYS, "rounds")
@@ -233,39 +233,66 @@ def _add_rounds(src: _Source, root: "click.Group", rounds: Any, inputs: dict, st
             raise src.error(f"rounds.steps.{base}: a top-level step has this name already.", f"rounds.steps.{base}")
     for number in range(1, count + 1):
         for base, raw in body.items():
-            steps.append(_make_step(src, root, base, raw, f"rounds.steps.{base}", inputs, steps, round_=number,
+            steps.append(_make_step(src, base, raw, f"rounds.steps.{base}", inputs, steps, round_=number,
                                     start=start))
     return count
 
 
-def find_command(root: "click.Group", kind: str) -> "click.Command | None":
-    """`mine.bm25` -> the click command `minekit mine bm25`, or None.
+@dataclass(frozen=True)
+class _Option:
+    """A stage parameter as a pipeline sees it, read from the stage function's signature."""
 
-    Duck-typed: typer may ship its own copy of click, whose classes are not click's.
-    """
-    node: Any = root
-    for part in kind.split("."):
-        if not _is_group(node) or part not in node.commands:
-            return None
-        node = node.commands[part]
-    return None if _is_group(node) else node
-
-
-def _is_group(node: Any) -> bool:
-    return isinstance(getattr(node, "commands", None), dict)
+    name: str
+    required: bool
+    default: Any
+    multiple: bool  # takes a list
+    is_flag: bool  # true / false
+    types: tuple  # the scalar types it takes (int, float, str, Path, ...)
+    positional: bool  # an argument on the command line, not an --option
 
 
-def _command_names(root: "click.Group", prefix: str = "") -> list[str]:
-    names = []
-    for name, cmd in root.commands.items():
-        if _is_group(cmd):
-            names += _command_names(cmd, f"{prefix}{name}.")
-        elif name not in NOT_STEPS:
-            names.append(prefix + name)
-    return sorted(names)
+def _options(fn: Callable) -> dict[str, _Option]:
+    import collections.abc
+    import typing
+
+    hints = typing.get_type_hints(fn)
+    options = {}
+    for param in inspect.signature(fn).parameters.values():
+        if param.name == "show_progress":
+            continue
+        hint = hints.get(param.name, Any)
+        parts = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, getattr(__import__("types"), "UnionType", None)) else (hint,)
+        multiple = any(typing.get_origin(p) in (list, tuple, collections.abc.Sequence) for p in parts)
+        scalars = []
+        for p in parts:
+            scalars += list(typing.get_args(p)) if typing.get_origin(p) in (list, tuple, collections.abc.Sequence) else [p]
+        flatten = []
+        for p in scalars:
+            flatten += list(typing.get_args(p)) if typing.get_args(p) else [p]
+        options[param.name] = _Option(param.name, param.default is inspect.Parameter.empty, param.default, multiple,
+                                      hint is bool, tuple(t for t in flatten if t is not type(None)),
+                                      param.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    return options
 
 
-def _make_step(src: _Source, root: "click.Group", base: str, raw: Any, table: str, inputs: dict,
+def stage_of(kind: str) -> Callable | None:
+    """`mine.bm25` -> minekit.stages.mine_bm25, or None (`run` is no step: a pipeline cannot run a pipeline)."""
+    from minekit.stages import STAGES
+
+    return None if kind in NOT_STEPS else STAGES.get(kind)
+
+
+def _command_names() -> list[str]:
+    from minekit.stages import STAGES
+
+    return sorted(k for k in STAGES if k not in NOT_STEPS)
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _make_step(src: _Source, base: str, raw: Any, table: str, inputs: dict,
                earlier: list[Step], *, round_: int | None, start: dict) -> Step:
     if not isinstance(raw, dict):
         raise src.error(f"{table} must be a table with run = \"<command>\".", table)
@@ -273,14 +300,14 @@ def _make_step(src: _Source, root: "click.Group", base: str, raw: Any, table: st
         raise src.error(f"step name {base!r}: use letters, digits, '_' or '-'.", table)
     kind = raw.get("run")
     if not isinstance(kind, str):
-        raise src.error(f"{table}: needs run = \"<command>\" (one of {', '.join(_command_names(root))}).", table)
-    command = find_command(root, kind) if kind not in NOT_STEPS else None
-    if command is None:
-        hint = difflib.get_close_matches(kind, _command_names(root), n=1)
+        raise src.error(f"{table}: needs run = \"<command>\" (one of {', '.join(_command_names())}).", table)
+    fn = stage_of(kind)
+    if fn is None:
+        hint = difflib.get_close_matches(kind, _command_names(), n=1)
         also = f" (did you mean {hint[0]!r}?)" if hint else ""
-        raise src.error(f"{table}: unknown step kind {kind!r}{also}; known: {', '.join(_command_names(root))}.",
+        raise src.error(f"{table}: unknown step kind {kind!r}{also}; known: {', '.join(_command_names())}.",
                         table, "run")
-    options = {p.name: p for p in command.params}
+    options = _options(fn)
     params: dict[str, Any] = {}
     for key, value in raw.items():
         if key == "run":
@@ -290,66 +317,64 @@ def _make_step(src: _Source, root: "click.Group", base: str, raw: Any, table: st
             also = f" (did you mean {hint[0]!r}?)" if hint else ""
             raise src.error(f"{table}: {kind} has no option {key!r}{also}; its options: {', '.join(options)}.",
                             table, key)
-        params[key] = _resolve(src, table, key, value, options[key], inputs, earlier, round_, start, base)
+        params[key] = _resolve(src, table, key, value, options[key], inputs, earlier, round_, start, base, kind)
     for name, param in options.items():
         if name not in params and name in inputs and param.required and name not in OUTPUT_OPTIONS:
             src.used_inputs.add(name)
-            params[name] = _resolve(src, "inputs", name, inputs[name], param, inputs, earlier, None, {}, base)
+            params[name] = _resolve(src, "inputs", name, inputs[name], param, inputs, earlier, None, {}, base, kind)
     missing = [n for n, p in options.items() if p.required and n not in params and n not in OUTPUT_OPTIONS]
     if missing:
         raise src.error(f"{table}: {kind} needs {', '.join(repr(m) for m in missing)}: set it in the step "
                         "or in [inputs].", table)
     name = base if round_ is None else f"round{round_}.{base}"
-    step = Step(name=name, base=base, kind=kind, command=command, params=params, line=src.line_of(table),
-                round=round_)
-    _check_parse(src, table, step)
-    return step
+    return Step(name=name, base=base, kind=kind, fn=fn, params=params, line=src.line_of(table), round=round_)
 
 
-def _check_parse(src: _Source, table: str, step: Step) -> None:
-    """Let the command's own parser check the values (types, ranges), outputs and references as placeholders."""
-    values = {**step.params, **_output_names(step, Path("runs"))}
-    values = {k: _placeholder(v) for k, v in values.items()}
-    try:
-        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-            step.command.make_context(f"minekit {step.kind}", _args(step, values))
-    except Exception as exc:  # click's BadParameter/UsageError (typer may vendor click: not importable by name)
-        if not hasattr(exc, "format_message"):
-            raise
-        param = getattr(getattr(exc, "param", None), "name", None)
-        where = f"{table}.{param}" if param else table
-        raise src.error(f"{where}: {exc.format_message()}", table, param) from None
-
-
-def _placeholder(value: Any) -> Any:
+def _resolve(src: _Source, table: str, key: str, value: Any, param: _Option, inputs: dict,
+             earlier: list[Step], round_: int | None, start: dict, base: str, kind: str) -> Any:
+    """Check one TOML value against its stage parameter (type, range, choices); turn "@..." into Refs."""
     if isinstance(value, list):
-        return [_placeholder(v) for v in value]
-    return f"runs/{value.step}" if isinstance(value, Ref) else value
-
-
-def _resolve(src: _Source, table: str, key: str, value: Any, param: "click.Parameter", inputs: dict,
-             earlier: list[Step], round_: int | None, start: dict, base: str) -> Any:
-    """Check one TOML value against its click parameter; turn "@..." references into Refs."""
-    multiple = getattr(param, "multiple", False) or param.nargs == -1
-    if isinstance(value, list):
-        if not multiple:
+        if not param.multiple:
             raise src.error(f"{table}.{key}: takes one value, not a list.", table, key)
-        return [_resolve(src, table, key, v, param, inputs, earlier, round_, start, base) for v in value]
+        return [_resolve(src, table, key, v, param, inputs, earlier, round_, start, base, kind) for v in value]
     if isinstance(value, dict):
         raise src.error(f"{table}.{key}: a table is not a value; give a string, number or boolean.", table, key)
     if isinstance(value, str) and value.startswith("@"):
-        return _reference(src, table, key, value, inputs, earlier, round_, start, base, param)
-    if getattr(param, "is_flag", False):
+        return _reference(src, table, key, value, inputs, earlier, round_, start, base, param, kind)
+    if param.is_flag:
         if not isinstance(value, bool):
             raise src.error(f"{table}.{key}: is a switch; give true or false, not {value!r}.", table, key)
         return value
     if isinstance(value, bool):
         raise src.error(f"{table}.{key}: takes a value, not true/false.", table, key)
-    return value
+    try:
+        return check_value(kind, key, _typed(value, param))
+    except BadValue as exc:
+        raise src.error(f"{table}.{key}: Invalid value for '{_flag(key)}': {exc.reason}", table, key) from None
+
+
+def _typed(value: Any, param: _Option) -> Any:
+    """The value as the parameter's type takes it (a TOML 10 for a float is 10.0; "ten" for an int is an error)."""
+    types = param.types
+    if float in types and isinstance(value, (int, float)):
+        return float(value) if int not in types else value
+    if int in types and float not in types:
+        if isinstance(value, int):
+            return value
+        try:
+            return int(str(value))
+        except ValueError:
+            raise BadValue(param.name, f"{value!r} is not a valid integer.") from None
+    if float in types and str not in types:
+        try:
+            return float(str(value))
+        except ValueError:
+            raise BadValue(param.name, f"{value!r} is not a valid float.") from None
+    return value if isinstance(value, str) else str(value)
 
 
 def _reference(src: _Source, table: str, key: str, value: str, inputs: dict, earlier: list[Step],
-               round_: int | None, start: dict, base: str, param: "click.Parameter") -> Any:
+               round_: int | None, start: dict, base: str, param: _Option, kind: str) -> Any:
     target = value[1:]
     names = {s.name for s in earlier}
     if target.startswith("inputs."):
@@ -369,8 +394,8 @@ def _reference(src: _Source, table: str, key: str, value: str, inputs: dict, ear
                             "before any round has run).", table, key)
         first = start[name]
         if isinstance(first, str) and first.startswith("@"):
-            return _reference(src, "rounds.start", name, first, inputs, earlier, None, {}, base, param)
-        return _resolve(src, "rounds.start", name, first, param, inputs, earlier, None, {}, base)
+            return _reference(src, "rounds.start", name, first, inputs, earlier, None, {}, base, param, kind)
+        return _resolve(src, "rounds.start", name, first, param, inputs, earlier, None, {}, base, kind)
     if round_ is not None and f"round{round_}.{target}" in names:
         return Ref(f"round{round_}.{target}")
     if target in names:
@@ -426,12 +451,14 @@ def _folder_sha256(folder: Path) -> str:
 
 def _output_names(step: Step, run_dir: Path) -> dict[str, str]:
     """Values the runner fills in for a step's output options (out, out_dir) the file leaves unset."""
+    from minekit.stages import OUT_NAMES
+
     filled = {}
-    options = {p.name: p for p in step.command.params}
+    options = _options(step.fn)
     if "out" in options:
         out = step.params.get("out")
         if out is None:
-            out = _default_out(step, options["out"])
+            out = OUT_NAMES.get(step.kind, "output").format(step=step.base)
         if "/" not in str(out):
             out = str(run_dir / step.name / str(out))
         filled["out"] = out
@@ -440,24 +467,9 @@ def _output_names(step: Step, run_dir: Path) -> dict[str, str]:
     return filled
 
 
-def _default_out(step: Step, option: "click.Parameter") -> str:
-    text = (getattr(option, "help", "") or "").lower()
-    if "parquet" in text:
-        return f"{step.base}.parquet"
-    if "json" in text:
-        return "metrics.json" if "metric" in text else f"{step.base}.json"
-    if "html" in text:
-        return f"{step.base}.html"
-    return "model" if ("model" in text or "encoder" in text) else "output"
-
-
 def _defaults(step: Step) -> dict[str, Any]:
-    out = {}
-    for p in step.command.params:
-        if p.name not in step.params and p.name not in OUTPUT_OPTIONS:
-            default = p.default() if callable(p.default) else p.default
-            out[p.name] = _jsonable(default)
-    return out
+    return {name: _jsonable(option.default) for name, option in _options(step.fn).items()
+            if name not in step.params and name not in OUTPUT_OPTIONS and not option.required}
 
 
 def fingerprint_parts(step: Step, run_dir: Path, fingerprints: dict[str, str], hasher: _Hasher) -> dict:
@@ -477,7 +489,10 @@ def fingerprint_parts(step: Step, run_dir: Path, fingerprints: dict[str, str], h
 
 
 def _digest(parts: dict) -> str:
-    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+    """The step's fingerprint: manifest.fingerprint of its command, params and inputs (files and upstream steps)."""
+    inputs = {**{f"file:{k}": {"sha256": v} for k, v in parts["files"].items()},
+              **{f"step:{k}": {"sha256": v} for k, v in parts["upstream"].items()}}
+    return fingerprint(parts["kind"], parts["params"], inputs)
 
 
 def _why_changed(old: dict, new: dict) -> str:
@@ -572,60 +587,23 @@ def _write_records(pipe: Pipeline, run_dir: Path, records: dict[str, dict]) -> N
 
 
 def _args(step: Step, values: dict[str, Any]) -> list[str]:
-    """Command-line arguments for a step: options by their flags, arguments in order."""
+    """The step as the command line it is equivalent to (for the log): arguments, then --options."""
     args: list[str] = []
     positional: list[str] = []
-    for param in step.command.params:
-        if param.name not in values:
+    for name, option in _options(step.fn).items():
+        if name not in values:
             continue
-        value = values[param.name]
+        value = values[name]
         items = value if isinstance(value, list) else [value]
-        if param.param_type_name == "argument":
+        if option.positional:
             positional += [str(v) for v in items]
-        elif getattr(param, "is_flag", False):
-            flags = param.opts if value else param.secondary_opts
-            if flags:
-                args.append(flags[0])
-            elif value is not bool(param.default):
-                raise ConfigError(f"step {step.name}: option {param.name} cannot be set to {value}.")
+        elif option.is_flag:
+            if value != option.default:
+                args.append(_flag(name) if value else "--no-" + _flag(name)[2:])
         else:
             for item in items:
-                args += [param.opts[0], str(item)]
-    return args + (["--", *positional] if positional else [])
-
-
-class _Tee(io.TextIOBase):
-    """stderr as usual, and its whole lines (not progress bars) into the run log."""
-
-    def __init__(self, stream, log) -> None:
-        self.stream, self.log = stream, log
-
-    def write(self, text: str) -> int:
-        self.stream.write(text)
-        if "\r" not in text and "\x1b" not in text:
-            self.log.write(text)
-        return len(text)
-
-    def flush(self) -> None:
-        self.stream.flush()
-        self.log.flush()
-
-    def isatty(self) -> bool:
-        return getattr(self.stream, "isatty", lambda: False)()
-
-
-def _invoke(step: Step, args: list[str], log) -> tuple[int, str]:
-    """Run a click command in-process; its exit code and what it printed on stdout."""
-    out = io.StringIO()
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(_Tee(sys.stderr, log)):
-            rv = step.command.main(args=args, prog_name=f"minekit {step.kind.replace('.', ' ')}",
-                                   standalone_mode=False)
-    except Exception as exc:  # click usage errors the file check could not catch
-        if not hasattr(exc, "format_message"):
-            raise
-        raise ConfigError(f"step {step.name} ({step.kind}): {exc.format_message()}") from None
-    return (rv if isinstance(rv, int) else 0), out.getvalue()
+                args += [_flag(name), str(item)]
+    return positional + args
 
 
 def _step_stats(output: str | None) -> dict | None:
@@ -655,32 +633,47 @@ class StepFailed(MinekitError):
         self.exit_code = exit_code
 
 
-def _run_step(item: Planned, run_dir: Path, records: dict, pipe: Pipeline, log) -> None:
+def _run_step(item: Planned, run_dir: Path, records: dict, pipe: Pipeline, log, show_progress: bool) -> None:
+    from minekit.guards import as_flags
+    from minekit.stats import format_stats
+
     step = item.step
     values = {**step.params, **_output_names(step, run_dir)}
     values = {k: _output_of(v, records) for k, v in values.items()}
-    args = _args(step, values)
     _clear_stale(values.get("out"), run_dir)
-    _say(log, f"run  {step.name} ({item.reason}): minekit {step.kind.replace('.', ' ')} {' '.join(args)}")
+    _say(log, f"run  {step.name} ({item.reason}): minekit {step.kind.replace('.', ' ')} {' '.join(_args(step, values))}")
     records[step.name] = {"kind": step.kind, "status": "running", "fingerprint": item.fingerprint,
                           "parts": item.parts, "started": _now()}
     _write_records(pipe, run_dir, records)
     t0 = time.perf_counter()
+    takes_progress = "show_progress" in inspect.signature(step.fn).parameters
     try:
-        code, printed = _invoke(step, args, log)
+        result = step.fn(**values, **({"show_progress": show_progress} if takes_progress else {}))
+    except (MinekitError, KeyboardInterrupt) as exc:
+        code = 130 if isinstance(exc, KeyboardInterrupt) else exc.exit_code
+        message = "interrupted" if isinstance(exc, KeyboardInterrupt) else str(exc)
+        if isinstance(exc, ConfigError):  # name the options as flags, as the command line would
+            message = as_flags(message, {name: _flag(name) for name in _options(step.fn)})
+        records[step.name].update(status="failed", exit_code=code, error=message,
+                                  wall_s=round(time.perf_counter() - t0, 3))
+        _write_records(pipe, run_dir, records)
+        log.write(f"Error: {message}\n")
+        raise StepFailed(f"{message}\nstep {step.name} ({step.kind}) failed with exit code {code}; steps before it "
+                         f"are kept, rerun the same command to resume (log: {run_dir / 'run.log'}).", code) from None
     except BaseException as exc:
         records[step.name].update(status="failed", error=f"{type(exc).__name__}: {exc}",
                                   wall_s=round(time.perf_counter() - t0, 3))
         _write_records(pipe, run_dir, records)
         raise
     wall = round(time.perf_counter() - t0, 3)
-    log.write(printed)
-    if code:
-        records[step.name].update(status="failed", exit_code=code, wall_s=wall)
-        _write_records(pipe, run_dir, records)
-        raise StepFailed(f"step {step.name} ({step.kind}) failed with exit code {code}; steps before it are kept, "
-                         f"rerun the same command to resume (log: {run_dir / 'run.log'}).", code)
-    output = values.get("out") or _last_path(printed)
+    for note in result.notes:
+        log.write(note + "\n")
+    if result.stats and result.title:
+        table = format_stats(result.title, result.stats)
+        log.write(table + "\n")
+        if show_progress:
+            sys.stderr.write(table + "\n")
+    output = None if result.path is None else str(result.path)
     records[step.name].update(status="done", wall_s=wall, output=output, stats=_step_stats(output), finished=_now(),
                               output_check=output_check(output) if output else None)
     _write_records(pipe, run_dir, records)
@@ -723,11 +716,6 @@ def _output_of(value: Any, records: dict) -> Any:
     return value
 
 
-def _last_path(printed: str) -> str | None:
-    lines = [line.strip() for line in printed.splitlines() if line.strip()]
-    return lines[-1] if lines and Path(lines[-1]).exists() else None
-
-
 def _say(log, message: str) -> None:
     """A runner line: to the log (always, whatever the verbosity) and to logging (stderr)."""
     logger.info(message)
@@ -740,7 +728,7 @@ def _now() -> str:
 
 
 def run_pipeline(pipe: Pipeline, *, runs_dir: str | Path = "runs", force: bool = False,
-                 from_step: str | None = None, dry_run: bool = False) -> RunResult:
+                 from_step: str | None = None, dry_run: bool = False, show_progress: bool = True) -> RunResult:
     """Run the steps that are not up to date, in order; with dry_run, only say what would run and why."""
     run_dir = Path(runs_dir) / pipe.name
     planned = plan(pipe, run_dir, force=force, from_step=from_step)
@@ -751,7 +739,7 @@ def run_pipeline(pipe: Pipeline, *, runs_dir: str | Path = "runs", force: bool =
     records = {s.name: records[s.name] for s in pipe.steps if s.name in records}
     package_logger = logging.getLogger("minekit")
     with open(run_dir / "run.log", "a", encoding="utf-8") as log:
-        handler = logging.StreamHandler(log)  # the same buffer as the commands' output: lines stay in order
+        handler = logging.StreamHandler(log)  # the same buffer as the runner's lines: they stay in order
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         handler.addFilter(lambda record: record.name != __name__)  # the runner's own lines: _say
         package_logger.addHandler(handler)
@@ -763,7 +751,7 @@ def run_pipeline(pipe: Pipeline, *, runs_dir: str | Path = "runs", force: bool =
                     _say(log, f"skip {item.step.name}: {item.reason}")
                     records[item.step.name]["last_action"] = "skipped"
                     continue
-                _run_step(item, run_dir, records, pipe, log)
+                _run_step(item, run_dir, records, pipe, log, show_progress)
                 records[item.step.name]["last_action"] = "ran"
             _write_records(pipe, run_dir, records)
         finally:
@@ -829,4 +817,4 @@ def _cell(value: Any) -> str:
 
 
 __all__ = ["Pipeline", "Step", "Ref", "Planned", "RunResult", "load_pipeline", "plan", "run_pipeline",
-           "format_plan", "format_metrics", "fingerprint_parts", "find_command", "StepFailed"]
+           "format_plan", "format_metrics", "fingerprint_parts", "stage_of", "StepFailed"]

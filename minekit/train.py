@@ -18,8 +18,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import os
-import shutil
 import sys
 import tempfile
 import time
@@ -251,25 +249,15 @@ def write_model(result: TrainResult, out: str | Path, *, manifest: dict) -> Path
     out = Path(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise ConfigError(f"out: {out} already exists; choose a new folder (models are never overwritten).")
-    from minekit.guards import remove_stale_temps, respect_umask, temp_prefix
+    from minekit.io import atomic_folder
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale_temps(out.parent, f".{out.name}.")
-    tmp = Path(tempfile.mkdtemp(prefix=temp_prefix(out.name), dir=out.parent))
-    respect_umask(tmp, folder=True)
-    try:
+    with atomic_folder(out) as tmp:
         result.model.save(str(tmp))
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True, default=str) + "\n")
         card = tmp / "README.md"
         generated = card.read_text(encoding="utf-8") if card.is_file() else ""
         card.write_text(model_card(manifest) + ("\n---\n\n" + _strip_front_matter(generated) if generated else ""),
                         encoding="utf-8")
-        if out.exists():
-            out.rmdir()
-        os.replace(tmp, out)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
     return out
 
 

@@ -3,6 +3,7 @@ bi-encoder guide, pseudo-positives, and train-reranker feeding --cross-encoder."
 
 from __future__ import annotations
 
+import importlib
 import json
 import re
 
@@ -11,7 +12,7 @@ import polars as pl
 import pytest
 from typer.testing import CliRunner
 
-from minekit import denoise as dn
+dn = importlib.import_module("minekit.denoise")  # minekit.denoise is the stage function (mk.denoise)
 from minekit.cli import app
 from minekit.errors import ConfigError
 from minekit.io import read_manifest

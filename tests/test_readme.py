@@ -41,3 +41,106 @@ def test_readme_demo_runs_end_to_end(tmp_path):
     statuses = {name: step["status"] for name, step in run["steps"].items()}
     assert set(statuses.values()) == {"done"}, statuses
     assert "ndcg@10" in result.stdout
+
+
+def _python_block() -> str:
+    text = (ROOT / "README.md").read_text()
+    match = re.search(r"<!-- ci: python -->\s*```python\n(.*?)```", text, re.S)
+    assert match, "README.md lost its <!-- ci: python --> block"
+    return match.group(1)
+
+
+EQUIVALENT_PIPELINE = """\
+name = "python-recipe"
+
+[inputs]
+queries = "sample_data/queries.parquet"
+positives = "sample_data/positives.parquet"
+corpus = "sample_data/corpus.parquet"
+
+[steps.bm25]
+run = "mine.bm25"
+out = "work/bm25.parquet"
+top_k = 30
+
+[steps.dense]
+run = "mine.dense"
+out = "work/dense.parquet"
+model = "default"
+top_k = 30
+
+[steps.bm25_filtered]
+run = "filter"
+candidates = "@bm25"
+out = "work/bm25-filtered.parquet"
+range_min = 3
+range_max = 30
+relative_margin = 0.05
+
+[steps.dense_filtered]
+run = "filter"
+candidates = "@dense"
+out = "work/dense-filtered.parquet"
+range_min = 3
+range_max = 30
+relative_margin = 0.05
+
+[steps.build]
+run = "build"
+candidates = ["@bm25_filtered", "@dense_filtered"]
+out_dir = "datasets"
+name = "sample"
+num_negatives = 1
+sampling_strategy = "random"
+fill = "random"
+"""
+
+
+def test_readme_python_recipe_writes_the_dataset_the_cli_and_a_pipeline_write(tmp_path, monkeypatch, capsys):
+    # The packaged default model, as the README runs it (a tiny random model's scores leave the filter nothing
+    # to keep); one embedding cache shared by the three folders, so the corpus is encoded once.
+    from typer.testing import CliRunner
+
+    from minekit.cli import app
+
+    code = _python_block()
+    assert 'model = "default"' in code
+    folders = {name: tmp_path / name for name in ("python", "cli", "pipeline")}
+    (tmp_path / "cache").mkdir()
+    for folder in folders.values():
+        shutil.copytree(ROOT / "sample_data", folder / "sample_data")
+        (folder / ".minekit-cache").symlink_to(tmp_path / "cache")
+
+    monkeypatch.chdir(folders["python"])
+    assert "epochs=1," in code
+    quick = code.replace("epochs=1,", "epochs=1, max_steps=2,")  # the recipe as written; two training steps suffice
+    exec(compile(quick, "README.md", "exec"), {})
+    printed = capsys.readouterr().out.splitlines()
+    assert Path(printed[-1].split()[0]).resolve() == Path("datasets/sample/v1").resolve()
+    assert "range_min" in printed[0]
+    assert Path("models/sample/manifest.json").is_file() and "ndcg@10" in json.loads(Path("work/metrics.json").read_text())
+
+    monkeypatch.chdir(folders["cli"])
+    data = ["--queries", "sample_data/queries.parquet", "--positives", "sample_data/positives.parquet",
+            "--corpus", "sample_data/corpus.parquet"]
+    for args in (["mine", "bm25", *data, "--out", "work/bm25.parquet", "--top-k", "30"],
+                 ["mine", "dense", *data, "--out", "work/dense.parquet", "--model", "default",
+                  "--top-k", "30"],
+                 *(["filter", "--candidates", f"work/{m}.parquet", "--out", f"work/{m}-filtered.parquet",
+                    "--range-min", "3", "--range-max", "30", "--relative-margin", "0.05"] for m in ("bm25", "dense")),
+                 ["build", "--candidates", "work/bm25-filtered.parquet", "--candidates", "work/dense-filtered.parquet",
+                  *data, "--name", "sample", "--num-negatives", "1", "--sampling-strategy", "random",
+                  "--fill", "random"]):
+        result = CliRunner().invoke(app, ["-q", *args])
+        assert result.exit_code == 0, result.output
+
+    monkeypatch.chdir(folders["pipeline"])
+    Path("p.toml").write_text(EQUIVALENT_PIPELINE)
+    result = CliRunner().invoke(app, ["-q", "run", "p.toml"])
+    assert result.exit_code == 0, result.output
+
+    for name in ("train.parquet", "ids.parquet"):
+        files = [(folder / "datasets" / "sample" / "v1" / name).read_bytes() for folder in folders.values()]
+        assert files[0] == files[1] == files[2], name
+    manifests = [json.loads((folder / "datasets/sample/v1/manifest.json").read_text()) for folder in folders.values()]
+    assert manifests[0]["fingerprint"] == manifests[1]["fingerprint"] == manifests[2]["fingerprint"]

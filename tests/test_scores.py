@@ -4,6 +4,7 @@ give the same bytes, and rows whose draws do not depend on other rows."""
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 import subprocess
 import sys
@@ -106,7 +107,7 @@ def test_build_keeps_one_score_column_per_miner(tiny):
 
 
 def test_margin_mse_after_denoise_uses_cross_encoder_scores_on_both_sides(tiny, monkeypatch):
-    from minekit import denoise as dn
+    dn = importlib.import_module("minekit.denoise")  # the library module, not the stage mk.denoise
     from minekit.train import _margins
 
     queries, positives, corpus = tiny

@@ -1,0 +1,137 @@
+"""The stage layer as the Python API: same names and defaults as the CLI, outputs written as the CLI writes them."""
+
+from __future__ import annotations
+
+import inspect
+import subprocess
+import sys
+from pathlib import Path
+
+import polars as pl
+import pytest
+import typer
+from typer.testing import CliRunner
+
+import minekit as mk
+from minekit import stages
+from minekit.cli import app
+from minekit.errors import ConfigError
+from minekit.options import RULES, BadValue
+
+
+def _commands(group, prefix=()):
+    for name, cmd in group.commands.items():
+        if hasattr(cmd, "commands"):
+            yield from _commands(cmd, (*prefix, name))
+        else:
+            yield (*prefix, name), cmd
+
+
+COMMANDS = list(_commands(typer.main.get_command(app)))
+
+
+def _plain(value):
+    return str(value) if isinstance(value, Path) else value
+
+
+@pytest.mark.parametrize("path, cmd", COMMANDS, ids=[" ".join(p) for p, _ in COMMANDS])
+def test_cli_and_library_agree_on_every_flag_and_default(path, cmd):
+    stage_fn = cmd.callback.stage
+    library = {n: p for n, p in inspect.signature(stage_fn).parameters.items() if n != "show_progress"}
+    flags = {p.name: p for p in cmd.params}
+    assert set(flags) == set(library), f"minekit {' '.join(path)}: flags and {stage_fn.__name__} params differ"
+    for name, param in library.items():
+        if param.default is inspect.Parameter.empty:
+            assert flags[name].required or not flags[name].param_type_name == "option", name
+            continue
+        cli_default = flags[name].default
+        assert _plain(cli_default) == _plain(param.default), f"{' '.join(path)} {name}"
+        assert not flags[name].required
+
+
+def test_every_stage_is_a_command_and_a_package_attribute():
+    kinds = {".".join(p) for p, _ in COMMANDS}
+    assert set(stages.STAGES) <= kinds
+    for name in stages.API:
+        assert getattr(mk, name) is getattr(stages, name)
+
+
+def test_stage_names_stay_stages_after_their_library_module_is_imported():
+    import importlib
+
+    importlib.import_module("minekit.build")
+    importlib.import_module("minekit.filter")
+    assert mk.build is stages.build and mk.filter is stages.filter
+    assert importlib.import_module("minekit.build").build_dataset  # the library module is still there
+
+
+def test_import_minekit_stays_light():
+    code = ("import sys, minekit as mk; mk.mine_dense; mk.train; mk.run; "
+            "heavy = [m for m in ('polars', 'torch', 'sentence_transformers', 'numpy', 'click') if m in sys.modules]; "
+            "assert not heavy, heavy")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_rules_apply_to_python_callers_before_any_file_is_read(tmp_path):
+    with pytest.raises(BadValue) as exc:
+        mk.mine_bm25(queries=tmp_path / "none", positives=tmp_path / "none", corpus=tmp_path / "none",
+                     out=tmp_path / "o.parquet", top_k=0)
+    assert exc.value.param == "top_k" and "0 is not in the range x>=1" in str(exc.value)
+    with pytest.raises(BadValue, match="'foo' is not one of triplet"):
+        mk.build(candidates=[tmp_path / "c"], queries=tmp_path / "q", positives=tmp_path / "p", corpus=tmp_path / "c",
+                 name="d", out_dir=tmp_path / "ds", format="foo")
+    assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("kind", sorted(RULES))
+def test_every_rule_names_a_parameter_of_its_stage(kind):
+    params = inspect.signature(stages.STAGES[kind]).parameters
+    assert set(RULES[kind]) <= set(params)
+
+
+def test_stage_results_say_what_was_written_and_dropped(tiny_files, tmp_path):
+    mined = mk.mine_bm25(**tiny_files, out=tmp_path / "bm25.parquet", top_k=5, show_progress=False)
+    assert mined.path == tmp_path / "bm25.parquet" and mined.files == {"out": mined.path}
+    assert mined.stats["rows_out"] == pl.read_parquet(mined.path).height
+    kept = mk.filter(candidates=mined.path, out=tmp_path / "f.parquet", range_min=1)
+    assert kept.dropped == {**kept.dropped, "range_min": 5}  # rank 1 of each of the 5 queries
+    assert kept.stats["rows_out"] == mined.stats["rows_out"] - 5
+    built = mk.build(candidates=[kept.path], **tiny_files, name="demo", out_dir=tmp_path / "ds", num_negatives=1)
+    assert built.path == tmp_path / "ds" / "demo" / "v1" and not built.reused
+    assert set(built.files) >= {"train.parquet", "ids.parquet", "manifest.json", "README.md"}
+    again = mk.build(candidates=[kept.path], **tiny_files, name="demo", out_dir=tmp_path / "ds", num_negatives=1)
+    assert again.reused and again.path == built.path
+
+
+def test_a_two_file_output_appears_whole_or_not_at_all(tmp_path):
+    """mine cluster's parquet + centroids and denoise's output + pseudo-positives are written this way."""
+    import numpy as np
+
+    from minekit.io import atomic_paths, write_parquet
+
+    out = tmp_path / "c.parquet"
+    saved = out.with_name(out.name + ".centroids.npy")
+    with pytest.raises(OSError, match="disk full"):
+        with atomic_paths(saved, out) as (tmp_centroids, tmp_out):
+            with open(tmp_centroids, "wb") as handle:
+                np.save(handle, np.zeros((2, 3), dtype=np.float32))
+            raise OSError("disk full")  # the parquet never got written
+    assert list(tmp_path.iterdir()) == []
+    with atomic_paths(saved, out) as (tmp_centroids, tmp_out):
+        with open(tmp_centroids, "wb") as handle:
+            np.save(handle, np.ones((2, 3), dtype=np.float32))
+        write_parquet(pl.DataFrame({"a": [1]}), tmp_out)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.parquet", "c.parquet.centroids.npy"]
+    assert np.load(saved).sum() == 6
+
+
+def test_denoise_flag_pairs_are_checked_in_the_library_and_named_as_flags_on_the_command_line(tiny_files, tmp_path):
+    with pytest.raises(ConfigError, match="pseudo_positives and min_positive_score go together"):
+        mk.denoise(candidates=tmp_path / "c.parquet", **tiny_files, out=tmp_path / "o.parquet",
+                   pseudo_positives=tmp_path / "pp.parquet")
+    result = CliRunner().invoke(app, ["denoise", "--candidates", str(tmp_path / "c.parquet"),
+                                      *[a for k, v in tiny_files.items() for a in (f"--{k}", str(v))],
+                                      "--out", str(tmp_path / "o.parquet"), "--pseudo-positives",
+                                      str(tmp_path / "pp.parquet")])
+    assert result.exit_code == 2
+    assert "--pseudo-positives and --min-positive-score go together" in result.output
