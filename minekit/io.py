@@ -63,7 +63,20 @@ def read_candidates(path: str | Path) -> "pl.DataFrame":
     return schema.validate_candidates(read_parquet(path, what="candidates"), path)
 
 
+_SHA256: dict[tuple, str] = {}
+
+
 def file_sha256(path: str | Path) -> str:
+    """A file's sha256, computed once per process while the file is unchanged (a stage hashes its inputs twice:
+    for the fingerprint and for the manifest's lineage)."""
+    stat = os.stat(path)
+    key = (str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns, stat.st_ino)
+    if key not in _SHA256:
+        _SHA256[key] = _sha256(path)
+    return _SHA256[key]
+
+
+def _sha256(path: str | Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):

@@ -66,14 +66,20 @@ def make_manifest(
     inputs: dict[str, dict],
     stats: dict,
     upstream: list[dict] | None = None,
+    *,
+    fingerprint: str | None = None,
 ) -> dict:
-    """The manifest of one output: its own step appended to the steps that made its inputs."""
+    """The manifest of one output: its own step appended to the steps that made its inputs.
+
+    `fingerprint` is the stage's own (minekit.stages.stage_fingerprint: its flags and its inputs'
+    identities), which pipelines recompute to tell whether the output is up to date.
+    """
     step = {
         "stage": stage,
         "params": params,
         "inputs": inputs,
         "stats": {k: v for k, v in stats.items() if k not in RUN_FACTS},
-        "fingerprint": fingerprint(stage, params, inputs),
+        "fingerprint": fingerprint or _fingerprint(stage, params, inputs),
     }
     return {
         "minekit_version": __version__,
@@ -81,3 +87,6 @@ def make_manifest(
         "fingerprint": step["fingerprint"],
         "steps": [*(upstream or []), step],
     }
+
+
+_fingerprint = fingerprint  # make_manifest's parameter of the same name shadows it

@@ -59,9 +59,9 @@ from typing import Any, Callable
 
 from minekit import __version__
 from minekit.errors import ConfigError, MinekitError
-from minekit.io import file_sha256, folder_sha256, read_manifest, write_json
-from minekit.manifest import fingerprint
+from minekit.io import file_sha256, read_manifest, write_json
 from minekit.options import BadValue, check_value
+from minekit.stages import stored_fingerprint
 
 try:
     import tomllib
@@ -424,31 +424,6 @@ def _jsonable(value: Any) -> Any:
     return str(value)
 
 
-class _Hasher:
-    """Content hashes of the files and folders steps name, each computed once per run."""
-
-    def __init__(self) -> None:
-        self._cache: dict[str, str] = {}
-
-    def __call__(self, value: Any) -> str | None:
-        if not isinstance(value, str) or not value:
-            return None
-        path = Path(value)
-        key = str(path.resolve()) if path.exists() else None
-        if key is None:
-            return None
-        if key not in self._cache:
-            self._cache[key] = file_sha256(path) if path.is_file() else _folder_sha256(path)
-        return self._cache[key]
-
-
-def _folder_sha256(folder: Path) -> str:
-    """A folder's manifest.json when it has one (a dataset version), else all its files' names and bytes."""
-    if (folder / "manifest.json").is_file():
-        return file_sha256(folder / "manifest.json")
-    return folder_sha256(folder)
-
-
 def _output_names(step: Step, run_dir: Path) -> dict[str, str]:
     """Values the runner fills in for a step's output options (out, out_dir) the file leaves unset."""
     from minekit.stages import OUT_NAMES
@@ -472,8 +447,8 @@ def _defaults(step: Step) -> dict[str, Any]:
             if name not in step.params and name not in OUTPUT_OPTIONS and not option.required}
 
 
-def fingerprint_parts(step: Step, run_dir: Path, fingerprints: dict[str, str], hasher: _Hasher) -> dict:
-    """What a step's fingerprint is made of, as a dict (run.json keeps it, to explain reruns)."""
+def fingerprint_parts(step: Step, run_dir: Path, fingerprints: dict[str, str], hasher: Callable) -> dict:
+    """What a step's fingerprint is made of, readably (run.json keeps it, to explain reruns)."""
     params = {**_defaults(step), **{k: _jsonable(v) for k, v in step.params.items() if k not in OUTPUT_OPTIONS},
               **_output_names(step, run_dir)}
     files = {}
@@ -488,11 +463,39 @@ def fingerprint_parts(step: Step, run_dir: Path, fingerprints: dict[str, str], h
     return {"kind": step.kind, "params": params, "files": files, "upstream": upstream, "minekit_version": __version__}
 
 
-def _digest(parts: dict) -> str:
-    """The step's fingerprint: manifest.fingerprint of its command, params and inputs (files and upstream steps)."""
-    inputs = {**{f"file:{k}": {"sha256": v} for k, v in parts["files"].items()},
-              **{f"step:{k}": {"sha256": v} for k, v in parts["upstream"].items()}}
-    return fingerprint(parts["kind"], parts["params"], inputs)
+def step_fingerprint(step: Step, fingerprints: dict[str, str], hasher: Callable) -> str:
+    """The fingerprint the step's stage will store in its output (stages.stage_fingerprint), known before it runs.
+
+    An earlier step's output is identified by that step's fingerprint, which is what its output's
+    manifest will hold: so the whole plan is known before anything runs.
+    """
+    from minekit.stages import fingerprint_of, split_values
+
+    refs = {k for k, v in step.params.items() if any(isinstance(x, Ref) for x in _flat([v]))}
+    params, paths = split_values(step.fn, {k: v for k, v in step.params.items() if k not in refs}, skip=refs)
+    identities: dict[str, Any] = {}
+    for name in refs | set(paths):
+        value = step.params.get(name, paths.get(name))
+        one = (lambda v: fingerprints[v.step] if isinstance(v, Ref) else hasher(v))
+        identities[name] = [one(v) for v in value] if isinstance(value, list) else one(value)
+    return fingerprint_of(step.fn, params, identities)
+
+
+class _Identities:
+    """stages.identity of the files and folders steps name, each computed once per plan."""
+
+    def __init__(self) -> None:
+        self._cache: dict[str, str | None] = {}
+
+    def __call__(self, value: Any) -> str | None:
+        from minekit.stages import identity
+
+        if not isinstance(value, (str, Path)) or not str(value) or not Path(value).exists():
+            return None
+        key = str(Path(value).resolve())
+        if key not in self._cache:
+            self._cache[key] = identity(value)
+        return self._cache[key]
 
 
 def _why_changed(old: dict, new: dict) -> str:
@@ -515,12 +518,12 @@ def plan(pipe: Pipeline, run_dir: Path, *, force: bool = False, from_step: str |
     records = _read_records(run_dir)
     first = _from_index(pipe, from_step)
     fingerprints: dict[str, str] = {}
-    hasher = _Hasher()
+    hasher = _Identities()
     reruns: set[str] = set()
     planned = []
     for index, step in enumerate(pipe.steps):
         parts = fingerprint_parts(step, run_dir, fingerprints, hasher)
-        fp = fingerprints[step.name] = _digest(parts)
+        fp = fingerprints[step.name] = step_fingerprint(step, fingerprints, hasher)
         reason = _rerun_reason(step, index, fp, parts, records.get(step.name), reruns, force, first, from_step)
         if reason:
             reruns.add(step.name)
@@ -543,6 +546,9 @@ def _rerun_reason(step: Step, index: int, fp: str, parts: dict, record: dict | N
     output = record.get("output")
     if output and not Path(output).exists():
         return f"output missing ({output})"
+    stored = stored_fingerprint(output) if output else None
+    if stored is not None and stored != fp:
+        return f"output was made with other settings ({output})"
     if output and record.get("output_check") and output_check(output) != record["output_check"]:
         return f"output changed since it was written ({output})"
     upstream = [name for name in step.refs() if name in reruns]

@@ -65,6 +65,106 @@ def stage(kind: str, out_name: str | None = None) -> Callable:
     return register
 
 
+# -- fingerprints: the one identity of a stage's output ----------------------------------------------
+
+OUTPUT_PARAMS = frozenset({"out", "out_dir", "pseudo_positives"})
+UNHASHED = frozenset({"show_progress", "cache_dir"})  # where results are cached does not change them
+
+
+def identity(path: str | Path) -> str | None:
+    """What an input file or folder is, for fingerprints: the fingerprint minekit stored in it, else its content hash.
+
+    An output of a stage is identified by how it was made (its manifest's fingerprint), so a pipeline can
+    know a step's fingerprint before the steps it reads from have run. Anything else by its bytes.
+    """
+    from minekit.io import file_sha256, folder_sha256
+
+    path = Path(path)
+    if not path.exists():
+        return None
+    stored = stored_fingerprint(path)
+    if stored:
+        return stored
+    if path.is_dir():
+        manifest = path / "manifest.json"
+        return file_sha256(manifest) if manifest.is_file() else folder_sha256(path)
+    return file_sha256(path)
+
+
+def stored_fingerprint(path: str | Path) -> str | None:
+    """The fingerprint a stage stored in its output: parquet manifest, manifest.json of a folder, metrics.json."""
+    from minekit.io import read_manifest
+
+    path = Path(path)
+    if path.is_dir():
+        manifest = path / "manifest.json"
+        return _stored(lambda: json.loads(manifest.read_text(encoding="utf-8"))) if manifest.is_file() else None
+    if path.suffix == ".parquet":
+        return _stored(lambda: read_manifest(path))
+    if path.suffix == ".json":
+        return _stored(lambda: json.loads(path.read_text(encoding="utf-8")))
+    return None  # an HTML report, an export: run.json's record stands for them
+
+
+def _stored(read: Callable) -> str | None:
+    try:
+        data = read()
+    except Exception:  # unreadable or not minekit's: its bytes identify it
+        return None
+    value = data.get("fingerprint") if isinstance(data, dict) else None
+    return value if isinstance(value, str) else None
+
+
+def _is_path(value: Any) -> bool:
+    return isinstance(value, (str, Path)) and str(value) != "" and Path(value).exists()
+
+
+def _float_params(fn: Callable) -> frozenset:
+    import typing
+
+    hints = typing.get_type_hints(fn)
+    return frozenset(n for n, h in hints.items() if float in typing.get_args(h) + (h,) and int not in typing.get_args(h))
+
+
+def split_values(fn: Callable, values: dict, *, skip: Sequence[str] = ()) -> tuple[dict, dict]:
+    """A stage's values, defaults applied, as (params, input paths): a value naming existing files is an input."""
+    floats = _float_params(fn)
+    params, paths = {}, {}
+    for name, param in inspect.signature(fn).parameters.items():
+        if name in OUTPUT_PARAMS or name in UNHASHED or name in skip:
+            continue
+        value = values.get(name, param.default)
+        value = None if value is inspect.Parameter.empty else value
+        items = list(value) if isinstance(value, (list, tuple)) else [value]
+        if items and all(_is_path(v) for v in items):
+            paths[name] = value
+        elif name in floats and isinstance(value, int) and not isinstance(value, bool):
+            params[name] = float(value)  # 1 and 1.0 are one setting
+        else:
+            params[name] = [str(v) if isinstance(v, Path) else v for v in value] if isinstance(value, (list, tuple)) \
+                else str(value) if isinstance(value, Path) else value
+    return params, paths
+
+
+def fingerprint_of(fn: Callable, params: dict, identities: dict[str, Any]) -> str:
+    """manifest.fingerprint of a stage: its kind, params and its inputs' identities (a list per repeated input)."""
+    from minekit.manifest import fingerprint
+
+    inputs = {}
+    for name, ident in identities.items():
+        for i, one in enumerate(ident) if isinstance(ident, list) else [(None, ident)]:
+            inputs[name if i is None else f"{name}[{i}]"] = {"sha256": one}
+    return fingerprint(fn.kind, params, inputs)
+
+
+def stage_fingerprint(fn: Callable, values: dict) -> str:
+    """The fingerprint a stage stores in its output's manifest for these values."""
+    params, paths = split_values(fn, values)
+    identities = {name: [identity(v) for v in value] if isinstance(value, (list, tuple)) else identity(value)
+                  for name, value in paths.items()}
+    return fingerprint_of(fn, params, identities)
+
+
 # -- shared steps ----------------------------------------------------------------------------------
 
 def params_of(fn: Callable, **kwargs) -> dict:
@@ -109,20 +209,22 @@ def require_rows(result, stage: str) -> None:
     raise InputError(f"{stage}: nothing to write: {why}. No output was written. Fix: {fix}.")
 
 
-def _manifest(stage: str, params: dict, inputs: dict, stats: dict, upstream_from: Sequence = ()) -> dict:
+def _manifest(stage: str, params: dict, inputs: dict, stats: dict, upstream_from: Sequence = (),
+              fp: str | None = None) -> dict:
     from minekit.manifest import describe_inputs, make_manifest, upstream_steps
 
-    return make_manifest(stage, params, describe_inputs(inputs), stats, upstream_steps(list(upstream_from)))
+    return make_manifest(stage, params, describe_inputs(inputs), stats, upstream_steps(list(upstream_from)),
+                         fingerprint=fp)
 
 
-def _write_frame(result, out: str | Path, stage: str, params: dict, inputs: dict,
-                 upstream_from: Sequence = ()) -> Output:
+def _write_frame(result, out: str | Path, stage: str, params: dict, inputs: dict, upstream_from: Sequence = (),
+                 *, fp: str) -> Output:
     """A stage's frame with its manifest, written atomically."""
     from minekit.io import write_parquet
 
     require_rows(result, stage)
     out = Path(out)
-    write_parquet(result.frame, out, _manifest(stage, params, inputs, result.stats, upstream_from))
+    write_parquet(result.frame, out, _manifest(stage, params, inputs, result.stats, upstream_from, fp))
     return Output(out, result.stats, {"out": out}, title=stage)
 
 
@@ -244,13 +346,13 @@ def import_tevatron(file: str | Path, *, out: str | Path, overwrite: bool = Fals
 
 # -- mine ------------------------------------------------------------------------------------------
 
-def _mine_bm25(fn: Callable, stage: str, queries, positives, corpus, out, show_progress: bool, **kwargs) -> Output:
-    check_params(stage, kwargs)
+def _mine_bm25(fn: Callable, stage: str, queries, positives, corpus, out, show_progress: bool, fp: str,
+               **kwargs) -> Output:
     inputs = _read_inputs(queries, positives, corpus)
     kwargs["stemmer"] = none_word(kwargs["stemmer"])
     kwargs["stopwords"] = none_word(kwargs["stopwords"])
     result = fn(inputs.queries, inputs.positives, inputs.corpus, show_progress=show_progress, **kwargs)
-    return _write_frame(result, out, stage, params_of(fn, **kwargs), inputs.paths)
+    return _write_frame(result, out, stage, params_of(fn, **kwargs), inputs.paths, fp=fp)
 
 
 @stage("mine.bm25", "{step}.parquet")
@@ -260,7 +362,9 @@ def mine_bm25(*, queries: str | Path, positives: str | Path, corpus: str | Path,
     """BM25 candidates with the query as query; a query's positives never appear."""
     from minekit.mine.bm25 import mine_bm25 as lib
 
-    return _mine_bm25(lib, "mine.bm25", queries, positives, corpus, out, show_progress, top_k=top_k, k1=k1, b=b,
+    check_params("mine.bm25", locals())
+    fp = stage_fingerprint(mine_bm25, locals())
+    return _mine_bm25(lib, "mine.bm25", queries, positives, corpus, out, show_progress, fp, top_k=top_k, k1=k1, b=b,
                       method=method, stemmer=stemmer, stopwords=stopwords)
 
 
@@ -271,7 +375,9 @@ def mine_passage_bm25(*, queries: str | Path, positives: str | Path, corpus: str
     """BM25 with each positive passage as the query (PassageBM25)."""
     from minekit.mine.bm25 import mine_passage_bm25 as lib
 
-    return _mine_bm25(lib, "mine.passage-bm25", queries, positives, corpus, out, show_progress, top_k=top_k, k1=k1,
+    check_params("mine.passage-bm25", locals())
+    fp = stage_fingerprint(mine_passage_bm25, locals())
+    return _mine_bm25(lib, "mine.passage-bm25", queries, positives, corpus, out, show_progress, fp, top_k=top_k, k1=k1,
                       b=b, method=method, stemmer=stemmer, stopwords=stopwords)
 
 
@@ -293,13 +399,14 @@ def mine_dense(*, queries: str | Path, positives: str | Path, corpus: str | Path
     """Dense candidates: cosine of bi-encoder embeddings, searched exactly or with faiss."""
     from minekit.mine.dense import mine_dense as lib
 
+    check_params("mine.dense", locals())
+    fp = stage_fingerprint(mine_dense, locals())
     kwargs = dict(top_k=top_k, index=index, nlist=nlist, nprobe=nprobe, hnsw_m=hnsw_m, ef_search=ef_search,
                   query_from=query_from, **_encoder_kwargs(model, batch_size, device, cache_dir, query_prompt,
                                                            corpus_prompt, precision, backend, trust_remote_code))
-    check_params("mine.dense", kwargs)
     inputs = _read_inputs(queries, positives, corpus)
     result = lib(inputs.queries, inputs.positives, inputs.corpus, show_progress=show_progress, **kwargs)
-    return _write_frame(result, out, "mine.dense", params_of(lib, **kwargs), inputs.paths)
+    return _write_frame(result, out, "mine.dense", params_of(lib, **kwargs), inputs.paths, fp=fp)
 
 
 def _load_centroids(centroids: Path):
@@ -328,10 +435,11 @@ def mine_cluster(*, queries: str | Path, positives: str | Path, corpus: str | Pa
     from minekit.io import atomic_paths, write_parquet
     from minekit.mine.cluster import mine_cluster as lib
 
+    check_params("mine.cluster", locals())
+    fp = stage_fingerprint(mine_cluster, locals())
     kwargs = dict(top_k=top_k, n_clusters=n_clusters, clusters_per_query=clusters_per_query, niter=niter, seed=seed,
                   **_encoder_kwargs(model, batch_size, device, cache_dir, query_prompt, corpus_prompt, precision,
                                     backend, trust_remote_code))
-    check_params("mine.cluster", kwargs)
     inputs = _read_inputs(queries, positives, corpus)
     centroids = None if centroids is None else Path(centroids)
     given = None if centroids is None else _load_centroids(centroids)
@@ -341,7 +449,7 @@ def mine_cluster(*, queries: str | Path, positives: str | Path, corpus: str | Pa
     out = Path(out)
     saved = out.with_name(out.name + ".centroids.npy")
     params = {**params_of(lib, **kwargs), "centroids": None if centroids is None else str(centroids)}
-    manifest = _manifest("mine.cluster", params, {**inputs.paths, "centroids": centroids}, result.stats)
+    manifest = _manifest("mine.cluster", params, {**inputs.paths, "centroids": centroids}, result.stats, fp=fp)
     with atomic_paths(saved, out) as (tmp_centroids, tmp_out):  # the parquet, the completion marker, lands last
         with open(tmp_centroids, "wb") as handle:
             np.save(handle, result.centroids, allow_pickle=False)
@@ -355,10 +463,11 @@ def mine_random(*, queries: str | Path, positives: str | Path, corpus: str | Pat
     """Uniformly random non-positive documents per query (seeded)."""
     from minekit.mine.random import mine_random as lib
 
-    check_params("mine.random", {"top_k": top_k, "seed": seed})
+    check_params("mine.random", locals())
+    fp = stage_fingerprint(mine_random, locals())
     inputs = _read_inputs(queries, positives, corpus)
     result = lib(inputs.queries, inputs.positives, inputs.corpus, top_k=top_k, seed=seed, show_progress=show_progress)
-    return _write_frame(result, out, "mine.random", params_of(lib, top_k=top_k, seed=seed), inputs.paths)
+    return _write_frame(result, out, "mine.random", params_of(lib, top_k=top_k, seed=seed), inputs.paths, fp=fp)
 
 
 # -- filter ----------------------------------------------------------------------------------------
@@ -373,14 +482,15 @@ def filter(*, candidates: str | Path, out: str | Path, positives: str | Path | N
     from minekit.io import read_candidates, read_parquet
     from minekit.schema import positive_pairs
 
+    check_params("filter", locals())
+    fp = stage_fingerprint(filter, locals())
     kwargs = dict(range_min=range_min, range_max=range_max, min_score=min_score, max_score=max_score,
                   absolute_margin=absolute_margin, relative_margin=relative_margin, keep_dropped=keep_dropped)
-    check_params("filter", kwargs)
     cands = read_candidates(candidates)
     pos = None if positives is None else positive_pairs(read_parquet(positives, what="positives"), positives)
     result = filter_candidates(cands, pos, **kwargs)
     return _write_frame(result, out, "filter", params_of(filter_candidates, **kwargs),
-                        {"candidates": candidates, "positives": positives}, [candidates])
+                        {"candidates": candidates, "positives": positives}, [candidates], fp=fp)
 
 
 # -- denoise / train-reranker ----------------------------------------------------------------------
@@ -418,8 +528,8 @@ def denoise(*, candidates: str | Path, queries: str | Path, positives: str | Pat
     from minekit.models import model_identity
     from minekit.schema import check_candidates_ids
 
-    check_params("denoise", dict(scorer=scorer, llm_concurrency=llm_concurrency, llm_retries=llm_retries,
-                                 llm_timeout=llm_timeout, batch_size=batch_size, max_length=max_length))
+    check_params("denoise", locals())
+    fp = stage_fingerprint(denoise, locals())
     _check_denoise_flags(scorer, cross_encoder, pseudo_positives, min_positive_score, llm_judge, llm_model)
     inputs = _read_inputs(queries, positives, corpus)
     cands = check_candidates_ids(read_candidates(candidates), candidates, inputs.corpus, inputs.queries)
@@ -445,12 +555,12 @@ def denoise(*, candidates: str | Path, queries: str | Path, positives: str | Pat
     files = {**inputs.paths, "candidates": candidates}
     require_rows(result, "denoise")
     out = Path(out)
-    manifest = _manifest("denoise", params, files, result.stats, [candidates])
+    manifest = _manifest("denoise", params, files, result.stats, [candidates], fp)
     if pseudo_positives is None:
         write_parquet(result.frame, out, manifest)
         return Output(out, result.stats, {"out": out}, title="denoise")
     pseudo_positives = Path(pseudo_positives)
-    pseudo_manifest = _manifest("denoise.pseudo-positives", params, files, result.stats, [candidates])
+    pseudo_manifest = _manifest("denoise.pseudo-positives", params, files, result.stats, [candidates], fp)
     with atomic_paths(pseudo_positives, out) as (tmp_pseudo, tmp_out):
         write_parquet(result.pseudo_positives, tmp_pseudo, pseudo_manifest)
         write_parquet(result.frame, tmp_out, manifest)
@@ -481,16 +591,17 @@ def train_reranker(*, dataset: str | Path, out: str | Path, model: str = "defaul
     from minekit.models import model_identity
     from minekit.train_reranker import train_reranker as lib
 
+    check_params("train-reranker", locals())
+    fp = stage_fingerprint(train_reranker, locals())
     kwargs = dict(model=model, epochs=epochs, max_steps=max_steps, batch_size=batch_size,
                   learning_rate=learning_rate, warmup_ratio=warmup_ratio, max_length=max_length, seed=seed,
                   device=device, trust_remote_code=trust_remote_code)
-    check_params("train-reranker", kwargs)
     dataset, out = Path(dataset), Path(out)
     train_file = _check_dataset_folder(dataset)
     _new_folder(out, "out", " and is not empty; a model is never overwritten.")
     result = lib(read_parquet(train_file, what="train"), show_progress=show_progress, **kwargs)
     params = {**params_of(lib, **kwargs), "model_identity": model_identity(model)}
-    manifest = _manifest("train-reranker", params, {"train": train_file}, result.stats, [train_file])
+    manifest = _manifest("train-reranker", params, {"train": train_file}, result.stats, [train_file], fp)
     with atomic_folder(out) as tmp:
         result.model.save(str(tmp))
         write_json(tmp / "manifest.json", manifest)
@@ -507,24 +618,25 @@ def build(*, candidates: str | Path | Sequence[str | Path], queries: str | Path,
     """Write a versioned dataset out_dir/NAME/vN; the same inputs and params return the existing version."""
     from minekit.build import build_dataset, find_version, write_dataset
     from minekit.io import read_candidates
-    from minekit.manifest import describe_inputs, fingerprint, make_manifest, upstream_steps
+    from minekit.manifest import describe_inputs, make_manifest, upstream_steps
     from minekit.schema import check_candidates_ids
 
+    check_params("build", {**locals(), "relative_margin": none_float(relative_margin)})
+    fp = stage_fingerprint(build, {**locals(), "relative_margin": none_float(relative_margin)})
     candidates = [Path(candidates)] if isinstance(candidates, (str, Path)) else [Path(p) for p in candidates]
     kwargs = dict(num_negatives=num_negatives, format=format, sampling_strategy=sampling_strategy,
                   relative_margin=none_float(relative_margin), simans_a=simans_a, simans_b=simans_b, fill=fill,
                   seed=seed)
-    check_params("build", kwargs)
     inputs = _read_inputs(queries, positives, corpus)
     frames = [check_candidates_ids(read_candidates(p), p, inputs.corpus, inputs.queries) for p in candidates]
     params = params_of(build_dataset, **kwargs)
     described = describe_inputs({**inputs.paths, "candidates": list(candidates)})
-    existing = find_version(out_dir, name, fingerprint("build", params, described))
+    existing = find_version(out_dir, name, fp)
     if existing is not None:
         return Output(existing, {}, {"out": existing}, title="build", reused=True,
                       notes=[f"up to date: same inputs and params as {existing}"])
     result = build_dataset(frames, inputs.queries, inputs.positives, inputs.corpus, **kwargs)
-    manifest = make_manifest("build", params, described, result.stats, upstream_steps(list(candidates)))
+    manifest = make_manifest("build", params, described, result.stats, upstream_steps(list(candidates)), fingerprint=fp)
     manifest["score_columns"] = result.score_columns
     path = write_dataset(result, out_dir=out_dir, name=name, manifest=manifest)
     files = {"out": path, **{f: path / f for f in ("train.parquet", "ids.parquet", "manifest.json", "README.md")}}
@@ -558,7 +670,7 @@ def report(dataset_or_run: str | Path, *, out: str | Path, metrics: Sequence[str
 # -- train / evaluate / compare --------------------------------------------------------------------
 
 @stage("train", "model")
-def train(*, dataset: str | Path, out: str | Path, model: str = "default", loss: str = "mnrl", epochs: float = 1,
+def train(*, dataset: str | Path, out: str | Path, model: str = "default", loss: str = "mnrl", epochs: float = 1.0,
           batch_size: int = 32, learning_rate: float = 2e-5, warmup_ratio: float = 0.1, max_seq_length: int = 256,
           max_steps: int | None = None, mini_batch_size: int | None = None, guide: str | None = None,
           pairs_only: bool = False, seed: int = 0, device: str = "cpu", trust_remote_code: bool = False,
@@ -570,11 +682,12 @@ def train(*, dataset: str | Path, out: str | Path, model: str = "default", loss:
     from minekit.models import model_identity
     from minekit.train import read_dataset, train_bi_encoder, write_model
 
+    check_params("train", locals())
+    fp = stage_fingerprint(train, locals())
     kwargs = dict(model=model, loss=loss, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
                   warmup_ratio=warmup_ratio, max_seq_length=max_seq_length, max_steps=max_steps,
                   mini_batch_size=mini_batch_size, guide=guide, seed=seed, device=device,
                   trust_remote_code=trust_remote_code)
-    check_params("train", kwargs)
     out = Path(out)
     _new_folder(out, "out", "; choose a new folder (models are never overwritten).")
     data = read_dataset(dataset)
@@ -586,6 +699,7 @@ def train(*, dataset: str | Path, out: str | Path, model: str = "default", loss:
     manifest = {
         "name": out.name,
         "stage": "train",
+        "fingerprint": fp,
         "minekit_version": version,
         "dataset": {"path": str(dataset), "name": data.manifest.get("name"), "version": data.manifest.get("version"),
                     "fingerprint": data.manifest.get("fingerprint")},
@@ -613,13 +727,15 @@ def evaluate(*, model: str, queries: str | Path, positives: str | Path, corpus: 
     from minekit.evaluate import evaluate_retrieval, format_metrics
     from minekit.io import file_sha256, write_json
 
-    check_params("evaluate", {"batch_size": batch_size, "max_seq_length": max_seq_length})
+    check_params("evaluate", locals())
+    fp = stage_fingerprint(evaluate, locals())
     inputs = _read_inputs(queries, positives, corpus)
     result = evaluate_retrieval(inputs.queries, inputs.positives, inputs.corpus, model=str(model), k=k,
                                 batch_size=batch_size, max_seq_length=max_seq_length,
                                 cache_dir=_evaluate_cache(str(model), cache_dir), device=device,
                                 trust_remote_code=trust_remote_code, show_progress=show_progress)
-    metrics = {**result.metrics, "positives": str(positives), "positives_sha256": file_sha256(positives)}
+    metrics = {**result.metrics, "positives": str(positives), "positives_sha256": file_sha256(positives),
+               "fingerprint": fp}
     out = None if out is None else write_json(out, metrics)
     return Output(out, {}, {"out": out} if out else {}, title="evaluate", text=format_metrics(metrics), data=metrics)
 

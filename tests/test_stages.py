@@ -135,3 +135,49 @@ def test_denoise_flag_pairs_are_checked_in_the_library_and_named_as_flags_on_the
                                       str(tmp_path / "pp.parquet")])
     assert result.exit_code == 2
     assert "--pseudo-positives and --min-positive-score go together" in result.output
+
+
+def test_a_pipeline_step_and_the_same_call_store_one_fingerprint(tiny_files, tmp_path):
+    import json
+
+    from minekit.io import read_manifest
+
+    toml = tmp_path / "p.toml"
+    toml.write_text(f"""
+[inputs]
+queries = "{tiny_files['queries']}"
+positives = "{tiny_files['positives']}"
+corpus = "{tiny_files['corpus']}"
+
+[steps.bm25]
+run = "mine.bm25"
+top_k = 5
+
+[steps.filtered]
+run = "filter"
+candidates = "@bm25"
+range_min = 1
+
+[steps.build]
+run = "build"
+candidates = ["@filtered"]
+name = "demo"
+num_negatives = 1
+""")
+    runs = tmp_path / "runs"
+    assert CliRunner().invoke(app, ["-q", "run", str(toml), "--runs-dir", str(runs)]).exit_code == 0
+    records = json.loads((runs / "p" / "run.json").read_text())["steps"]
+    for name in ("bm25", "filtered"):
+        assert read_manifest(records[name]["output"])["fingerprint"] == records[name]["fingerprint"]
+    built = json.loads((Path(records["build"]["output"]) / "manifest.json").read_text())
+    assert built["fingerprint"] == records["build"]["fingerprint"]
+    # the same stage called by hand, writing elsewhere, computes the same fingerprint
+    again = mk.mine_bm25(**tiny_files, out=tmp_path / "by-hand.parquet", top_k=5, show_progress=False)
+    assert read_manifest(again.path)["fingerprint"] == records["bm25"]["fingerprint"]
+    by_hand = mk.filter(candidates=records["bm25"]["output"], out=tmp_path / "f.parquet", range_min=1)
+    assert read_manifest(by_hand.path)["fingerprint"] == records["filtered"]["fingerprint"]
+
+    # an output replaced by one made with other settings is not up to date, whatever run.json says
+    mk.mine_bm25(**tiny_files, out=records["bm25"]["output"], top_k=3, show_progress=False)
+    dry = CliRunner().invoke(app, ["-q", "run", str(toml), "--runs-dir", str(runs), "--dry-run"])
+    assert "output was made with other settings" in dry.stdout
