@@ -1,7 +1,10 @@
-"""The minekit command line: each command reads its inputs, calls one library function, writes one output.
+"""The minekit command line: a thin shell over minekit.stages. A command parses its flags, calls one
+stage function with them and prints what it wrote (the path on stdout, counts on stderr).
 
-Flags are the library functions' keyword arguments (--range-max is range_max). Heavy libraries are
-imported inside the commands, so `minekit --help` stays instant.
+Flags are the stage function's keyword arguments (--range-max is range_max); a flag written
+`= DEFAULT` takes the function's default, and value rules (ranges, choices) come from
+minekit.options.RULES, so both live in one place. Heavy libraries are imported inside the stages,
+so `minekit --help` stays instant.
 """
 
 from __future__ import annotations
@@ -19,8 +22,6 @@ import typer
 
 from minekit import __version__
 from minekit.errors import ConfigError, MinekitError
-
-logger = logging.getLogger("minekit")
 
 app = typer.Typer(
     help="Offline hard-negative mining and training-data building for retrieval models.",
@@ -248,6 +249,8 @@ def info(path: Annotated[Path, typer.Argument(help="A parquet file minekit wrote
 
 # -- import ----------------------------------------------------------------------------------------
 
+AnchorColumnOpt = Annotated[str, typer.Option(help="Column holding the query text.")]
+PositiveColumnOpt = Annotated[str, typer.Option(help="Column holding the positive passage text.")]
 OverwriteOpt = Annotated[bool, typer.Option("--overwrite", help="Replace files of an earlier import in --out.")]
 ImportOutOpt = Annotated[Path, typer.Option("--out", help="Folder for queries/positives/corpus.parquet.")]
 ImportCorpusOpt = Annotated[Optional[Path], typer.Option(
@@ -273,8 +276,8 @@ def import_pairs_cmd(
     file: Annotated[Path, typer.Argument(help="(anchor, positive[, negative_1..n]) texts: parquet, JSONL or a "
                                               "datasets folder.")],
     out: ImportOutOpt,
-    anchor_column: Annotated[str, typer.Option(help="Column holding the query text.")] = DEFAULT,
-    positive_column: Annotated[str, typer.Option(help="Column holding the positive passage text.")] = DEFAULT,
+    anchor_column: AnchorColumnOpt = DEFAULT,
+    positive_column: PositiveColumnOpt = DEFAULT,
     corpus: ImportCorpusOpt = DEFAULT,
     overwrite: OverwriteOpt = DEFAULT,
 ) -> None:
@@ -289,8 +292,8 @@ def import_pairs_cmd(
 def import_hf_cmd(
     folder: Annotated[Path, typer.Argument(help="A datasets folder (save_to_disk) with anchor, positive[, negative...].")],
     out: ImportOutOpt,
-    anchor_column: Annotated[str, typer.Option(help="Column holding the query text.")] = DEFAULT,
-    positive_column: Annotated[str, typer.Option(help="Column holding the positive passage text.")] = DEFAULT,
+    anchor_column: AnchorColumnOpt = DEFAULT,
+    positive_column: PositiveColumnOpt = DEFAULT,
     corpus: ImportCorpusOpt = DEFAULT,
     overwrite: OverwriteOpt = DEFAULT,
 ) -> None:
@@ -694,30 +697,20 @@ def mine_random_cmd(
     """
 
 
-# Where each option's allowed values are defined (module, constant); read only to render --help.
-_CHOICES = {
-    "format": ("minekit.build", "FORMATS"), "sampling_strategy": ("minekit.build", "SAMPLING_STRATEGIES"),
-    "fill": ("minekit.build", "FILLS"), "scorer": ("minekit.denoise", "SCORERS"),
-    "precision": ("minekit.embed", "PRECISIONS"), "backend": ("minekit.embed", "BACKENDS"),
-    "dtype": ("minekit.embed", "DTYPES"), "loss": ("minekit.train", "LOSSES"),
-    "method": ("minekit.mine.bm25", "METHODS"), "index": ("minekit.mine.dense", "INDEXES"),
-    "query_from": ("minekit.mine.dense", "QUERY_FROM"),
-}
-
-
 def _plain_metavars(group) -> None:
     """Plain metavars (PATH, INTEGER, TEXT) and the allowed values of every choice option in --help."""
     import importlib
 
+    from minekit.options import RULES
+
     for cmd in getattr(group, "commands", {}).values():
         _plain_metavars(cmd)
+        rules = RULES.get(getattr(getattr(getattr(cmd, "callback", None), "stage", None), "kind", ""), {})
         for param in getattr(cmd, "params", []):
             if getattr(param, "param_type_name", "") != "option" or param.is_flag:
                 continue
-            choices = None
-            if param.name in _CHOICES:
-                module, constant = _CHOICES[param.name]
-                choices = getattr(importlib.import_module(module), constant, None)
+            source = getattr(rules.get(param.name), "choices", None)  # (module, constant) of a one_of rule
+            choices = getattr(importlib.import_module(source[0]), source[1], None) if source else None
             if choices:
                 param.metavar = "[" + "|".join(choices) + "]"
             else:

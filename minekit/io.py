@@ -108,21 +108,9 @@ def atomic_path(path: str | Path, suffix: str = "") -> Iterator[Path]:
 
     A killed run leaves at most a hidden temp file, never a half-written output.
     """
-    from minekit.guards import remove_stale_temps, respect_umask, temp_prefix
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale_temps(path.parent, f".{path.name}.", suffix + ".tmp")
-    fd, tmp = tempfile.mkstemp(prefix=temp_prefix(path.name), suffix=suffix + ".tmp", dir=path.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
-    respect_umask(tmp_path, folder=False)
-    try:
-        yield tmp_path
-        os.replace(tmp_path, path)
-    finally:
-        if tmp_path.exists():
-            tmp_path.unlink()
+    with _temp_beside(Path(path), suffix) as tmp:
+        yield tmp
+        os.replace(tmp, path)
 
 
 @contextmanager
@@ -133,17 +121,17 @@ def atomic_paths(*paths: str | Path) -> Iterator[list[Path]]:
     done) last, so it never appears without its companions.
     """
     with contextlib.ExitStack() as stack:
-        temps = [stack.enter_context(_temp_beside(Path(p))) for p in paths]
+        temps = [stack.enter_context(_temp_beside(Path(p), "".join(Path(p).suffixes[-1:]))) for p in paths]
         yield temps
         for tmp, path in zip(temps, paths):
             os.replace(tmp, path)
 
 
 @contextmanager
-def _temp_beside(path: Path) -> Iterator[Path]:
+def _temp_beside(path: Path, suffix: str) -> Iterator[Path]:
+    """A hidden temp file beside `path` (named for it and this process), removed unless renamed away."""
     from minekit.guards import remove_stale_temps, respect_umask, temp_prefix
 
-    suffix = "".join(path.suffixes[-1:])
     path.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temps(path.parent, f".{path.name}.", suffix + ".tmp")
     fd, tmp = tempfile.mkstemp(prefix=temp_prefix(path.name), suffix=suffix + ".tmp", dir=path.parent)

@@ -37,6 +37,7 @@ def one_of(module: str, constant: str) -> Rule:
             raise ValueError(f"{value!r} is not one of {', '.join(choices)}.")
         return value
 
+    check.choices = (module, constant)  # --help lists them
     return check
 
 

@@ -33,12 +33,13 @@ step x. A step's output is its ``--out`` (filled in as runs/<pipeline>/<step>/..
 for commands without ``--out`` (build) the path the stage returns; ``--out-dir`` is
 filled in as runs/<pipeline>/<step>/ (shared by all rounds, so each round's dataset is a version).
 
-A step's fingerprint is manifest.fingerprint (the one every output's manifest carries) of its command,
-its options (defaults included) and its inputs: the content hashes of the files and folders it names
-and the fingerprints of the steps it refers to.
-run.json records every step's status, fingerprint, wall time, output and counts, rewritten atomically
-after each step; a step is done only when run.json says so with the same fingerprint and its output
-exists, so a killed run redoes only what was not finished.
+A step's fingerprint is the one its stage stores in its output's manifest (stages.stage_fingerprint:
+its command, its options with defaults, and what its input files are); an input that is an earlier
+step's output is identified by that step's fingerprint, so every fingerprint is known before anything
+runs. run.json records every step's status, fingerprint, wall time, output and counts, rewritten
+atomically after each step; a step is up to date only when run.json says it finished, its output
+exists, the fingerprint stored in the output is the one computed now and the output's bytes are what
+was written, so a killed run redoes only what was not finished.
 """
 
 from __future__ import annotations
