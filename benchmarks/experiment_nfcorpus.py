@@ -1,19 +1,23 @@
-"""What do mined negatives buy? Fine-tune MiniLM on NFCorpus train pairs with different negatives, evaluate on test.
+"""Which negatives make a model better? Fine-tune MiniLM on NFCorpus train pairs with each recipe, on
+several training seeds, in two label regimes, and evaluate on a held-out split.
 
-Reproduces issue #6's experiment from scratch (no files in the repo are needed besides minekit):
+  nice -n 10 python benchmarks/experiment_nfcorpus.py --work /tmp/nfexp --split test --seeds 0,1,2 2>/tmp/nfexp.log
 
-  nice -n 10 python benchmarks/experiment_nfcorpus.py --work /tmp/nfexp 2>/tmp/nfexp.log
+Data: ../shared/data/nfcorpus (lowercased, stopwords removed; see its SOURCE.md). Training pairs: one seeded
+sample (seed 0 for every run) of score-2 (direct citation) pairs from qrels-train, at most --per-query a
+query. Two label regimes, the same training pairs:
 
-Data: ../shared/data/nfcorpus (lowercased, stopwords removed; see its SOURCE.md). Training pairs: a seeded
-sample of score-2 (direct citation) pairs from qrels-train, at most --per-query positives a query. Every
-train qrel of a sampled query (score 1 or 2) is masked from mining, so known positives are never negatives.
-Every variant trains the same number of steps (--pairs // --batch-size) with the same seed, learning rate
-and max_seq_length; evaluation is exact search on qrels-test (323 queries, graded nDCG) at max_seq_length.
+- sparse: only the training pairs are known positives (what a user with these pairs has); the query's
+  other labelled documents (its other score-2 and its score-1 citations) can be mined as negatives,
+  as the unlabelled positives of sparse data are.
+- complete: every labelled document of the query is masked from the negatives, which behaves like data
+  with complete labels: there the hardest candidates are true negatives.
 
-Variants: base (no training), pairs (MNRL, in-batch negatives only), bm25 (top-1 BM25 negative), dense
-(top-1 dense negative from the base model), mix (bm25 + dense merged, ranks 1..range_min skipped, rank
-<= range_max, relative margin to the positive, one negative sampled at random), and more with --variants.
-Results go to WORK/results.json after each variant, and a table to stdout at the end.
+Every variant trains the same number of steps (--pairs // --batch-size, one epoch of the pairs) with the
+same learning rate and max_seq_length; a training seed sets data order, initialisation of nothing else,
+and the seed of every random draw in build. Evaluation is exact search over the corpus on the chosen
+split (graded nDCG). Results go to WORK/results.json after every run (a rerun skips what is there), and
+the table (mean and standard deviation over seeds) to stdout.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import argparse
 import json
 import logging
 import os
-import resource
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -36,17 +40,23 @@ DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "nfcorpus"
 if not DATA.is_dir():
     DATA = Path("/work/shared/data/nfcorpus")
 
-# name -> how its negatives are made (None = no negatives)
+# name -> how its negatives are made: miners, filter params per miner, build params (None = pairs only).
+# mhn-*: sentence-transformers' mine_hard_negatives with its defaults (top-1 dense) and with its
+# documented "safe" settings; minekit: `minekit build` with no recipe flag over bm25 + dense candidates.
 RECIPES = {
     "pairs": None,
-    "bm25": {"sources": ["bm25"], "filter": {}, "sampling_strategy": "top"},
-    "dense": {"sources": ["dense"], "filter": {}, "sampling_strategy": "top"},
-    "mix": {"sources": ["bm25", "dense"], "filter": {"range_min": 3, "range_max": 30, "relative_margin": 0.05},
-            "sampling_strategy": "random"},
-    "dense-skip": {"sources": ["dense"], "filter": {"range_min": 10, "range_max": 50},
-                   "sampling_strategy": "random"},
-    "bm25-skip": {"sources": ["bm25"], "filter": {"range_min": 10, "range_max": 50},
-                  "sampling_strategy": "random"},
+    "mhn-default": {"sources": ["dense"], "filter": {},
+                    "build": {"num_negatives": 1, "relative_margin": None, "sampling_strategy": "top"}},
+    "mhn-safe": {"sources": ["dense"], "filter": {"range_min": 10, "range_max": 50, "max_score": 0.8,
+                                                 "relative_margin": 0.05},
+                 "build": {"num_negatives": 1, "relative_margin": None, "sampling_strategy": "random"}},
+    "bm25-top1": {"sources": ["bm25"], "filter": {},
+                  "build": {"num_negatives": 1, "relative_margin": None, "sampling_strategy": "top"}},
+    "minekit": {"sources": ["bm25", "dense"], "filter": {}, "build": {}},
+    "minekit-ntuple": {"sources": ["bm25", "dense"], "filter": {}, "build": {"format": "n-tuple"}},
+    "percpos-top1": {"sources": ["bm25", "dense"], "filter": {}, "build": {"num_negatives": 1}},
+    "simans": {"sources": ["bm25", "dense"], "filter": {}, "build": {"sampling_strategy": "simans",
+                                                                    "format": "n-tuple"}},
 }
 
 
@@ -61,17 +71,18 @@ def sample_pairs(positives: pl.DataFrame, *, n: int, per_query: int, seed: int) 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work", type=Path, default=Path("/tmp/nfexp"))
-    parser.add_argument("--pairs", type=int, default=2000)
+    parser.add_argument("--split", default="test", choices=["test", "dev"])
+    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--settings", default="sparse,complete")
+    parser.add_argument("--pairs", type=int, default=1600)
     parser.add_argument("--per-query", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--learning-rate", type=float, default=5e-5)
-    parser.add_argument("--max-seq-length", type=int, default=128)
-    parser.add_argument("--top-k", type=int, default=50)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--variants", default="base,pairs,bm25,dense,mix")
-    parser.add_argument("--cache", type=Path, default=None, help="Embedding cache folder (default WORK/embeddings).")
+    parser.add_argument("--max-seq-length", type=int, default=96)
+    parser.add_argument("--top-k", type=int, default=30)
+    parser.add_argument("--variants", default="base,pairs,mhn-default,mhn-safe,bm25-top1,minekit")
     args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(asctime)s %(name)s: %(message)s")
 
     from minekit.build import build_dataset
     from minekit.evaluate import evaluate_retrieval
@@ -84,110 +95,112 @@ def main() -> None:
 
     work = args.work
     work.mkdir(parents=True, exist_ok=True)
-    cache = str(args.cache or work / "embeddings")
-    results_path = work / "results.json"
+    cache = str(work / "embeddings")
+    results_path = work / f"results-{args.split}.json"
     results = json.loads(results_path.read_text()) if results_path.is_file() else {}
 
     train_in = read_inputs(DATA / "queries.parquet", DATA / "qrels-train.parquet", DATA / "corpus.parquet")
-    test_in = read_inputs(DATA / "queries.parquet", DATA / "qrels-test.parquet", DATA / "corpus.parquet")
-    pairs = sample_pairs(train_in.positives, n=args.pairs, per_query=args.per_query, seed=args.seed)
-    sampled_queries = train_in.queries.filter(pl.col("query_id").is_in(pairs["query_id"].unique().implode()))
-    mask = train_in.positives.filter(pl.col("query_id").is_in(pairs["query_id"].unique().implode()))
-    steps = pairs.height // args.batch_size  # one epoch, the same for every variant
-    print(f"# {pairs.height} training pairs from {sampled_queries.height} queries; {steps} steps of "
-          f"{args.batch_size}; lr {args.learning_rate}; max_seq_length {args.max_seq_length}; seed {args.seed}",
-          flush=True)
+    eval_in = read_inputs(DATA / "queries.parquet", DATA / f"qrels-{args.split}.parquet", DATA / "corpus.parquet")
+    pairs = sample_pairs(train_in.positives, n=args.pairs, per_query=args.per_query, seed=0)
+    queries = train_in.queries.filter(pl.col("query_id").is_in(pairs["query_id"].unique().implode()))
+    labelled = train_in.positives.filter(pl.col("query_id").is_in(pairs["query_id"].unique().implode()))
+    steps = pairs.height // args.batch_size
+    print(f"# {pairs.height} training pairs from {queries.height} queries; {steps} steps of {args.batch_size}; "
+          f"lr {args.learning_rate}; max_seq_length {args.max_seq_length}; eval on {args.split} "
+          f"({eval_in.positives['query_id'].n_unique()} queries)", flush=True)
 
     def base_model():
         model = load_bi_encoder("default")
         model.max_seq_length = args.max_seq_length
         return model
 
-    def evaluate(name: str, model, cache_dir: str | None) -> None:
-        started = time.perf_counter()
-        res = evaluate_retrieval(test_in.queries, test_in.positives, test_in.corpus, model=model, k=(10, 100),
+    def save(key: str, entry: dict) -> None:
+        results[key] = entry
+        results_path.write_text(json.dumps(results, indent=2, sort_keys=True))
+
+    def evaluate(model, cache_dir: str | None) -> dict:
+        res = evaluate_retrieval(eval_in.queries, eval_in.positives, eval_in.corpus, model=model, k=(10, 100),
                                  cache_dir=cache_dir, show_progress=False)
-        entry = {k: v for k, v in res.metrics.items() if "@" in k}
-        entry["eval_s"] = round(time.perf_counter() - started, 1)
-        results[name] = {**results.get(name, {}), **entry}
-        results_path.write_text(json.dumps(results, indent=2))
-        print(f"{name}: ndcg@10 {entry['ndcg@10']:.4f} mrr@10 {entry['mrr@10']:.4f} "
-              f"recall@100 {entry['recall@100']:.4f} ({entry['eval_s']}s eval)", flush=True)
+        return {k: round(v, 5) for k, v in res.metrics.items() if "@" in k}
 
-    candidates: dict[str, pl.DataFrame] = {}
+    candidates: dict[tuple[str, str], pl.DataFrame] = {}
 
-    def mined(source: str) -> pl.DataFrame:
-        if source not in candidates:
-            path = work / f"cands-{source}.parquet"
-            if path.is_file():
-                candidates[source] = pl.read_parquet(path)
-            else:
+    def mined(source: str, setting: str) -> pl.DataFrame:
+        key = (source, setting)
+        if key not in candidates:
+            path = work / f"cands-{source}-{setting}.parquet"
+            if not path.is_file():
                 started = time.perf_counter()
-                # Mine against the sampled positives, so positive_score (the base of the margins) is the
-                # score of the pairs we train on; then drop every other known positive of the query
-                # (NFCorpus has a median 18 qrels a query, many indirect): they are not negatives.
                 if source == "bm25":
-                    res = mine_bm25(sampled_queries, pairs, train_in.corpus, top_k=args.top_k, show_progress=False)
+                    frame = mine_bm25(queries, pairs, train_in.corpus, top_k=args.top_k, show_progress=False).frame
                 else:
-                    res = mine_dense(sampled_queries, pairs, train_in.corpus, model=base_model(), top_k=args.top_k,
-                                     cache_dir=cache, show_progress=False)
-                frame = filter_candidates(res.frame, mask.select("query_id", "doc_id")).frame
+                    frame = mine_dense(queries, pairs, train_in.corpus, model=base_model(), top_k=args.top_k,
+                                       cache_dir=cache, show_progress=False).frame
+                if setting == "complete":  # every labelled document of the query is a known positive
+                    frame = filter_candidates(frame, labelled.select("query_id", "doc_id")).frame
                 frame.write_parquet(path)
-                candidates[source] = frame
-                print(f"# mined {source}: {res.frame.height} candidates in {time.perf_counter() - started:.0f}s",
+                print(f"# mined {source} ({setting}): {frame.height} candidates in "
+                      f"{time.perf_counter() - started:.0f}s", flush=True)
+            candidates[key] = pl.read_parquet(path)
+        return candidates[key]
+
+    if "base" in args.variants.split(",") and "base" not in results:
+        save("base", evaluate(base_model(), cache))
+    for setting in args.settings.split(","):
+        for name in [v for v in args.variants.split(",") if v != "base"]:
+            for seed in [int(s) for s in args.seeds.split(",")]:
+                key = f"{setting}/{name}/{seed}"
+                if key in results:
+                    continue
+                recipe = RECIPES[name]
+                if recipe is None:
+                    train = pairs.join(train_in.queries, on="query_id").join(
+                        train_in.corpus.select("doc_id", pl.col("text").alias("positive")), on="doc_id"
+                    ).select(pl.col("text").alias("anchor"), "positive")
+                    build_stats = {}
+                else:
+                    frames = [filter_candidates(mined(s, setting), None, **recipe["filter"]).frame
+                              if recipe["filter"] else mined(s, setting) for s in recipe["sources"]]
+                    built = build_dataset(frames, train_in.queries, pairs, train_in.corpus,
+                                          **{"seed": seed, **recipe["build"]})
+                    train, build_stats = built.train, built.stats
+                started = time.perf_counter()
+                trained = train_bi_encoder(train, None, model=base_model(), loss="mnrl", batch_size=args.batch_size,
+                                           learning_rate=args.learning_rate, max_seq_length=args.max_seq_length,
+                                           max_steps=steps, seed=seed, show_progress=False)
+                train_s = time.perf_counter() - started
+                metrics = evaluate(trained.model, None)
+                save(key, {**metrics, "rows": train.height, "train_s": round(train_s, 1),
+                           "positives_lost": build_stats.get("positives_lost", 0),
+                           "rows_filled": build_stats.get("rows_filled", 0)})
+                print(f"{key}: ndcg@10 {metrics['ndcg@10']:.4f} ({train.height} rows, {train_s:.0f}s train)",
                       flush=True)
-        return candidates[source]
+    print(table(results, args.split))
 
-    for name in args.variants.split(","):
-        if name in results and "ndcg@10" in results[name]:
-            print(f"{name}: done before (see {results_path})", flush=True)
-            continue
-        if name == "base":
-            evaluate("base", base_model(), cache)
-            continue
-        recipe = RECIPES[name]
-        if recipe is None:
-            train = pairs.join(train_in.queries, on="query_id").join(
-                train_in.corpus.select("doc_id", pl.col("text").alias("positive")), on="doc_id"
-            ).select(pl.col("text").alias("anchor"), "positive")
-            ids, build_stats = None, {}
-        else:
-            frames = []
-            for source in recipe["sources"]:
-                cands = mined(source)
-                if recipe["filter"]:
-                    cands = filter_candidates(cands, None, **recipe["filter"]).frame
-                frames.append(cands)
-            built = build_dataset(frames, train_in.queries, pairs, train_in.corpus, num_negatives=1,
-                                  format="triplet", sampling_strategy=recipe["sampling_strategy"], fill="random",
-                                  seed=args.seed)
-            train, ids, build_stats = built.train, built.ids, built.stats
-            sources = ids["negative_sources"].list.first().value_counts().sort("count", descending=True)
-            print(f"# {name}: {train.height} rows; negative sources {dict(sources.iter_rows())}; "
-                  f"mean negative rank-score {ids['negative_scores'].list.first().mean():.3f}", flush=True)
-        started = time.perf_counter()
-        trained = train_bi_encoder(train, ids, model=base_model(), loss="mnrl", batch_size=args.batch_size,
-                                   learning_rate=args.learning_rate, max_seq_length=args.max_seq_length,
-                                   max_steps=steps, seed=args.seed, show_progress=False)
-        results[name] = {"train": {**trained.stats, "build": {k: v for k, v in build_stats.items()
-                                                              if not isinstance(v, dict)}}}
-        print(f"# {name}: trained {trained.stats['steps']} steps in {time.perf_counter() - started:.0f}s, "
-              f"loss {trained.stats['train_loss']:.4f}", flush=True)
-        evaluate(name, trained.model, None)
 
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"\n| variant | nDCG@10 | MRR@10 | Recall@10 | Recall@100 | d nDCG@10 vs base | d vs pairs |")
-    print("|---|---|---|---|---|---|---|")
-    base = results.get("base", {}).get("ndcg@10")
-    pairs_score = results.get("pairs", {}).get("ndcg@10")
-    for name, r in results.items():
-        if "ndcg@10" not in r:
+def table(results: dict, split: str) -> str:
+    """Mean (sd) over seeds of nDCG@10, MRR@10 and Recall@100, per regime and variant."""
+    lines = []
+    base = results.get("base")
+    for setting in ("sparse", "complete"):
+        names = sorted({k.split("/")[1] for k in results if k.startswith(setting + "/")},
+                       key=lambda n: list(RECIPES).index(n) if n in RECIPES else 99)
+        if not names:
             continue
-        d_base = f"{r['ndcg@10'] - base:+.4f}" if base is not None else "-"
-        d_pairs = f"{r['ndcg@10'] - pairs_score:+.4f}" if pairs_score is not None else "-"
-        print(f"| {name} | {r['ndcg@10']:.4f} | {r['mrr@10']:.4f} | {r['recall@10']:.4f} | {r['recall@100']:.4f} "
-              f"| {d_base} | {d_pairs} |")
-    print(f"\npeak RSS {rss:.0f} MiB; results in {results_path}")
+        lines += [f"\n{setting} labels, NFCorpus {split}", "",
+                  "| negatives | nDCG@10 | MRR@10 | Recall@100 | seeds |", "|---|---|---|---|---|"]
+        if base:
+            lines.append(f"| none (base model) | {base['ndcg@10']:.4f} | {base['mrr@10']:.4f} | "
+                         f"{base['recall@100']:.4f} | - |")
+        for name in names:
+            runs = [v for k, v in results.items() if k.startswith(f"{setting}/{name}/")]
+            cells = []
+            for metric in ("ndcg@10", "mrr@10", "recall@100"):
+                values = [r[metric] for r in runs]
+                sd = statistics.stdev(values) if len(values) > 1 else 0.0
+                cells.append(f"{statistics.mean(values):.4f} ± {sd:.4f}")
+            lines.append(f"| {name} | {' | '.join(cells)} | {len(runs)} |")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -32,28 +32,6 @@ BINS = 30
 TEXT_CHARS = 280
 
 
-def _picked_by_miner(ids: "pl.DataFrame") -> "pl.DataFrame":
-    """One row per picked negative, its score and positive score both from the first of its sources (in
-    name order) that scored it, so a row's score and positive score are always of one kind."""
-    import polars as pl
-
-    from minekit.build import score_column
-
-    suffixes = [c.removeprefix("negative_scores_") for c in ids.columns if c.startswith("negative_scores_")]
-    lists = ["negative_ids", "negative_sources", *(f"negative_scores_{c}" for c in suffixes)]
-    rows = ids.select("query_id", *lists, *(f"positive_score_{c}" for c in suffixes)).explode(lists)
-    sources = sorted({s for combo in rows["negative_sources"].drop_nulls().unique() for s in combo.split("+")})
-    by_suffix = {score_column(s): s for s in sources}
-    score, positive = pl.lit(None, pl.Float64), pl.lit(None, pl.Float64)
-    for c in reversed([c for c in suffixes if c in by_suffix]):
-        found = pl.col("negative_sources").str.split("+").list.contains(by_suffix[c]) & \
-            pl.col(f"negative_scores_{c}").is_not_null()
-        score = pl.when(found).then(pl.col(f"negative_scores_{c}").cast(pl.Float64)).otherwise(score)
-        positive = pl.when(found).then(pl.col(f"positive_score_{c}").cast(pl.Float64)).otherwise(positive)
-    return rows.select("query_id", pl.col("negative_ids").alias("doc_id"), score.alias("picked_score"),
-                       pl.col("negative_sources").alias("sources"), positive.alias("picked_positive_score"))
-
-
 @dataclass
 class ReportResult:
     html: str
@@ -169,6 +147,28 @@ def _picked(ids: "pl.DataFrame") -> "pl.DataFrame":
                           (pl.col("source") if "source" in ids.columns else pl.lit("unknown")).alias("sources"),
                           pl.lit(None, pl.Float64).alias("picked_positive_score"))
     raise InputError("ids.parquet: has neither negative_ids nor label; rebuild the dataset.")
+
+
+def _picked_by_miner(ids: "pl.DataFrame") -> "pl.DataFrame":
+    """One row per picked negative, its score and positive score both from the first of its sources (in
+    name order) that scored it, so a row's score and positive score are always of one kind."""
+    import polars as pl
+
+    from minekit.build import score_column
+
+    suffixes = [c.removeprefix("negative_scores_") for c in ids.columns if c.startswith("negative_scores_")]
+    lists = ["negative_ids", "negative_sources", *(f"negative_scores_{c}" for c in suffixes)]
+    rows = ids.select("query_id", *lists, *(f"positive_score_{c}" for c in suffixes)).explode(lists)
+    sources = sorted({s for combo in rows["negative_sources"].drop_nulls().unique() for s in combo.split("+")})
+    by_suffix = {score_column(s): s for s in sources}
+    score, positive = pl.lit(None, pl.Float64), pl.lit(None, pl.Float64)
+    for c in reversed([c for c in suffixes if c in by_suffix]):
+        found = pl.col("negative_sources").str.split("+").list.contains(by_suffix[c]) & \
+            pl.col(f"negative_scores_{c}").is_not_null()
+        score = pl.when(found).then(pl.col(f"negative_scores_{c}").cast(pl.Float64)).otherwise(score)
+        positive = pl.when(found).then(pl.col(f"positive_score_{c}").cast(pl.Float64)).otherwise(positive)
+    return rows.select("query_id", pl.col("negative_ids").alias("doc_id"), score.alias("picked_score"),
+                       pl.col("negative_sources").alias("sources"), positive.alias("picked_positive_score"))
 
 
 @dataclass
