@@ -175,7 +175,7 @@ def _dense_rankings(queries: "pl.DataFrame", corpus: "pl.DataFrame", *, model, d
                     max_seq_length: int | None, cache_dir: str | None, device: str, trust_remote_code: bool,
                     show_progress: bool) -> tuple[dict[str, list[str]], str]:
     from minekit.embed import Encoder
-    from minekit.mine.topk import top_k_exact
+    from minekit.mine.dense import search_flat
     from minekit.models import load_bi_encoder
     from minekit.schema import passage_text
 
@@ -188,17 +188,17 @@ def _dense_rankings(queries: "pl.DataFrame", corpus: "pl.DataFrame", *, model, d
     encoder = Encoder(model=model, batch_size=batch_size, device=device, cache_dir=cache_dir,
                       trust_remote_code=trust_remote_code)
     corpus = corpus.sort("doc_id")  # position = tie-break order, as in the miners
-    doc_ids = corpus["doc_id"].to_list()
+    doc_ids = corpus["doc_id"]
     doc_emb = encoder.encode(corpus.select(passage_text()).to_series().to_list(), show_progress=show_progress)
     query_emb = encoder.encode(queries["text"].to_list(), show_progress=show_progress)
-    rankings: dict[str, list[str]] = {}
-    positions = np.arange(len(doc_ids))
     query_ids = queries["query_id"].to_list()
-    for start in range(0, len(query_emb), 1024):
-        scores = query_emb[start:start + 1024] @ doc_emb.T
-        for i, row in enumerate(scores):
-            _, top = top_k_exact(row, positions, depth)
-            rankings[query_ids[start + i]] = [doc_ids[j] for j in top]
+    # The miners' exact search: bounded memory (a block of scores at a time), the same total order.
+    nothing = [np.zeros(0, dtype=np.int64)] * len(query_ids)
+    hits = search_flat(query_emb, np.arange(len(query_ids)), doc_emb, nothing, top_k=depth, desc="evaluate",
+                       show_progress=show_progress)
+    ranked = hits.to_frame(query_ids, doc_ids, source="dense").group_by("query_id", maintain_order=True).agg("doc_id")
+    rankings: dict[str, list[str]] = {q: [] for q in query_ids}
+    rankings.update(zip(ranked["query_id"].to_list(), ranked["doc_id"].to_list()))
     return rankings, str(name)
 
 
