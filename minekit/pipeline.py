@@ -253,7 +253,7 @@ class _Option:
 
 
 def _options(fn: Callable) -> dict[str, _Option]:
-    import collections.abc
+    """A stage function's parameters, with the types their annotations allow ("int | None", "list[str | Path]")."""
     import typing
 
     hints = typing.get_type_hints(fn)
@@ -262,18 +262,25 @@ def _options(fn: Callable) -> dict[str, _Option]:
         if param.name == "show_progress":
             continue
         hint = hints.get(param.name, Any)
-        parts = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, getattr(__import__("types"), "UnionType", None)) else (hint,)
-        multiple = any(typing.get_origin(p) in (list, tuple, collections.abc.Sequence) for p in parts)
-        scalars = []
-        for p in parts:
-            scalars += list(typing.get_args(p)) if typing.get_origin(p) in (list, tuple, collections.abc.Sequence) else [p]
-        flatten = []
-        for p in scalars:
-            flatten += list(typing.get_args(p)) if typing.get_args(p) else [p]
-        options[param.name] = _Option(param.name, param.default is inspect.Parameter.empty, param.default, multiple,
-                                      hint is bool, tuple(t for t in flatten if t is not type(None)),
-                                      param.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD)
+        types = _leaf_types(hint)
+        options[param.name] = _Option(param.name, param.default is inspect.Parameter.empty, param.default,
+                                      multiple=list in types, is_flag=hint is bool,
+                                      types=tuple(t for t in types if t not in (list, type(None))),
+                                      positional=param.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD)
     return options
+
+
+def _leaf_types(hint: Any) -> set:
+    """The plain types in an annotation; `list` stands for any list or sequence of them."""
+    import collections.abc
+    import typing
+
+    origin = typing.get_origin(hint)
+    if origin in (list, tuple, collections.abc.Sequence):
+        return {list, *(t for arg in typing.get_args(hint) for t in _leaf_types(arg))}
+    if typing.get_args(hint):  # a union
+        return {t for arg in typing.get_args(hint) for t in _leaf_types(arg)}
+    return {hint}
 
 
 def stage_of(kind: str) -> Callable | None:
