@@ -220,8 +220,9 @@ def compare_metrics(runs: list[dict[str, Any]], labels: list[str]) -> str:
                 cells.append(f"{value:.4f} ({value - base:+.4f})")
         rows.append(cells)
     rows.append(["queries", *(str(run.get("queries", "-")) for run in runs)])
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in [header, *rows])
+    from minekit.stats import format_table
+
+    return format_table([header, *rows])
 
 
 def check_metrics(run: Any, path: str) -> dict[str, Any]:

@@ -818,8 +818,9 @@ def format_metrics(rows: list[tuple[str, dict]]) -> str:
     table = [["step", *columns]]
     for name, metrics in rows:
         table.append([name, *(_cell(metrics.get(c)) for c in columns)])
-    widths = [max(len(r[i]) for r in table) for i in range(len(table[0]))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in table)
+    from minekit.stats import format_table
+
+    return format_table(table)
 
 
 def _cell(value: Any) -> str:

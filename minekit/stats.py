@@ -30,6 +30,12 @@ def format_stats(title: str, stats: dict[str, Any]) -> str:
     return "\n".join([title, *(f"  {k.ljust(width)}  {v}" for k, v in rows)])
 
 
+def format_table(rows: list[list[str]]) -> str:
+    """Rows of cells as aligned columns (the first row is the header), two spaces apart."""
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)
+
+
 def _fmt(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.4g}"
