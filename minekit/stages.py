@@ -138,8 +138,8 @@ def split_values(fn: Callable, values: dict, *, skip: Sequence[str] = ()) -> tup
         items = list(value) if isinstance(value, (list, tuple)) else [value]
         if items and all(_is_path(v) for v in items):
             paths[name] = value
-        elif name in floats and isinstance(value, int) and not isinstance(value, bool):
-            params[name] = float(value)  # 1 and 1.0 are one setting
+        elif name in floats and isinstance(value, (int, str)) and not isinstance(value, bool):
+            params[name] = none_float(value)  # 1 and 1.0 are one setting, and 'none' is None
         else:
             params[name] = [str(v) if isinstance(v, Path) else v for v in value] if isinstance(value, (list, tuple)) \
                 else str(value) if isinstance(value, Path) else value
@@ -621,11 +621,12 @@ def build(*, candidates: str | Path | Sequence[str | Path], queries: str | Path,
     from minekit.manifest import describe_inputs, make_manifest, upstream_steps
     from minekit.schema import check_candidates_ids
 
-    check_params("build", {**locals(), "relative_margin": none_float(relative_margin)})
-    fp = stage_fingerprint(build, {**locals(), "relative_margin": none_float(relative_margin)})
     candidates = [Path(candidates)] if isinstance(candidates, (str, Path)) else [Path(p) for p in candidates]
+    relative_margin = none_float(relative_margin)
+    check_params("build", locals())
+    fp = stage_fingerprint(build, locals())
     kwargs = dict(num_negatives=num_negatives, format=format, sampling_strategy=sampling_strategy,
-                  relative_margin=none_float(relative_margin), simans_a=simans_a, simans_b=simans_b, fill=fill,
+                  relative_margin=relative_margin, simans_a=simans_a, simans_b=simans_b, fill=fill,
                   seed=seed)
     inputs = _read_inputs(queries, positives, corpus)
     frames = [check_candidates_ids(read_candidates(p), p, inputs.corpus, inputs.queries) for p in candidates]

@@ -181,3 +181,14 @@ num_negatives = 1
     mk.mine_bm25(**tiny_files, out=records["bm25"]["output"], top_k=3, show_progress=False)
     dry = CliRunner().invoke(app, ["-q", "run", str(toml), "--runs-dir", str(runs), "--dry-run"])
     assert "output was made with other settings" in dry.stdout
+
+
+def test_one_setting_one_fingerprint_however_it_is_written(tiny_files):
+    base = dict(candidates=[tiny_files["corpus"]], queries="q", positives="p", corpus="c", name="d")
+    fingerprints = {stages.stage_fingerprint(stages.build, {**base, "relative_margin": value})
+                    for value in ("none", "None", None)}
+    assert len(fingerprints) == 1
+    assert stages.stage_fingerprint(stages.train, {"dataset": "d", "out": "m", "epochs": 1}) == \
+        stages.stage_fingerprint(stages.train, {"dataset": "d", "out": "elsewhere", "epochs": 1.0})
+    assert stages.stage_fingerprint(stages.filter, {"candidates": tiny_files["corpus"], "out": "o", "range_min": 1}) != \
+        stages.stage_fingerprint(stages.filter, {"candidates": tiny_files["corpus"], "out": "o", "range_min": 2})
