@@ -38,7 +38,7 @@ def _reference(model_path, texts):
 
 
 def test_encode_order_and_normalisation(tiny_bi_encoder):
-    got = encode(TEXTS, str(tiny_bi_encoder), batch_size=2, show_progress=False)
+    got = encode(TEXTS, str(tiny_bi_encoder), batch_size=2, dtype="float32", show_progress=False)
     ref, _ = _reference(tiny_bi_encoder, TEXTS)
     assert got.shape == (5, 32) and got.dtype == np.float32
     np.testing.assert_allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-5)
@@ -88,7 +88,7 @@ def test_reduced_precision_is_close_and_stable(tiny_bi_encoder, tmp_path, precis
 
 
 def test_killed_write_is_ignored(tiny_bi_encoder, tmp_path, count_encode):
-    encode(TEXTS[:2], str(tiny_bi_encoder), cache_dir=tmp_path, show_progress=False)
+    encode(TEXTS[:2], str(tiny_bi_encoder), cache_dir=tmp_path, dtype="float32", show_progress=False)
     (folder,) = [p for p in tmp_path.iterdir() if p.is_dir()]
     # A run killed mid-write: a vectors file without its keys file, and a temp file.
     (shard,) = folder.glob("*.keys.npy")
@@ -96,7 +96,7 @@ def test_killed_write_is_ignored(tiny_bi_encoder, tmp_path, count_encode):
     (folder / "deadbeef.vec.npy").write_bytes(vec.read_bytes()[:50])
     (folder / ".deadbeef.keys.npy.123.tmp").write_bytes(b"garbage")
     count_encode.clear()
-    out = encode(TEXTS, str(tiny_bi_encoder), cache_dir=tmp_path, show_progress=False)
+    out = encode(TEXTS, str(tiny_bi_encoder), cache_dir=tmp_path, dtype="float32", show_progress=False)
     assert sorted(count_encode) == sorted(set(TEXTS[2:]) - set(TEXTS[:2]))
     ref, _ = _reference(tiny_bi_encoder, TEXTS)
     np.testing.assert_allclose(out, ref, atol=1e-5)
@@ -123,8 +123,8 @@ def test_two_runs_at_once_share_the_cache(tiny_bi_encoder, tmp_path, count_encod
 def test_loaded_model_object_is_accepted_and_cached(tiny_bi_encoder, tmp_path, count_encode):
     ref, model = _reference(tiny_bi_encoder, TEXTS)
     count_encode.clear()
-    a = encode(TEXTS, model, cache_dir=tmp_path, show_progress=False)
-    b = encode(TEXTS, model, cache_dir=tmp_path, show_progress=False)
+    a = encode(TEXTS, model, cache_dir=tmp_path, dtype="float32", show_progress=False)
+    b = encode(TEXTS, model, cache_dir=tmp_path, dtype="float32", show_progress=False)
     assert len(count_encode) == 4  # second call fully cached
     np.testing.assert_allclose(a, ref, atol=1e-5)
     np.testing.assert_array_equal(a, b)
