@@ -66,6 +66,15 @@ def text_keys(texts: list[str]) -> np.ndarray:
     return np.array([hashlib.sha256(t.encode("utf-8")).digest()[:KEY_BYTES] for t in texts], dtype=f"S{KEY_BYTES}")
 
 
+def top_k_overlap(q_ref: np.ndarray, d_ref: np.ndarray, q: np.ndarray, d: np.ndarray, k: int = 10) -> np.ndarray:
+    """Per query, the share of its top-k documents under embeddings (q, d) that are also in its top-k
+    under the reference (q_ref, d_ref): how much an encoder option changes what is mined."""
+    k = min(k, len(d_ref))
+    ref = np.argsort(-(q_ref @ d_ref.T), axis=1, kind="stable")[:, :k]
+    got = np.argsort(-(q @ d.T), axis=1, kind="stable")[:, :k]
+    return np.array([len(np.intersect1d(a, b)) / k for a, b in zip(ref, got)], dtype=np.float64)
+
+
 def cpu_has_bf16(cpuinfo: str | Path = "/proc/cpuinfo") -> bool:
     """True if the CPU has native bfloat16 units (AMX or AVX512-BF16): there bf16 encodes ~2x faster."""
     try:
@@ -426,7 +435,7 @@ class Encoder:
     def _worker_models(self) -> list["SentenceTransformer"]:
         """One model per device (the first is self.load()); the others are copies moved to their device."""
         first = self.load()
-        return [first] + [self._prepare(first, d, copy_model=True) for d in self.devices[1:]]
+        return [first] + [self._prepare(copy.deepcopy(first), d, copy_model=False) for d in self.devices[1:]]
 
     def dim(self) -> int | None:
         if self._loaded is not None:
@@ -493,6 +502,8 @@ class Encoder:
         if self.cache_dir is not None:
             dim = self._known_dim(prompt)
             cache = self._cache(prompt, dim if dim is not None else _model_dim(self.load()))
+            if cache.folder.is_dir():
+                cache.write_meta()  # a folder whose meta.json was lost or damaged gets it back
         dim = cache.meta["dim"] if cache is not None else _model_dim(self.load())
         # Filled in place: each distinct text at its first position, repeats copied at the end.
         out = np.zeros((len(texts), dim), dtype=np.float32)
