@@ -51,11 +51,12 @@ DTYPES = ("auto", "float32", "bfloat16", "float16")
 # Texts per committed shard: the unit of progress a SIGKILL keeps (Ctrl-C keeps every finished batch).
 CHUNK = 2048
 KEY_BYTES = 16
-# Estimated tokens (characters / 4, capped at the model's max_seq_length) per encoding batch, for the
-# default batch_size 64 (scaled with larger batch sizes). Measured on NFCorpus passages with MiniLM on
-# 2 cores: 1024 was both faster (37.9 s vs 42.7 s for 800 passages) and leaner than 4096, and put the
-# cold `mine dense` peak RSS at 0.61x sentence-transformers' (899 vs 1479 MiB; 4096 gave 0.93x).
-TOKEN_BUDGET = 1024
+# Estimated tokens (characters / 4, capped at the model's max_seq_length) per encoding batch of float32, for
+# the default batch_size 64 (scaled with larger batch sizes); 16-bit dtypes take twice as many (same bytes).
+# Measured on 542 NFCorpus passages with MiniLM on 2 shared cores: a budget of 1024 cost 145 CPU-s in
+# float32 and 116 in bfloat16 (many small batches, each of a new shape), 4096 / 16384 cost 60 / 28
+# (bfloat16's AMX units want large matrices), at about 0.1 GB more peak RSS.
+TOKEN_BUDGET = 8192
 READ_BLOCK = 16384  # cached rows read (and normalised) at a time
 CACHE_FORMAT = 2  # 2: checksummed shards, compute dtype and max_seq_length in the key
 _DEVICE = re.compile(r"^(cpu|mps|(cuda|xpu)(:\d+)?)$")
@@ -428,9 +429,26 @@ class Encoder:
             from minekit.models import load_bi_encoder
 
             logger.info("loading model %s on %s (%s)", self.model, self.devices[0], self.dtype)
-            model = load_bi_encoder(self.model, device=self.devices[0], trust_remote_code=self.trust_remote_code)
+            model = self._load_plain()
+            if model is None:
+                model = load_bi_encoder(self.model, device=self.devices[0], trust_remote_code=self.trust_remote_code)
             self._loaded = self._prepare(model, self.devices[0], copy_model=False)
         return self._loaded
+
+    def _load_plain(self):
+        """The model on plain transformers (minekit.plain_encoder) when its folder has the classic
+        Transformer + Pooling (+ Normalize) layout: no sentence-transformers import (~250 MB, seconds)."""
+        from minekit.models import resolve_model
+
+        folder = Path(resolve_model(self.model))
+        if self.trust_remote_code or not folder.is_dir():
+            return None
+        from minekit.plain_encoder import PlainEncoder, plain_layout
+
+        layout = plain_layout(folder)
+        if layout is None:
+            return None
+        return PlainEncoder(folder, layout, device=self.devices[0], dtype=self.dtype)
 
     def _worker_models(self) -> list["SentenceTransformer"]:
         """One model per device (the first is self.load()); the others are copies moved to their device."""
@@ -448,13 +466,11 @@ class Encoder:
         if self._prompts is None:
             from minekit.models import model_prompts
 
-            if self._loaded is not None:
-                self._prompts = (dict(getattr(self._loaded, "prompts", None) or {}),
-                                 getattr(self._loaded, "default_prompt_name", None))
-            else:
-                found = model_prompts(self.model)
-                self._prompts = found if found is not None else \
-                    (dict(self.load().prompts or {}), self.load().default_prompt_name)
+            found = model_prompts(self.model) if isinstance(self.model, str) else None
+            if found is None:
+                model = self.load()
+                found = (dict(getattr(model, "prompts", None) or {}), getattr(model, "default_prompt_name", None))
+            self._prompts = found
         return self._prompts
 
     def prompt_text(self, prompt: str | None, prompt_name: str | None, *, flag: str = "prompt") -> str | None:
@@ -545,8 +561,10 @@ class Encoder:
         """Embeddings of one chunk, batch by batch; stops early (returning how many rows are done) on
         Ctrl-C in this thread or when `stop` is set by another."""
         vectors = np.zeros((len(texts), _model_dim(model)), dtype=np.float32)
-        max_tokens = TOKEN_BUDGET * max(1, self.batch_size // 64)
         max_length = int(getattr(model, "max_seq_length", None) or 512)
+        # The token budget bounds CPU memory at no cost in speed there; a GPU wants full batches.
+        budget = TOKEN_BUDGET * (1 if self.dtype == "float32" else 2) * max(1, self.batch_size // 64)
+        max_tokens = self.batch_size * max_length if self.devices[0].startswith("cuda") else budget
         done = 0
         try:
             for a, b in _batches([len(t) for t in texts], self.batch_size, max_tokens, max_length):

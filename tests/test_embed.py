@@ -464,3 +464,37 @@ def test_train_applies_and_saves_prompts(tiny_files, tiny_bi_encoder, tmp_path):
     result = runner.invoke(app, ["train", "--dataset", str(tmp_path / "ds" / "t" / "v1"), "--out",
                                  str(tmp_path / "m2"), "--model", str(tiny_bi_encoder), "--max-seq-length", "0"])
     assert result.exit_code == 2 and "--max-seq-length: must be at least 1" in result.output
+
+
+def test_plain_transformers_path_matches_sentence_transformers(monkeypatch):
+    """The packaged default model loads without sentence-transformers and encodes as it does."""
+    from sentence_transformers import SentenceTransformer
+
+    from minekit.models import resolve_model
+    from minekit.plain_encoder import PlainEncoder, plain_layout
+
+    texts = ["how do solar panels make electricity", "espresso is brewed by forcing hot water through coffee",
+             "a python tuple is an immutable sequence " * 40]  # the last one is truncated at max_seq_length
+    encoder = Encoder(model="default", dtype="float32", batch_size=2)
+    got = encoder.encode(texts, prompt="query: ", show_progress=False)
+    assert isinstance(encoder._loaded, PlainEncoder)
+    reference = SentenceTransformer(resolve_model("default"), device="cpu")
+    want = reference.encode(texts, prompt="query: ", normalize_embeddings=True, convert_to_numpy=True)
+    np.testing.assert_allclose(got, want, atol=1e-5)
+    assert plain_layout(resolve_model("default")) == {"max_seq_length": 256, "pooling": "mean", "dim": 384,
+                                                      "normalize": True}
+
+
+def test_other_layouts_load_with_sentence_transformers(tiny_bi_encoder, tmp_path):
+    import json
+    import shutil
+
+    from minekit.plain_encoder import plain_layout
+
+    assert plain_layout(tiny_bi_encoder) is None  # sentence-transformers 6 layout: its own loader
+    classic = tmp_path / "classic"
+    shutil.copytree(tiny_bi_encoder, classic)
+    (classic / "sentence_bert_config.json").write_text(json.dumps({"max_seq_length": 64, "do_lower_case": True}))
+    assert plain_layout(classic) is None  # lower-casing: not reproduced, so not taken
+    (classic / "sentence_bert_config.json").write_text(json.dumps({"max_seq_length": 64, "do_lower_case": False}))
+    assert plain_layout(classic) == {"max_seq_length": 64, "pooling": "mean", "dim": 32, "normalize": True}
