@@ -51,11 +51,11 @@ DTYPES = ("auto", "float32", "bfloat16", "float16")
 # Texts per committed shard: the unit of progress a SIGKILL keeps (Ctrl-C keeps every finished batch).
 CHUNK = 2048
 KEY_BYTES = 16
-# Estimated tokens (characters / 4, capped at the model's max_seq_length) per encoding batch of float32, for
-# the default batch_size 64 (scaled with larger batch sizes); 16-bit dtypes take twice as many (same bytes).
-# Measured on 542 NFCorpus passages with MiniLM on 2 shared cores: a budget of 1024 cost 145 CPU-s in
-# float32 and 116 in bfloat16 (many small batches, each of a new shape), 4096 / 16384 cost 60 / 28
-# (bfloat16's AMX units want large matrices), at about 0.1 GB more peak RSS.
+# Estimated tokens (characters / 4, capped at the model's max_seq_length) per encoding batch, for the
+# default batch_size 64 (scaled with larger batch sizes). Measured on 542 NFCorpus passages with MiniLM
+# (`mine dense`, 2 shared cores), bfloat16: a budget of 4096 cost 43 CPU-s and 762 MB peak RSS, 8192
+# 28 CPU-s and 798 MB, 16384 25 CPU-s and 872 MB (many small batches, each of a new shape, are slow;
+# AMX units want large matrices); float32: 1024 cost 145 CPU-s, 8192 42 CPU-s and 849 MB.
 TOKEN_BUDGET = 8192
 READ_BLOCK = 16384  # cached rows read (and normalised) at a time
 CACHE_FORMAT = 2  # 2: checksummed shards, compute dtype and max_seq_length in the key
@@ -563,7 +563,7 @@ class Encoder:
         vectors = np.zeros((len(texts), _model_dim(model)), dtype=np.float32)
         max_length = int(getattr(model, "max_seq_length", None) or 512)
         # The token budget bounds CPU memory at no cost in speed there; a GPU wants full batches.
-        budget = TOKEN_BUDGET * (1 if self.dtype == "float32" else 2) * max(1, self.batch_size // 64)
+        budget = TOKEN_BUDGET * max(1, self.batch_size // 64)
         max_tokens = self.batch_size * max_length if self.devices[0].startswith("cuda") else budget
         done = 0
         try:
