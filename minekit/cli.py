@@ -701,8 +701,8 @@ QueryPromptNameOpt = Annotated[Optional[str], typer.Option(
 CorpusPromptNameOpt = Annotated[Optional[str], typer.Option(
     help="Name of one of the model's saved prompts to use for passages (e.g. document).")]
 DtypeOpt = Annotated[str, typer.Option(
-    help="Compute dtype: auto = bfloat16 on CPUs with AMX/AVX512-BF16 (top-10 overlap 0.96 vs float32 on "
-         "NFCorpus, ~2x faster), float16 on CUDA, else float32; or float32, bfloat16, float16.")]
+    help="Compute dtype: auto = bfloat16 on CPUs with AMX/AVX512-BF16 (faster, same top-10 within 1-2%), "
+         "float16 on CUDA, else float32; or float32, bfloat16, float16.")]
 MaxSeqLengthOpt = Annotated[Optional[int], typer.Option(
     help="Tokens per text when encoding; longer texts are truncated (default: the model's).")]
 PrecisionOpt = Annotated[str, typer.Option(

@@ -164,7 +164,9 @@ def _batches(lengths: list[int], batch_size: int, max_tokens: int, max_length: i
     max_tokens tokens each, a text counting characters / 4 tokens, at most max_length."""
     bounds, a = [], 0
     while a < len(lengths):
-        longest = max(1, min(max_length, lengths[a] // 4 + 2))  # the first text of a batch is its longest
+        # The first text of a batch is its longest; rounded up to 32 tokens, so batch sizes (and shapes)
+        # repeat from batch to batch.
+        longest = max(1, min(max_length, -(-(lengths[a] // 4 + 2) // 32) * 32))
         b = min(len(lengths), a + max(1, min(batch_size, max_tokens // longest)))
         bounds.append((a, b))
         a = b

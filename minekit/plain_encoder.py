@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 
 _TYPES = ("Transformer", "Pooling", "Normalize")
+PAD_MULTIPLE = 32
 _POOLING_KEYS = {"word_embedding_dimension", "pooling_mode_cls_token", "pooling_mode_mean_tokens",
                  "pooling_mode_max_tokens", "pooling_mode_mean_sqrt_len_tokens", "pooling_mode_weightedmean_tokens",
                  "pooling_mode_lasttoken", "include_prompt"}
@@ -80,7 +81,10 @@ class PlainEncoder(torch.nn.Module):
                **_ignored) -> torch.Tensor:
         """Embeddings of `texts` (prompt prepended), one tensor; minekit batches, so batch_size is the whole call."""
         texts = [(prompt or "") + str(t) for t in texts]
+        # Lengths padded to a multiple of PAD_MULTIPLE: a handful of distinct shapes instead of one per
+        # batch (oneDNN builds and caches kernels, with reordered weights, per shape: time and memory).
         batch = self.tokenizer(texts, padding=True, truncation="longest_first", max_length=self.max_seq_length,
+                               pad_to_multiple_of=PAD_MULTIPLE if self.max_seq_length % PAD_MULTIPLE == 0 else None,
                                return_tensors="pt").to(self.device)
         hidden = self.model(**batch).last_hidden_state
         if self.pooling == "cls":
