@@ -61,6 +61,9 @@ def _main(
         typer.echo(__version__)
         raise typer.Exit()
     STATE.debug, STATE.quiet = debug, quiet
+    from minekit.embed import return_freed_memory
+
+    return_freed_memory()  # encoders' large, changing buffers: bounded peak RSS (glibc; no-op elsewhere)
     level = logging.ERROR if quiet else logging.DEBUG if verbose else logging.INFO
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))

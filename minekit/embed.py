@@ -67,6 +67,26 @@ def text_keys(texts: list[str]) -> np.ndarray:
     return np.array([hashlib.sha256(t.encode("utf-8")).digest()[:KEY_BYTES] for t in texts], dtype=f"S{KEY_BYTES}")
 
 
+def return_freed_memory(threshold_mb: int = 4) -> bool:
+    """Ask glibc to serve allocations above threshold_mb with mmap and give freed memory back at once.
+
+    Encoding allocates large activation buffers of changing sizes; with glibc's adaptive thresholds
+    they end up in a fragmented heap that only grows. Measured on 800 NFCorpus passages (bfloat16):
+    peak RSS 722 MB -> 596 MB, CPU time within noise. Process-wide, so only the CLI calls it; True if
+    applied (glibc), False elsewhere.
+    """
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return False
+    m_trim_threshold, m_mmap_threshold = -1, -3
+    return bool(mallopt(m_mmap_threshold, threshold_mb << 20)) and bool(mallopt(m_trim_threshold, threshold_mb << 20))
+
+
 def top_k_overlap(q_ref: np.ndarray, d_ref: np.ndarray, q: np.ndarray, d: np.ndarray, k: int = 10) -> np.ndarray:
     """Per query, the share of its top-k documents under embeddings (q, d) that are also in its top-k
     under the reference (q_ref, d_ref): how much an encoder option changes what is mined."""

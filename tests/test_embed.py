@@ -498,3 +498,11 @@ def test_other_layouts_load_with_sentence_transformers(tiny_bi_encoder, tmp_path
     assert plain_layout(classic) is None  # lower-casing: not reproduced, so not taken
     (classic / "sentence_bert_config.json").write_text(json.dumps({"max_seq_length": 64, "do_lower_case": False}))
     assert plain_layout(classic) == {"max_seq_length": 64, "pooling": "mean", "dim": 32, "normalize": True}
+
+
+def test_return_freed_memory_applies_on_glibc():
+    import platform
+
+    from minekit.embed import return_freed_memory
+
+    assert return_freed_memory() == (platform.libc_ver()[0] == "glibc")
