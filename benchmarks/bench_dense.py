@@ -6,13 +6,17 @@ non-positives), same batch size, n-tuple output. Each contender runs in its own 
 interpreter, imports included); a tiny wrapper process reports its wall time, CPU time (user + sys;
 steadier than wall time on a shared machine) and peak RSS (getrusage of its child):
 
-  1. sentence-transformers mine_hard_negatives (no cache)
-  2. minekit cold: mine dense (empty embedding cache) then build (peak RSS = the larger of the two)
-  3. minekit warm: the same again with the cache filled by run 2
+  1. sentence-transformers mine_hard_negatives (no cache, its defaults: float32)
+  2. minekit cold: mine dense (empty embedding cache, default --dtype auto: bfloat16 on a CPU with
+     native bf16) then build (peak RSS = the larger of the two)
+  3. minekit cold --dtype float32 (its own empty cache): the reference for the overlap of each option
+  4. minekit warm: run 2 again with the cache it filled
 
-Prints wall time, peak RSS, the ratios (targets: cold <= 0.8x time and <= 0.7x RSS of
-sentence-transformers, warm <= 0.1x time), the overlap of the negatives chosen per (anchor, positive)
-row, and the time per encoded text (cold - warm over texts encoded).
+Prints wall time, peak RSS, the ratios (targets: cold <= 0.5x time and <= 0.6x RSS of
+sentence-transformers, warm <= 0.1x time), each option's per-query top-10 overlap of mined candidates
+with float32's, the overlap of the negatives chosen per (anchor, positive) row with
+sentence-transformers', the time per encoded text (cold - warm over texts encoded), and the load
+average before and after (the machine is shared: rerun when it was busy).
 
 `--synthetic N` instead measures the memory of the search path at scale: N random normalised
 vectors of dim 384 are put into the embedding cache (a separate process), then `minekit mine dense`
@@ -103,19 +107,35 @@ def child_st(args: argparse.Namespace) -> None:
     result.to_parquet(str(work / "st.parquet"))
 
 
-def minekit_job(paths: dict[str, Path], work: Path, tag: str, args: argparse.Namespace) -> dict:
+def minekit_job(paths: dict[str, Path], work: Path, tag: str, args: argparse.Namespace, flags: list[str] = (),
+                cache: str = "cache") -> dict:
     cands = work / f"dense-{tag}.parquet"
     common = ["--queries", str(paths["queries"]), "--positives", str(paths["positives"]),
               "--corpus", str(paths["corpus"])]
     mine = timed([MINEKIT, "-q", "mine", "dense", *common, "--out", str(cands),
-                  "--top-k", str(args.range_max), "--batch-size", str(args.batch_size),
-                  "--cache-dir", str(work / "cache"), *args.minekit_flags])
+                  "--top-k", str(max(args.range_max, 10)), "--batch-size", str(args.batch_size),
+                  "--cache-dir", str(work / cache), *flags, *args.minekit_flags])
     build = timed([MINEKIT, "-q", "build", "--candidates", str(cands), *common,
                    "--name", "bench", "--out-dir", str(work / f"datasets-{tag}"), "--num-negatives",
                    str(args.num_negatives), "--format", "n-tuple", "--sampling-strategy", "top"])
     return {"wall_s": mine["wall_s"] + build["wall_s"], "cpu_s": mine["cpu_s"] + build["cpu_s"],
             "rss_mib": max(mine["rss_mib"], build["rss_mib"]), "mine_s": mine["wall_s"], "build_s": build["wall_s"],
             "mine_cpu_s": mine["cpu_s"], "dataset": build["stdout"].strip().splitlines()[-1]}
+
+
+def top10_overlap(ref_path: Path, got_path: Path) -> tuple[float, float]:
+    """Mean and 5th percentile over queries of the share of a query's top-10 candidates both runs mined."""
+    import numpy as np
+    import polars as pl
+
+    def top(path):
+        return (pl.read_parquet(path).filter(pl.col("rank") <= 10).group_by("query_id")
+                .agg(pl.col("doc_id").alias("d")))
+
+    joined = top(ref_path).join(top(got_path), on="query_id", how="left", suffix="_got")
+    shares = joined.select(pl.col("d").list.set_intersection(pl.col("d_got").fill_null([])).list.len()
+                           / pl.col("d").list.len()).to_series().to_numpy()
+    return float(shares.mean()), float(np.percentile(shares, 5))
 
 
 def overlap(st_path: Path, mk_path: Path, n: int) -> dict:
@@ -145,6 +165,7 @@ def bench_nfcorpus(args: argparse.Namespace) -> None:
         print(f"NFCorpus {args.split}: {n_q} queries, {n_p} positive pairs, {n_c:,} passages; "
               f"top {args.num_negatives} of range 0-{args.range_max}, batch {args.batch_size}, "
               f"minekit flags {args.minekit_flags or 'none'}", flush=True)
+        load_before = os.getloadavg()
         st = timed([sys.executable, __file__, "_st", "--work", str(work), "--split", args.split,
                     "--num-negatives", str(args.num_negatives), "--range-max", str(args.range_max),
                     "--batch-size", str(args.batch_size)])
@@ -154,25 +175,39 @@ def bench_nfcorpus(args: argparse.Namespace) -> None:
         print(f"minekit cold            {cold['wall_s']:7.1f} s wall  {cold['cpu_s']:7.1f} s CPU  "
               f"{cold['rss_mib']:7.0f} MiB   "
               f"(mine {cold['mine_s']:.1f} s, build {cold['build_s']:.1f} s)", flush=True)
+        f32 = minekit_job(paths, work, "float32", args, ["--dtype", "float32"], cache="cache-float32")
+        print(f"minekit cold float32    {f32['wall_s']:7.1f} s wall  {f32['cpu_s']:7.1f} s CPU  "
+              f"{f32['rss_mib']:7.0f} MiB   "
+              f"(mine {f32['mine_s']:.1f} s, build {f32['build_s']:.1f} s)", flush=True)
         warm = minekit_job(paths, work, "warm", args)
         print(f"minekit warm            {warm['wall_s']:7.1f} s wall  {warm['cpu_s']:7.1f} s CPU  "
               f"{warm['rss_mib']:7.0f} MiB   "
               f"(mine {warm['mine_s']:.1f} s, build {warm['build_s']:.1f} s)", flush=True)
         from minekit.io import read_manifest
 
-        stats = read_manifest(work / "dense-cold.parquet")["steps"][-1]["stats"]
-        texts = stats["texts_encoded"]
+        step = read_manifest(work / "dense-cold.parquet")["steps"][-1]
+        texts = step["stats"]["texts_encoded"]
+        print(f"minekit default dtype used: {step['params']['dtype']}")
         for what in ("wall_s", "cpu_s"):
             print(f"ratios vs sentence-transformers ({what[:-2]} time): cold {cold[what] / st[what]:.2f}x "
-                  f"(target <= 0.8), warm {warm[what] / st[what]:.2f}x (target <= 0.1)")
-        print(f"cold peak RSS {cold['rss_mib'] / st['rss_mib']:.2f}x sentence-transformers' (target <= 0.7)")
+                  f"(target <= 0.5), cold float32 {f32[what] / st[what]:.2f}x, warm {warm[what] / st[what]:.2f}x "
+                  f"(target <= 0.1)")
+        print(f"cold peak RSS {cold['rss_mib'] / st['rss_mib']:.2f}x sentence-transformers' (target <= 0.6); "
+              f"float32 {f32['rss_mib'] / st['rss_mib']:.2f}x")
         print(f"encoding: {texts} texts encoded in the cold run; (cold - warm mine) / texts = "
               f"{1000 * (cold['mine_s'] - warm['mine_s']) / texts:.0f} ms wall, "
               f"{1000 * (cold['mine_cpu_s'] - warm['mine_cpu_s']) / texts:.0f} ms CPU per text (model load included)")
-        ov = overlap(work / "st.parquet", Path(cold["dataset"]) / "train.parquet", args.num_negatives)
-        print(f"negatives overlap (same (anchor, positive) rows): {ov['mean_overlap']:.3f} mean, "
-              f"{ov['rows_identical_sets']}/{ov['rows_joined']} rows identical sets "
-              f"(rows: st {ov['rows_st']}, minekit {ov['rows_minekit']})")
+        for tag in ("cold", "warm"):
+            mean, p5 = top10_overlap(work / "dense-float32.parquet", work / f"dense-{tag}.parquet")
+            print(f"top-10 candidates overlap with float32, minekit {tag} ({step['params']['dtype']}): "
+                  f"{mean:.3f} mean, {p5:.2f} 5th percentile over queries")
+        for tag, result in (("default", cold), ("float32", f32)):
+            ov = overlap(work / "st.parquet", Path(result["dataset"]) / "train.parquet", args.num_negatives)
+            print(f"negatives overlap with sentence-transformers, minekit {tag} (same (anchor, positive) rows): "
+                  f"{ov['mean_overlap']:.3f} mean, {ov['rows_identical_sets']}/{ov['rows_joined']} rows identical "
+                  f"sets (rows: st {ov['rows_st']}, minekit {ov['rows_minekit']})")
+        print(f"load average (1 min) before {load_before[0]:.2f}, after {os.getloadavg()[0]:.2f} on "
+              f"{os.cpu_count()} cores (shared machine)")
 
 
 def child_fill(args: argparse.Namespace) -> None:

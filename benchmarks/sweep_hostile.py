@@ -300,7 +300,7 @@ def cases(f: dict[str, Path]) -> list[Case]:
         ["nothing to write", "No version"])
     add("build --num-negatives 400 --fill random", [*bld, "--num-negatives", "400", "--fill", "random"],
         ["nothing to write", "--num-negatives"])
-    add("build --num-negatives 50 (too few candidates)", [*bld, "--num-negatives", "50"],
+    add("build --num-negatives 50 --fill none (too few candidates)", [*bld, "--num-negatives", "50", "--fill", "none"],
         ["nothing to write", "--num-negatives"])
     add("evaluate bm25 stopword-only queries", ["evaluate", "--model", "bm25",
                                                 *[s["q_stop"] if a == s["queries"] else a for a in inp]],

@@ -179,27 +179,36 @@ def score_bi_encoder(
     model: str = "default",
     batch_size: int = 64,
     device: str = "cpu",
+    dtype: str = "auto",
+    max_seq_length: int | None = None,
+    query_prompt: str | None = None,
+    corpus_prompt: str | None = None,
+    query_prompt_name: str | None = None,
+    corpus_prompt_name: str | None = None,
     cache_dir: str | Path | None = ".minekit-cache",
     trust_remote_code: bool = False,
     show_progress: bool = True,
 ) -> tuple[np.ndarray, dict]:
     """Cosine similarity of (query, passage) pairs under a bi-encoder guide; each text is encoded once
-    (and, with a cache_dir, read back from minekit.embed's embedding cache on a rerun)."""
+    (and, with a cache_dir, read back from minekit.embed's embedding cache on a rerun). Prompts, dtype
+    and max_seq_length are as for mine dense, so a guide shares mine dense's cached embeddings."""
     from minekit.embed import Encoder
 
     q_texts = list(dict.fromkeys(queries))
     p_texts = list(dict.fromkeys(passages))
-    encoder = Encoder(model=model, batch_size=batch_size, device=device, cache_dir=cache_dir,
-                      trust_remote_code=trust_remote_code)
-    q_emb = encoder.encode(q_texts, show_progress=show_progress, desc="guide: queries")
-    p_emb = encoder.encode(p_texts, show_progress=show_progress, desc="guide: passages")
+    encoder = Encoder(model=model, batch_size=batch_size, device=device, dtype=dtype, max_seq_length=max_seq_length,
+                      cache_dir=cache_dir, trust_remote_code=trust_remote_code)
+    q_prompt = encoder.prompt_text(query_prompt, query_prompt_name, flag="query-prompt")
+    p_prompt = encoder.prompt_text(corpus_prompt, corpus_prompt_name, flag="corpus-prompt")
+    q_emb = encoder.encode(q_texts, prompt=q_prompt, show_progress=show_progress, desc="guide: queries")
+    p_emb = encoder.encode(p_texts, prompt=p_prompt, show_progress=show_progress, desc="guide: passages")
     q_index = {t: i for i, t in enumerate(q_texts)}
     p_index = {t: i for i, t in enumerate(p_texts)}
     qi = np.fromiter((q_index[t] for t in queries), dtype=np.int64, count=len(queries))
     pi = np.fromiter((p_index[t] for t in passages), dtype=np.int64, count=len(passages))
     scores = np.einsum("ij,ij->i", q_emb[qi], p_emb[pi]).astype(np.float32)
     return scores, {"texts_encoded": encoder.stats["encoded"], "texts_cached": encoder.stats["cached"],
-                    "score_kind": "cosine"}
+                    "dtype": encoder.dtype, "score_kind": "cosine"}
 
 
 # -- keep-mask rules (the score rules are shared with filter, in minekit.rules) -------------------
@@ -214,7 +223,7 @@ def _llm_judge(judged: "pl.DataFrame | None") -> "pl.Expr | None":
 
 def _check(scorer: str, cross_encoder: str | None, model: str | None, max_score: float | None,
            relative_margin: float | None, min_positive_score: float | None, llm_judge: object, llm_min_score: float | None,
-           llm_max_score: float | None, batch_size: int, max_length: int | None) -> None:
+           llm_max_score: float | None, batch_size: int, max_length: int | None, guide_opts: dict) -> None:
     if scorer not in SCORERS:
         raise ConfigError(f"scorer: {scorer!r} is not one of {', '.join(SCORERS)}.")
     if scorer == "cross-encoder" and not cross_encoder:
@@ -227,7 +236,14 @@ def _check(scorer: str, cross_encoder: str | None, model: str | None, max_score:
         raise ConfigError("cross_encoder: given with --scorer bi-encoder, where it cannot apply; "
                           "use --model for the bi-encoder guide.")
     if scorer == "bi-encoder" and max_length is not None:
-        raise ConfigError("max_length: applies to the cross-encoder only, not to --scorer bi-encoder.")
+        raise ConfigError("max_length: applies to the cross-encoder only; the bi-encoder guide takes "
+                          "--max-seq-length.")
+    if max_length is not None and max_length < 1:
+        raise ConfigError(f"--max-length: must be at least 1, got {max_length}.")
+    given = [f"--{k.replace('_', '-')}" for k, v in guide_opts.items() if v is not None and v != "auto"]
+    if scorer == "cross-encoder" and given:
+        raise ConfigError(f"{', '.join(given)}: apply to the bi-encoder guide (--scorer bi-encoder), not to the "
+                          "cross-encoder.")
     if relative_margin is not None and not 0 <= relative_margin < 1:
         raise ConfigError(f"relative_margin: must be in [0, 1), got {relative_margin}.")
     if batch_size < 1:
@@ -261,6 +277,9 @@ def _score(pairs: "pl.DataFrame", scorer: str, opts: dict) -> tuple[np.ndarray, 
     return score_bi_encoder(q, p, **opts)
 
 
+
+
+
 def denoise_candidates(
     candidates: "pl.DataFrame",
     queries: "pl.DataFrame",
@@ -279,7 +298,13 @@ def denoise_candidates(
     llm_max_score: float | None = None,
     batch_size: int = 32,
     max_length: int | None = None,
+    max_seq_length: int | None = None,
+    query_prompt: str | None = None,
+    corpus_prompt: str | None = None,
+    query_prompt_name: str | None = None,
+    corpus_prompt_name: str | None = None,
     device: str = "cpu",
+    dtype: str = "auto",
     cache_dir: str | Path | None = ".minekit-cache",
     trust_remote_code: bool = False,
     keep_dropped: bool = False,
@@ -295,11 +320,18 @@ def denoise_candidates(
     """
     import polars as pl
 
+    guide = dict(dtype=dtype, max_seq_length=max_seq_length, query_prompt=query_prompt, corpus_prompt=corpus_prompt,
+                 query_prompt_name=query_prompt_name, corpus_prompt_name=corpus_prompt_name)
     _check(scorer, cross_encoder, model, max_score, relative_margin, min_positive_score, llm_judge, llm_min_score,
-           llm_max_score, batch_size, max_length)
+           llm_max_score, batch_size, max_length, guide)
+    from minekit.embed import parse_devices
+
+    parse_devices(device)  # a bad --device fails before any scoring
     opts = dict(cross_encoder=cross_encoder, model=model or "default", batch_size=batch_size, max_length=max_length,
                 device=device, cache_dir=cache_dir, trust_remote_code=trust_remote_code, show_progress=show_progress)
     opts.pop("model" if scorer == "cross-encoder" else "cross_encoder")
+    if scorer == "bi-encoder":
+        opts.update(guide)
     if "drop_reason" not in candidates.columns:
         candidates = candidates.with_columns(pl.lit(None, pl.Utf8).alias("drop_reason"))
     prior = pl.col("drop_reason").is_not_null()  # dropped by an earlier filter --keep-dropped: passed through

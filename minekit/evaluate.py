@@ -126,8 +126,13 @@ def evaluate_retrieval(
     k: str | Sequence[int] = (10, 100),
     batch_size: int = 64,
     max_seq_length: int | None = None,
+    query_prompt: str | None = None,
+    corpus_prompt: str | None = None,
+    query_prompt_name: str | None = None,
+    corpus_prompt_name: str | None = None,
     cache_dir: str | None = None,
     device: str = "cpu",
+    dtype: str = "auto",
     trust_remote_code: bool = False,
     show_progress: bool = True,
 ) -> EvalResult:
@@ -136,6 +141,8 @@ def evaluate_retrieval(
     `model` is "bm25" (plain BM25, the lexical reference), "default", a model folder or hub name, or an
     already loaded SentenceTransformer. Dense search is exact (cosine over all documents). With
     `cache_dir`, corpus and query embeddings go through minekit's embedding cache when it exists.
+    Prompts, dtype and max_seq_length are as for mine dense (minekit.embed.Encoder); the metrics
+    record the dtype used.
     """
     import polars as pl
 
@@ -146,9 +153,14 @@ def evaluate_retrieval(
         raise ConfigError("positives: no row with a score above 0; nothing to evaluate.")
     evaluated = queries.filter(pl.col("query_id").is_in(list(qrels))).sort("query_id")
     if model == BM25:
-        if max_seq_length is not None or cache_dir is not None or trust_remote_code:
-            raise ConfigError("max_seq_length, cache_dir and trust_remote_code apply to dense models, not bm25: "
-                              "drop them, or give a dense --model.")
+        dense_only = {"max_seq_length": max_seq_length, "cache_dir": cache_dir, "query_prompt": query_prompt,
+                      "corpus_prompt": corpus_prompt, "query_prompt_name": query_prompt_name,
+                      "corpus_prompt_name": corpus_prompt_name, "trust_remote_code": trust_remote_code or None,
+                      "dtype": None if dtype == "auto" else dtype}
+        given = [f"--{k.replace('_', '-')}" for k, v in dense_only.items() if v is not None]
+        if given:
+            raise ConfigError(f"{', '.join(given)}: apply to dense models, not bm25: drop them, or give a dense "
+                              "--model.")
         from minekit.mine.bm25 import rank_bm25
 
         ranked = rank_bm25(evaluated, corpus, top_k=depth, show_progress=show_progress)
@@ -156,9 +168,14 @@ def evaluate_retrieval(
         rankings = dict(grouped.iter_rows())
         name = BM25
     else:
-        rankings, name = _dense_rankings(evaluated, corpus, model=model, depth=depth, batch_size=batch_size,
-                                         max_seq_length=max_seq_length, cache_dir=cache_dir, device=device,
-                                         trust_remote_code=trust_remote_code, show_progress=show_progress)
+        from minekit.embed import Encoder
+
+        encoder = Encoder(model=model, batch_size=batch_size, device=device, dtype=dtype,
+                          max_seq_length=max_seq_length, cache_dir=cache_dir, trust_remote_code=trust_remote_code)
+        prompts = (encoder.prompt_text(query_prompt, query_prompt_name, flag="query-prompt"),
+                   encoder.prompt_text(corpus_prompt, corpus_prompt_name, flag="corpus-prompt"))
+        rankings = _dense_rankings(evaluated, corpus, encoder, prompts, depth=depth, show_progress=show_progress)
+        name = model if isinstance(model, str) else type(model).__name__
     means, per_query = score_rankings(rankings, qrels, ks)
     if not any(means.values()):
         retrieved = sum(1 for q in qrels if rankings.get(q))
@@ -166,31 +183,25 @@ def evaluate_retrieval(
                        "anything). Check that --positives, --queries and --corpus belong together and that the "
                        "model suits the texts.", max(ks), retrieved, len(qrels))
     graded = "score" in positives.columns and positives["score"].n_unique() > 1
-    metrics = {"model": name, **means, "queries": len(qrels), "documents": corpus.height, "graded": graded}
+    metrics = {"model": str(name), **means, "queries": len(qrels), "documents": corpus.height, "graded": graded}
+    if model != BM25:
+        metrics["dtype"] = encoder.dtype
     stats = {"queries": len(qrels), "documents": corpus.height, **{n: round(v, 4) for n, v in means.items()}}
     return EvalResult(metrics=metrics, per_query=per_query, stats=stats)
 
 
-def _dense_rankings(queries: "pl.DataFrame", corpus: "pl.DataFrame", *, model, depth: int, batch_size: int,
-                    max_seq_length: int | None, cache_dir: str | None, device: str, trust_remote_code: bool,
-                    show_progress: bool) -> tuple[dict[str, list[str]], str]:
-    from minekit.embed import Encoder
+def _dense_rankings(queries: "pl.DataFrame", corpus: "pl.DataFrame", encoder, prompts: tuple, *, depth: int,
+                    show_progress: bool) -> dict[str, list[str]]:
     from minekit.mine.dense import search_flat
-    from minekit.models import load_bi_encoder
     from minekit.schema import passage_text
 
-    name = model if isinstance(model, str) else type(model).__name__
-    if max_seq_length is not None:
-        if isinstance(model, str):
-            model = load_bi_encoder(model, device=device, trust_remote_code=trust_remote_code)
-        model.max_seq_length = max_seq_length  # part of a loaded model's cache identity (its repr)
     # A model name stays lazy: with a warm cache the model is never loaded.
-    encoder = Encoder(model=model, batch_size=batch_size, device=device, cache_dir=cache_dir,
-                      trust_remote_code=trust_remote_code)
+    query_prompt, corpus_prompt = prompts
     corpus = corpus.sort("doc_id")  # position = tie-break order, as in the miners
     doc_ids = corpus["doc_id"]
-    doc_emb = encoder.encode(corpus.select(passage_text()).to_series().to_list(), show_progress=show_progress)
-    query_emb = encoder.encode(queries["text"].to_list(), show_progress=show_progress)
+    doc_emb = encoder.encode(corpus.select(passage_text()).to_series().to_list(), prompt=corpus_prompt,
+                             show_progress=show_progress)
+    query_emb = encoder.encode(queries["text"].to_list(), prompt=query_prompt, show_progress=show_progress)
     query_ids = queries["query_id"].to_list()
     # The miners' exact search: bounded memory (a block of scores at a time), the same total order.
     nothing = [np.zeros(0, dtype=np.int64)] * len(query_ids)
@@ -199,7 +210,7 @@ def _dense_rankings(queries: "pl.DataFrame", corpus: "pl.DataFrame", *, model, d
     ranked = hits.to_frame(query_ids, doc_ids, source="dense").group_by("query_id", maintain_order=True).agg("doc_id")
     rankings: dict[str, list[str]] = {q: [] for q in query_ids}
     rankings.update(zip(ranked["query_id"].to_list(), ranked["doc_id"].to_list()))
-    return rankings, str(name)
+    return rankings
 
 
 def compare_metrics(runs: list[dict[str, Any]], labels: list[str]) -> str:

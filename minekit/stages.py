@@ -103,7 +103,7 @@ def stored_fingerprint(path: str | Path) -> str | None:
         return _stored(lambda: read_manifest(path))
     if path.suffix == ".json":
         return _stored(lambda: json.loads(path.read_text(encoding="utf-8")))
-    return None  # an HTML report, an export: run.json's record stands for them
+    return None  # an HTML report, an export, metrics: run.json's record stands for them
 
 
 def _stored(read: Callable) -> str | None:
@@ -382,9 +382,14 @@ def mine_passage_bm25(*, queries: str | Path, positives: str | Path, corpus: str
 
 
 def _encoder_kwargs(model, batch_size, device, cache_dir, query_prompt, corpus_prompt, precision, backend,
-                    trust_remote_code) -> dict:
-    return dict(model=model, batch_size=batch_size, device=device, cache_dir=none_word(cache_dir),
-                query_prompt=query_prompt, corpus_prompt=corpus_prompt, precision=precision, backend=backend,
+                    trust_remote_code, *, dtype, max_seq_length, query_prompt_name, corpus_prompt_name) -> dict:
+    from minekit.embed import resolve_dtype
+
+    # The dtype 'auto' stands for here goes into the manifest: what was used, not what was asked.
+    return dict(model=model, batch_size=batch_size, device=device, dtype=resolve_dtype(dtype, device),
+                max_seq_length=max_seq_length, cache_dir=none_word(cache_dir), query_prompt=query_prompt,
+                corpus_prompt=corpus_prompt, query_prompt_name=query_prompt_name,
+                corpus_prompt_name=corpus_prompt_name, precision=precision, backend=backend,
                 trust_remote_code=trust_remote_code)
 
 
@@ -393,7 +398,9 @@ def mine_dense(*, queries: str | Path, positives: str | Path, corpus: str | Path
                model: str = "default", top_k: int = 100, index: str = "flat", nlist: int | None = None,
                nprobe: int | None = None, hnsw_m: int | None = None, ef_search: int | None = None,
                query_from: str = "query", query_prompt: str | None = None, corpus_prompt: str | None = None,
-               batch_size: int = 64, device: str = "cpu", cache_dir: str | Path | None = ".minekit-cache",
+               query_prompt_name: str | None = None, corpus_prompt_name: str | None = None,
+               batch_size: int = 64, device: str = "cpu", dtype: str = "auto", max_seq_length: int | None = None,
+               cache_dir: str | Path | None = ".minekit-cache",
                precision: str = "float32", backend: str = "torch", trust_remote_code: bool = False,
                show_progress: bool = True) -> Output:
     """Dense candidates: cosine of bi-encoder embeddings, searched exactly or with faiss."""
@@ -403,7 +410,10 @@ def mine_dense(*, queries: str | Path, positives: str | Path, corpus: str | Path
     fp = stage_fingerprint(mine_dense, locals())
     kwargs = dict(top_k=top_k, index=index, nlist=nlist, nprobe=nprobe, hnsw_m=hnsw_m, ef_search=ef_search,
                   query_from=query_from, **_encoder_kwargs(model, batch_size, device, cache_dir, query_prompt,
-                                                           corpus_prompt, precision, backend, trust_remote_code))
+                                                           corpus_prompt, precision, backend, trust_remote_code,
+                                                           dtype=dtype, max_seq_length=max_seq_length,
+                                                           query_prompt_name=query_prompt_name,
+                                                           corpus_prompt_name=corpus_prompt_name))
     inputs = _read_inputs(queries, positives, corpus)
     result = lib(inputs.queries, inputs.positives, inputs.corpus, show_progress=show_progress, **kwargs)
     return _write_frame(result, out, "mine.dense", params_of(lib, **kwargs), inputs.paths, fp=fp)
@@ -426,8 +436,10 @@ def _load_centroids(centroids: Path):
 def mine_cluster(*, queries: str | Path, positives: str | Path, corpus: str | Path, out: str | Path,
                  model: str = "default", top_k: int = 100, n_clusters: int | None = None, clusters_per_query: int = 4,
                  centroids: str | Path | None = None, niter: int = 20, seed: int = 0,
-                 query_prompt: str | None = None, corpus_prompt: str | None = None, batch_size: int = 64,
-                 device: str = "cpu", cache_dir: str | Path | None = ".minekit-cache", precision: str = "float32",
+                 query_prompt: str | None = None, corpus_prompt: str | None = None,
+                 query_prompt_name: str | None = None, corpus_prompt_name: str | None = None, batch_size: int = 64,
+                 device: str = "cpu", dtype: str = "auto", max_seq_length: int | None = None,
+                 cache_dir: str | Path | None = ".minekit-cache", precision: str = "float32",
                  backend: str = "torch", trust_remote_code: bool = False, show_progress: bool = True) -> Output:
     """K-means over corpus embeddings; writes OUT and its centroids OUT.centroids.npy together."""
     import numpy as np
@@ -439,7 +451,8 @@ def mine_cluster(*, queries: str | Path, positives: str | Path, corpus: str | Pa
     fp = stage_fingerprint(mine_cluster, locals())
     kwargs = dict(top_k=top_k, n_clusters=n_clusters, clusters_per_query=clusters_per_query, niter=niter, seed=seed,
                   **_encoder_kwargs(model, batch_size, device, cache_dir, query_prompt, corpus_prompt, precision,
-                                    backend, trust_remote_code))
+                                    backend, trust_remote_code, dtype=dtype, max_seq_length=max_seq_length,
+                                    query_prompt_name=query_prompt_name, corpus_prompt_name=corpus_prompt_name))
     inputs = _read_inputs(queries, positives, corpus)
     centroids = None if centroids is None else Path(centroids)
     given = None if centroids is None else _load_centroids(centroids)
@@ -516,8 +529,10 @@ def denoise(*, candidates: str | Path, queries: str | Path, positives: str | Pat
             min_positive_score: float | None = None, llm_judge: str | None = None, llm_model: str | None = None,
             llm_api_key_env: str = "OPENAI_API_KEY", llm_min_score: float | None = None,
             llm_max_score: float | None = None, llm_concurrency: int = 4, llm_retries: int = 3,
-            llm_timeout: float = 60.0, batch_size: int = 32, max_length: int | None = None, device: str = "cpu",
-            cache_dir: str | Path = ".minekit-cache", trust_remote_code: bool = False, keep_dropped: bool = False,
+            llm_timeout: float = 60.0, batch_size: int = 32, max_length: int | None = None,
+            max_seq_length: int | None = None, query_prompt: str | None = None, corpus_prompt: str | None = None,
+            query_prompt_name: str | None = None, corpus_prompt_name: str | None = None, device: str = "cpu",
+            dtype: str = "auto", cache_dir: str | Path = ".minekit-cache", trust_remote_code: bool = False, keep_dropped: bool = False,
             show_progress: bool = True) -> Output:
     """Score candidates and positives with a cross-encoder (or a bi-encoder guide); drop likely false negatives.
 
@@ -545,7 +560,10 @@ def denoise(*, candidates: str | Path, queries: str | Path, positives: str | Pat
     kwargs = dict(scorer=scorer, cross_encoder=cross_encoder, model=model, max_score=max_score,
                   absolute_margin=absolute_margin, relative_margin=relative_margin,
                   min_positive_score=min_positive_score, llm_min_score=llm_min_score, llm_max_score=llm_max_score,
-                  batch_size=batch_size, max_length=max_length, device=device, cache_dir=str(cache_dir),
+                  batch_size=batch_size, max_length=max_length, max_seq_length=max_seq_length,
+                  query_prompt=query_prompt, corpus_prompt=corpus_prompt, query_prompt_name=query_prompt_name,
+                  corpus_prompt_name=corpus_prompt_name, device=device,
+                  dtype=_guide_dtype(scorer, dtype, device), cache_dir=str(cache_dir),
                   trust_remote_code=trust_remote_code, keep_dropped=keep_dropped)
     result = denoise_candidates(cands, inputs.queries, inputs.positives, inputs.corpus, llm_judge=judge,
                                 show_progress=show_progress, **kwargs)
@@ -567,6 +585,13 @@ def denoise(*, candidates: str | Path, queries: str | Path, positives: str | Pat
     note = f"pseudo-positives: {result.pseudo_positives.height} pairs -> {pseudo_positives}"
     return Output(out, result.stats, {"out": out, "pseudo_positives": pseudo_positives}, title="denoise",
                   notes=[note])
+
+
+def _guide_dtype(scorer: str, dtype: str, device: str) -> str:
+    """The bi-encoder guide's dtype as used (the manifest records it); 'auto' stays for the cross-encoder."""
+    from minekit.embed import resolve_dtype
+
+    return resolve_dtype(dtype, device) if scorer == "bi-encoder" else dtype
 
 
 def _check_dataset_folder(dataset: Path) -> Path:
@@ -674,7 +699,8 @@ def report(dataset_or_run: str | Path, *, out: str | Path, metrics: Sequence[str
 def train(*, dataset: str | Path, out: str | Path, model: str = "default", loss: str = "mnrl", epochs: float = 1.0,
           batch_size: int = 32, learning_rate: float = 2e-5, warmup_ratio: float = 0.1, max_seq_length: int = 256,
           max_steps: int | None = None, mini_batch_size: int | None = None, guide: str | None = None,
-          pairs_only: bool = False, seed: int = 0, device: str = "cpu", trust_remote_code: bool = False,
+          query_prompt: str | None = None, corpus_prompt: str | None = None, query_prompt_name: str | None = None,
+          corpus_prompt_name: str | None = None, pairs_only: bool = False, seed: int = 0, device: str = "cpu", trust_remote_code: bool = False,
           show_progress: bool = True) -> Output:
     """Fine-tune a bi-encoder on a built dataset; writes the model folder (model, manifest.json, card) as one unit."""
     import time
@@ -687,7 +713,9 @@ def train(*, dataset: str | Path, out: str | Path, model: str = "default", loss:
     fp = stage_fingerprint(train, locals())
     kwargs = dict(model=model, loss=loss, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
                   warmup_ratio=warmup_ratio, max_seq_length=max_seq_length, max_steps=max_steps,
-                  mini_batch_size=mini_batch_size, guide=guide, seed=seed, device=device,
+                  mini_batch_size=mini_batch_size, guide=guide, query_prompt=query_prompt,
+                  corpus_prompt=corpus_prompt, query_prompt_name=query_prompt_name,
+                  corpus_prompt_name=corpus_prompt_name, seed=seed, device=device,
                   trust_remote_code=trust_remote_code)
     out = Path(out)
     _new_folder(out, "out", "; choose a new folder (models are never overwritten).")
@@ -722,21 +750,23 @@ def _evaluate_cache(model: str, cache_dir: str | Path | None) -> str | None:
 @stage("evaluate", "metrics.json")
 def evaluate(*, model: str, queries: str | Path, positives: str | Path, corpus: str | Path,
              out: str | Path | None = None, k: str = "10,100", batch_size: int = 64,
-             max_seq_length: int | None = None, cache_dir: str | Path | None = None, device: str = "cpu",
+             max_seq_length: int | None = None, query_prompt: str | None = None, corpus_prompt: str | None = None,
+             query_prompt_name: str | None = None, corpus_prompt_name: str | None = None,
+             cache_dir: str | Path | None = None, device: str = "cpu", dtype: str = "auto",
              trust_remote_code: bool = False, show_progress: bool = True) -> Output:
     """Exact retrieval over the corpus, scored with nDCG, MRR and recall; the metrics go to `out` as JSON."""
     from minekit.evaluate import evaluate_retrieval, format_metrics
     from minekit.io import file_sha256, write_json
 
     check_params("evaluate", locals())
-    fp = stage_fingerprint(evaluate, locals())
     inputs = _read_inputs(queries, positives, corpus)
     result = evaluate_retrieval(inputs.queries, inputs.positives, inputs.corpus, model=str(model), k=k,
-                                batch_size=batch_size, max_seq_length=max_seq_length,
-                                cache_dir=_evaluate_cache(str(model), cache_dir), device=device,
+                                batch_size=batch_size, max_seq_length=max_seq_length, query_prompt=query_prompt,
+                                corpus_prompt=corpus_prompt, query_prompt_name=query_prompt_name,
+                                corpus_prompt_name=corpus_prompt_name,
+                                cache_dir=_evaluate_cache(str(model), cache_dir), device=device, dtype=dtype,
                                 trust_remote_code=trust_remote_code, show_progress=show_progress)
-    metrics = {**result.metrics, "positives": str(positives), "positives_sha256": file_sha256(positives),
-               "fingerprint": fp}
+    metrics = {**result.metrics, "positives": str(positives), "positives_sha256": file_sha256(positives)}
     out = None if out is None else write_json(out, metrics)
     return Output(out, {}, {"out": out} if out else {}, title="evaluate", text=format_metrics(metrics), data=metrics)
 

@@ -137,6 +137,28 @@ def _check(loss: str, columns: list[str], *, guide: str | None, mini_batch_size:
         raise ConfigError(f"max_steps: must be at least 1, got {max_steps}.")
 
 
+def _column_prompts(model, columns: list[str], query_prompt: str | None, query_prompt_name: str | None,
+                    corpus_prompt: str | None, corpus_prompt_name: str | None) -> dict[str, str]:
+    """{column: prompt} for the trainer (anchor: the query prompt, the rest: the corpus prompt); the
+    prompts are also saved on the model as "query" and "document"."""
+    texts = {}
+    for role, text, name in (("query", query_prompt, query_prompt_name), ("document", corpus_prompt,
+                                                                            corpus_prompt_name)):
+        flag = "query-prompt" if role == "query" else "corpus-prompt"
+        if text is not None and name is not None:
+            raise ConfigError(f"--{flag} and --{flag}-name: give one of them.")
+        if name is not None:
+            if name not in (model.prompts or {}):
+                raise ConfigError(f"--{flag}-name: the model has no prompt named {name!r} "
+                                  f"(it has: {', '.join(map(repr, model.prompts or {})) or 'none'}).")
+            text = model.prompts[name]
+        if text:
+            texts[role] = text
+            model.prompts = {**(model.prompts or {}), role: text}
+    return {c: texts[role] for c in columns
+            if (role := "query" if c == "anchor" else "document") in texts}
+
+
 def _make_loss(loss: str, model, *, guide, mini_batch_size: int | None):
     from sentence_transformers.sentence_transformer import losses
 
@@ -165,12 +187,20 @@ def train_bi_encoder(
     max_steps: int | None = None,
     mini_batch_size: int | None = None,
     guide: str | None = None,
+    query_prompt: str | None = None,
+    corpus_prompt: str | None = None,
+    query_prompt_name: str | None = None,
+    corpus_prompt_name: str | None = None,
     seed: int = 0,
     device: str = "cpu",
     trust_remote_code: bool = False,
     show_progress: bool = True,
 ) -> TrainResult:
     """Fine-tune `model` (a name for minekit.models, or a loaded SentenceTransformer) on train rows.
+
+    query_prompt is prepended to the anchor column, corpus_prompt to positives and negatives (or give
+    the names of prompts saved with the model); they are saved with the trained model as its "query"
+    and "document" prompts, so `--query-prompt-name query` finds them again at evaluate or mine time.
 
     Returns the trained model (not saved: see write_model) and stats: rows, steps, final training loss.
     """
@@ -195,9 +225,15 @@ def train_bi_encoder(
     if loss == "margin-mse":
         data["label"], margin_source = _margins(ids, len(columns) - 2)
     transformers.set_seed(seed)
+    if max_seq_length < 1:
+        raise ConfigError(f"--max-seq-length: must be at least 1, got {max_seq_length}.")
+    from minekit.embed import parse_devices
+
+    parse_devices(device)
     if isinstance(model, str):
         model = load_bi_encoder(model, device=device, trust_remote_code=trust_remote_code)
     model.max_seq_length = max_seq_length
+    prompts = _column_prompts(model, columns, query_prompt, query_prompt_name, corpus_prompt, corpus_prompt_name)
     guide_model = load_bi_encoder(guide, device=device, trust_remote_code=trust_remote_code) if guide else None
     loss_fn = _make_loss(loss, model, guide=guide_model, mini_batch_size=mini_batch_size)
     steps_per_epoch = max(1, -(-train.height // batch_size))
@@ -217,6 +253,7 @@ def train_bi_encoder(
             logging_steps=max(1, min(50, steps_per_epoch // 5)),
             disable_tqdm=not show_progress,
             use_cpu=device == "cpu",
+            prompts=prompts or None,
         )
         trainer = SentenceTransformerTrainer(model=model, args=args, loss=loss_fn,
                                              train_dataset=hf_datasets.Dataset.from_dict(data))

@@ -219,7 +219,7 @@ def test_cli_bi_encoder_guide(tiny_files, tiny_bi_encoder, tmp_path, tiny):
         "denoise", "--candidates", str(cands), "--queries", str(tiny_files["queries"]),
         "--positives", str(tiny_files["positives"]), "--corpus", str(tiny_files["corpus"]), "--out", str(out),
         "--scorer", "bi-encoder", "--model", str(tiny_bi_encoder), "--relative-margin", "0",
-        "--cache-dir", str(tmp_path / "cache"), "--keep-dropped"])
+        "--cache-dir", str(tmp_path / "cache"), "--keep-dropped", "--dtype", "float32"])
     assert result.exit_code == 0, result.output
     frame = pl.read_parquet(out)
     model = SentenceTransformer(str(tiny_bi_encoder), device="cpu")

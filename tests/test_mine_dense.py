@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import polars as pl
 import pytest
@@ -193,3 +195,78 @@ def test_cli_dense_conflicting_flags_exit_2(tiny_files, tmp_path):
     assert result.exit_code == 2
     assert "nlist" in result.output and "ivf" in result.output
     assert not (tmp_path / "o.parquet").exists()
+
+
+def _dense_args(f, out, model, cache):
+    return ["mine", "dense", "--queries", str(f["queries"]), "--positives", str(f["positives"]), "--corpus",
+            str(f["corpus"]), "--out", str(out), "--model", str(model), "--top-k", "5", "--cache-dir", str(cache)]
+
+
+def test_cli_manifest_records_the_dtype_used(tiny_files, tiny_bi_encoder, tmp_path):
+    from minekit.embed import resolve_dtype
+    from minekit.io import read_manifest
+
+    out = tmp_path / "dense.parquet"
+    result = runner.invoke(app, ["-q", *_dense_args(tiny_files, out, tiny_bi_encoder, tmp_path / "c")])
+    assert result.exit_code == 0, result.output
+    step = read_manifest(out)["steps"][-1]
+    used = resolve_dtype("auto", "cpu")
+    assert step["params"]["dtype"] == used and step["stats"]["resolved"]["dtype"] == used
+    result = runner.invoke(app, ["-q", *_dense_args(tiny_files, out, tiny_bi_encoder, tmp_path / "c"),
+                                 "--dtype", "float32", "--max-seq-length", "16"])
+    assert result.exit_code == 0, result.output
+    step = read_manifest(out)["steps"][-1]
+    assert step["params"]["dtype"] == "float32" and step["params"]["max_seq_length"] == 16
+    # another dtype and length: nothing read from the first run (a run fact: on stderr, not in the file)
+    assert re.search(r"texts_encoded\s+25\n", runner.invoke(app, [
+        *_dense_args(tiny_files, tmp_path / "again.parquet", tiny_bi_encoder, tmp_path / "c2"),
+        "--dtype", "float32", "--max-seq-length", "16"]).stderr)
+
+
+@pytest.mark.parametrize("flags,message", [
+    (["--device", "foo"], "--device: 'foo' is not a device"),
+    (["--dtype", "fp8"], "--dtype: 'fp8' is not supported"),
+    (["--max-seq-length", "0"], "--max-seq-length: must be at least 1"),
+    (["--model", "someone/missing"], "'someone/missing' is not a local folder and not in the Hugging Face cache"),
+])
+def test_cli_bad_encoder_options_fail_fast_even_with_a_warm_cache(tiny_files, tiny_bi_encoder, tmp_path, flags,
+                                                                  message):
+    warm = tmp_path / "warm.parquet"
+    assert runner.invoke(app, ["-q", *_dense_args(tiny_files, warm, tiny_bi_encoder, tmp_path / "c")]).exit_code == 0
+    out = tmp_path / "o.parquet"
+    result = runner.invoke(app, [*_dense_args(tiny_files, out, tiny_bi_encoder, tmp_path / "c"), *flags])
+    assert result.exit_code == 2, result.output
+    assert message in result.output and "unexpected" not in result.output
+    assert len(result.output.strip().splitlines()) == 1 and not out.exists()
+
+
+def test_cli_corrupt_cache_shard_is_encoded_again(tiny_files, tiny_bi_encoder, tmp_path):
+    first = tmp_path / "first.parquet"
+    assert runner.invoke(app, ["-q", *_dense_args(tiny_files, first, tiny_bi_encoder, tmp_path / "c")]).exit_code == 0
+    vec = sorted((tmp_path / "c").glob("*/*.vec.npy"))[0]
+    data = vec.read_bytes()
+    vec.write_bytes(data[:128] + b"\x7f" * (len(data) - 128))  # same size, garbage floats
+    again = tmp_path / "again.parquet"
+    result = runner.invoke(app, _dense_args(tiny_files, again, tiny_bi_encoder, tmp_path / "c"))
+    assert result.exit_code == 0, result.output
+    assert vec.name.split(".")[0] in result.output and "corrupt" in result.output
+    assert pl.read_parquet(first).equals(pl.read_parquet(again))
+
+
+def test_cli_cluster_takes_the_encoder_options(tiny_files, tiny_bi_encoder, tmp_path):
+    from minekit.io import read_manifest
+
+    f = tiny_files
+    out = tmp_path / "cluster.parquet"
+    result = runner.invoke(app, ["-q", "mine", "cluster", "--queries", str(f["queries"]), "--positives",
+                                 str(f["positives"]), "--corpus", str(f["corpus"]), "--out", str(out), "--model",
+                                 str(tiny_bi_encoder), "--top-k", "3", "--n-clusters", "2", "--dtype", "bfloat16",
+                                 "--max-seq-length", "32", "--query-prompt", "query: ",
+                                 "--cache-dir", str(tmp_path / "c")])
+    assert result.exit_code == 0, result.output
+    params = read_manifest(out)["steps"][-1]["params"]
+    assert (params["dtype"], params["max_seq_length"], params["query_prompt"]) == ("bfloat16", 32, "query: ")
+    result = runner.invoke(app, ["mine", "cluster", "--queries", str(f["queries"]), "--positives",
+                                 str(f["positives"]), "--corpus", str(f["corpus"]), "--out", str(out),
+                                 "--n-clusters", "0"])
+    assert result.exit_code == 2 and "--n-clusters" in result.output and "greater than or equal to 1" in result.output

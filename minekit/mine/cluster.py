@@ -20,7 +20,7 @@ import numpy as np
 
 from minekit.embed import Encoder
 from minekit.errors import ConfigError
-from minekit.mine.dense import SCORE_BLOCK, embed_inputs, model_stats, positive_scores
+from minekit.mine.dense import SCORE_BLOCK, embed_inputs, model_stats, positive_scores, resolve_prompts
 from minekit.mine.topk import Hits, top_k_exact
 from minekit.stats import StageResult
 
@@ -92,8 +92,12 @@ def mine_cluster(
     seed: int = 0,
     query_prompt: str | None = None,
     corpus_prompt: str | None = None,
+    query_prompt_name: str | None = None,
+    corpus_prompt_name: str | None = None,
     batch_size: int = 64,
     device: str = "cpu",
+    dtype: str = "auto",
+    max_seq_length: int | None = None,
     cache_dir: str | None = None,
     precision: str = "float32",
     backend: str = "torch",
@@ -115,10 +119,10 @@ def mine_cluster(
         n_clusters = len(centroids)
     if not 1 <= n_clusters <= corpus.height:
         raise ConfigError(f"n_clusters: must be between 1 and the corpus size ({corpus.height}), got {n_clusters}.")
-    encoder = Encoder(model=model, batch_size=batch_size, device=device, cache_dir=cache_dir, precision=precision,
-                      backend=backend, trust_remote_code=trust_remote_code)
-    emb = embed_inputs(queries, positives, corpus, encoder, query_prompt=query_prompt, corpus_prompt=corpus_prompt,
-                       show_progress=show_progress)
+    encoder = Encoder(model=model, batch_size=batch_size, device=device, dtype=dtype, max_seq_length=max_seq_length,
+                      cache_dir=cache_dir, precision=precision, backend=backend, trust_remote_code=trust_remote_code)
+    prompts = resolve_prompts(encoder, query_prompt, query_prompt_name, corpus_prompt, corpus_prompt_name)
+    emb = embed_inputs(queries, positives, corpus, encoder, **prompts, show_progress=show_progress)
     if centroids is None:
         logger.info("k-means: %d clusters over %d documents (seed %d)", n_clusters, len(emb.doc_emb), seed)
         centroids = kmeans(emb.doc_emb, n_clusters, seed=seed, niter=niter)

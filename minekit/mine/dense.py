@@ -54,7 +54,10 @@ class Embedded:
 def embed_inputs(queries: "pl.DataFrame", positives: "pl.DataFrame", corpus: "pl.DataFrame", encoder: Encoder, *,
                  query_prompt: str | None, corpus_prompt: str | None, encode_queries: bool = True,
                  show_progress: bool = True) -> Embedded:
-    """Encode the corpus (and the queries that have a positive) through the encoder's cache."""
+    """Encode the corpus (and the queries that have a positive) through the encoder's cache.
+
+    The prompts are texts (see Encoder.prompt_text for names and the model's default prompt).
+    """
     import polars as pl
 
     corpus = corpus.sort("doc_id")
@@ -267,8 +270,12 @@ def mine_dense(
     query_from: str = "query",
     query_prompt: str | None = None,
     corpus_prompt: str | None = None,
+    query_prompt_name: str | None = None,
+    corpus_prompt_name: str | None = None,
     batch_size: int = 64,
     device: str = "cpu",
+    dtype: str = "auto",
+    max_seq_length: int | None = None,
     cache_dir: str | None = None,
     precision: str = "float32",
     backend: str = "torch",
@@ -281,15 +288,16 @@ def mine_dense(
     positive_scores the cosine of the query to each positive (see the module doc for passages).
     """
     _check_common(top_k, query_from)
-    if query_from == "positive" and query_prompt is not None:
+    if query_from == "positive" and (query_prompt is not None or query_prompt_name is not None):
         raise ConfigError("query_prompt: does not apply with query_from='positive' (positive passages are "
                           "encoded as corpus texts, with corpus_prompt).")
     knobs = _resolve_index(index, corpus.height, top_k, nlist=nlist, nprobe=nprobe, hnsw_m=hnsw_m,
                            ef_search=ef_search)
-    encoder = Encoder(model=model, batch_size=batch_size, device=device, cache_dir=cache_dir, precision=precision,
-                      backend=backend, trust_remote_code=trust_remote_code)
-    emb = embed_inputs(queries, positives, corpus, encoder, query_prompt=query_prompt, corpus_prompt=corpus_prompt,
-                       encode_queries=query_from == "query", show_progress=show_progress)
+    encoder = Encoder(model=model, batch_size=batch_size, device=device, dtype=dtype, max_seq_length=max_seq_length,
+                      cache_dir=cache_dir, precision=precision, backend=backend, trust_remote_code=trust_remote_code)
+    prompts = resolve_prompts(encoder, query_prompt, query_prompt_name, corpus_prompt, corpus_prompt_name)
+    emb = embed_inputs(queries, positives, corpus, encoder, **prompts, encode_queries=query_from == "query",
+                       show_progress=show_progress)
     if query_from == "query":
         rows, groups, self_docs, source = emb.query_emb, np.arange(len(emb.query_ids)), None, "dense"
     else:
@@ -308,8 +316,17 @@ def mine_dense(
     return StageResult(frame, model_stats(emb, frame, encoder, {"index": index, **knobs}))
 
 
+def resolve_prompts(encoder: Encoder, query_prompt: str | None, query_prompt_name: str | None,
+                    corpus_prompt: str | None, corpus_prompt_name: str | None) -> dict:
+    """query_prompt and corpus_prompt as texts: given, named in the model, or the model's default prompt."""
+    return {"query_prompt": encoder.prompt_text(query_prompt, query_prompt_name, flag="query-prompt"),
+            "corpus_prompt": encoder.prompt_text(corpus_prompt, corpus_prompt_name, flag="corpus-prompt")}
+
+
 def model_stats(emb: Embedded, frame: "pl.DataFrame", encoder: Encoder, resolved: dict) -> dict:
+    """Counts plus what the encoder resolved (dtype, devices): the manifest records what was used."""
     with_hits = frame["query_id"].n_unique() if frame.height else 0
+    resolved = {**resolved, "dtype": encoder.dtype, "devices": encoder.devices}
     return {
         "queries": len(emb.query_ids),
         "rows_out": frame.height,
