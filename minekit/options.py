@@ -65,11 +65,11 @@ def between(low: float | None = None, high: float | None = None, *, low_open: bo
 
 
 def at_least(low: int) -> Rule:
-    """A whole number >= low (worded as click words its min=)."""
+    """A whole number >= low (worded as typer words its min=)."""
 
     def check(value: Any) -> Any:
         if value is not None and value < low:
-            raise ValueError(f"{value} is not in the range x>={low}.")
+            raise ValueError(f"Input should be greater than or equal to {low}")
         return value
 
     return check

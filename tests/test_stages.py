@@ -76,7 +76,7 @@ def test_rules_apply_to_python_callers_before_any_file_is_read(tmp_path):
     with pytest.raises(BadValue) as exc:
         mk.mine_bm25(queries=tmp_path / "none", positives=tmp_path / "none", corpus=tmp_path / "none",
                      out=tmp_path / "o.parquet", top_k=0)
-    assert exc.value.param == "top_k" and "0 is not in the range x>=1" in str(exc.value)
+    assert exc.value.param == "top_k" and "greater than or equal to 1" in str(exc.value)
     with pytest.raises(BadValue, match="'foo' is not one of triplet"):
         mk.build(candidates=[tmp_path / "c"], queries=tmp_path / "q", positives=tmp_path / "p", corpus=tmp_path / "c",
                  name="d", out_dir=tmp_path / "ds", format="foo")
