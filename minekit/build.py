@@ -25,7 +25,7 @@ import numpy as np
 
 from minekit.errors import ConfigError, InputError
 from minekit.io import file_sha256, write_json, write_parquet, write_text
-from minekit.schema import passage_text
+from minekit.schema import complete_candidates, passage_text
 
 if TYPE_CHECKING:
     import polars as pl
@@ -174,6 +174,7 @@ def build_dataset(
     import polars as pl
 
     _check_params(num_negatives, format, sampling_strategy, fill, simans_a, relative_margin)
+    candidates = [complete_candidates(f) for f in candidates]  # frames made by hand lack the optional columns
     kinds = score_kinds(candidates)
     rows_in = sum(f.height for f in candidates)
     merged = merge_candidates(candidates)

@@ -201,7 +201,7 @@ def validate_candidates(frame: "pl.DataFrame", path: Path) -> "pl.DataFrame":
 
     _require_columns(frame, path, ["query_id", "doc_id", "source", "rank", "score", "positive_score"], "candidates")
     frame = _as_string_ids(frame, path, ["query_id", "doc_id"])
-    frame = _complete_candidates(frame, path)
+    frame = complete_candidates(frame, path)
     dtypes = _dtypes()
     raw_rank = frame["rank"]
     try:
@@ -242,7 +242,7 @@ def _check_ranks(frame: "pl.DataFrame", rank: "pl.Series", path: Path) -> "pl.Da
     return frame.with_columns(rank.cast(pl.Int32).alias("rank"))
 
 
-def _complete_candidates(frame: "pl.DataFrame", path: Path) -> "pl.DataFrame":
+def complete_candidates(frame: "pl.DataFrame", path: Path | str = "candidates") -> "pl.DataFrame":
     """Fill the columns older or hand-made candidates files lack: score_kind from the source's miner,
     and the positive lists from positive_score (one unnamed positive, judged for every row)."""
     import polars as pl
