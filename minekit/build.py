@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from minekit import rules
 from minekit.errors import ConfigError, InputError
 from minekit.io import file_sha256, write_json, write_parquet, write_text
 from minekit.schema import complete_candidates, passage_text
@@ -351,9 +352,7 @@ def _too_close(row: dict, i: int, cols: list[str], margin: float) -> bool:
     A positive scored 0 or null by a miner cannot anchor that miner's margin (rules.unjudged)."""
     for c in cols:
         score, positive = row[f"neg_score_{c}"][i], row[f"positive_score_{c}"]
-        if score is None or positive is None or positive == 0 or not np.isfinite(positive):
-            continue
-        if score > positive - abs(positive) * margin:
+        if score is not None and rules.can_anchor(positive) and score > positive - abs(positive) * margin:
             return True
     return False
 
@@ -361,7 +360,7 @@ def _too_close(row: dict, i: int, cols: list[str], margin: float) -> bool:
 def _gap(row: dict, i: int, col: str) -> float:
     """(candidate score - positive score) / |positive score| under one miner; NaN when not judgeable."""
     score, positive = row.get(f"neg_score_{col}", [None] * (i + 1))[i], row.get(f"positive_score_{col}")
-    if score is None or positive is None or positive == 0 or not np.isfinite(positive):
+    if score is None or not rules.can_anchor(positive):
         return float("nan")
     return (score - positive) / abs(positive)
 

@@ -32,6 +32,11 @@ def unjudged(positive: "pl.Expr") -> "pl.Expr":
     return positive.is_null() | positive.is_nan() | (positive == 0)
 
 
+def can_anchor(positive: float | None) -> bool:
+    """The scalar twin of unjudged: can this positive score anchor a margin?"""
+    return positive is not None and positive == positive and positive != 0 and abs(positive) != float("inf")
+
+
 def absolute_threshold(positive: "pl.Expr", margin: float) -> "pl.Expr":
     """The highest score a negative may have: positive - margin."""
     return positive - margin
