@@ -352,7 +352,7 @@ def _too_close(row: dict, i: int, cols: list[str], margin: float) -> bool:
     A positive scored 0 or null by a miner cannot anchor that miner's margin (rules.unjudged)."""
     for c in cols:
         score, positive = row[f"neg_score_{c}"][i], row[f"positive_score_{c}"]
-        if score is not None and rules.can_anchor(positive) and score > positive - abs(positive) * margin:
+        if score is not None and rules.can_anchor(positive) and score > rules.relative_threshold(positive, margin):
             return True
     return False
 

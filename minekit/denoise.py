@@ -352,8 +352,7 @@ def denoise_candidates(
     judged = rules.judge_margins(scored, absolute_margin=absolute_margin, relative_margin=relative_margin,
                                  score="ce_score", positive_scores="positive_ce_scores")
     score_rules = {"max_score": rules.max_score(max_score, "ce_score"),
-                   "absolute_margin": pl.col("_absolute_margin") if absolute_margin is not None else None,
-                   "relative_margin": pl.col("_relative_margin") if relative_margin is not None else None}
+                   **rules.margin_rules(absolute_margin, relative_margin)}
     marked = rules.mark(judged, score_rules)
     judged_llm, llm_counts = _ask_judge(marked, queries, corpus, llm_judge, llm_min_score, llm_max_score)
     if judged_llm is not None:
@@ -382,7 +381,7 @@ def denoise_candidates(
         stats["dropped_before"] = earlier.height
     if pseudo is not None:
         stats["pseudo_positives"] = pseudo.height
-    internal = ["_absolute_margin", "_relative_margin", "_unjudged", "_relevant"]
+    internal = [*rules.MARGIN_COLUMNS, "_relevant"]
     out_cols = [c for c in marked.columns if c not in internal and c != "drop_reason"]
     if keep_dropped:
         frame = pl.concat([marked.select(*out_cols, "drop_reason"), earlier], how="diagonal_relaxed")

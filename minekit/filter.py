@@ -86,8 +86,7 @@ def filter_candidates(
         "range_max": _range_max(range_max),
         "min_score": rules.min_score(min_score),
         "max_score": rules.max_score(max_score),
-        "absolute_margin": pl.col("_absolute_margin") if absolute_margin is not None else None,
-        "relative_margin": pl.col("_relative_margin") if relative_margin is not None else None,
+        **rules.margin_rules(absolute_margin, relative_margin),
     })
     kept = marked.filter(pl.col("drop_reason").is_null())
 
@@ -104,4 +103,4 @@ def filter_candidates(
             logger.info("%d (candidate, positive) pairs kept unjudged by the margin: the positive's score is "
                         "missing or 0", stats["margin_unjudged_pairs"])
     frame = marked if keep_dropped else kept.drop("drop_reason")
-    return StageResult(frame.drop("_absolute_margin", "_relative_margin", "_unjudged"), stats)
+    return StageResult(frame.drop(rules.MARGIN_COLUMNS), stats)

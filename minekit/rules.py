@@ -42,10 +42,23 @@ def absolute_threshold(positive: "pl.Expr", margin: float) -> "pl.Expr":
     return positive - margin
 
 
-def relative_threshold(positive: "pl.Expr", margin: float) -> "pl.Expr":
+def relative_threshold(positive, margin: float):
     """The highest score a negative may have: positive - |positive| * margin (as sentence-transformers;
-    for a negative positive score, such as a logit, the bound stays below the positive)."""
-    return positive - positive.abs() * margin
+    for a negative positive score, such as a logit, the bound stays below the positive). Takes a
+    number or a polars expression."""
+    return positive - abs(positive) * margin
+
+
+# Columns judge_margins adds for mark() and margin_stats(); a stage drops them before writing.
+MARGIN_COLUMNS = ("_absolute_margin", "_relative_margin", "_unjudged")
+
+
+def margin_rules(absolute_margin: float | None, relative_margin: float | None) -> dict[str, "pl.Expr | None"]:
+    """The keep-masks of a frame judge_margins judged, named after their parameters, for mark()."""
+    import polars as pl
+
+    return {"absolute_margin": None if absolute_margin is None else pl.col("_absolute_margin"),
+            "relative_margin": None if relative_margin is None else pl.col("_relative_margin")}
 
 
 def judge_margins(frame: "pl.DataFrame", *, absolute_margin: float | None, relative_margin: float | None,
