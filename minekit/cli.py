@@ -512,7 +512,8 @@ def denoise_cmd(
              "positives (ce_score with --keep-dropped).")] = DEFAULT,
     absolute_margin: Annotated[Optional[float], typer.Option(
         help="Per positive: a candidate scored above (positive - absolute_margin) leaves that positive's rows, "
-             "and is dropped when above every positive's; 0 = GISTEmbed's rule.")]
+             "and is dropped when above every positive's; the default 0 is GISTEmbed's rule ('none' turns it "
+             "off).", parser=lambda v: _none_float(v))]
     = DEFAULT,
     relative_margin: Annotated[Optional[float], typer.Option(
         help="As --absolute-margin with the bound positive - |positive| * relative_margin (NV-Retriever: "

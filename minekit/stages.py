@@ -524,7 +524,7 @@ def _check_denoise_flags(scorer, cross_encoder, pseudo_positives, min_positive_s
 @stage("denoise", "{step}.parquet")
 def denoise(*, candidates: str | Path, queries: str | Path, positives: str | Path, corpus: str | Path,
             out: str | Path, scorer: str = "cross-encoder", cross_encoder: str | None = None,
-            model: str | None = None, max_score: float | None = None, absolute_margin: float | None = None,
+            model: str | None = None, max_score: float | None = None, absolute_margin: float | str | None = 0.0,
             relative_margin: float | None = None, pseudo_positives: str | Path | None = None,
             min_positive_score: float | None = None, llm_judge: str | None = None, llm_model: str | None = None,
             llm_api_key_env: str = "OPENAI_API_KEY", llm_min_score: float | None = None,
@@ -543,6 +543,7 @@ def denoise(*, candidates: str | Path, queries: str | Path, positives: str | Pat
     from minekit.models import model_identity
     from minekit.schema import check_candidates_ids
 
+    absolute_margin = none_float(absolute_margin)
     check_params("denoise", locals())
     fp = stage_fingerprint(denoise, locals())
     _check_denoise_flags(scorer, cross_encoder, pseudo_positives, min_positive_score, llm_judge, llm_model)
