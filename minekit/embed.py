@@ -78,7 +78,8 @@ def return_freed_memory(threshold_mb: int = 32) -> bool:
     passages). 32 MB keeps the activations in the heap, reused from batch to batch: on 811 NFCorpus
     passages with two CPU workers, 2.2 M -> 0.6 M page faults, sys time 5-6 s -> 2 s. One arena: the
     CPU encoding workers (threads) would each keep their own heap of reused buffers (NFCorpus test,
-    3,395 passages, peak RSS 884 MB with a heap per thread, about 770 MB with one). Process-wide, so
+    3,395 passages, peak RSS 884 MB with a heap per thread, 811 MB or more with one: measured
+    mid-run). Process-wide, so
     only the CLI calls it; True if applied (glibc), False elsewhere.
     """
     import ctypes
