@@ -120,7 +120,8 @@ def merge_shards(files: Sequence[str | Path]) -> Merged:
     """The shards of one run as the unsharded output: rows, stats and manifest (see the module doc)."""
     import polars as pl
 
-    from minekit.io import read_candidates, read_manifest
+    from minekit.io import read_manifest, read_parquet
+    from minekit.schema import validate_candidates
 
     files = [Path(f) for f in files]
     if not files:
@@ -128,8 +129,8 @@ def merge_shards(files: Sequence[str | Path]) -> Merged:
     manifests = [_shard_manifest(f, read_manifest(f)) for f in files]
     _check_one_run(files, manifests)
     _check_complete(files, manifests)
-    frames = [read_candidates(f) for f in files]
-    nonempty = [f for f in frames if f.height] or frames[:1]
+    frames = [read_parquet(f, what="candidates") for f in files]
+    nonempty = [validate_candidates(frame, f) for f, frame in zip(files, frames) if frame.height] or frames[:1]
     frame = pl.concat(nonempty, how="vertical").sort("query_id", maintain_order=True).rechunk()
     stats = merge_stats([m["steps"][-1].get("stats", {}) for m in manifests])
     base = manifests[0][SHARD_KEY]["of"]

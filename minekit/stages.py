@@ -274,8 +274,8 @@ def _run_of(fn: Callable, values: dict) -> _Run:
     if shard is not None and ray:
         raise ConfigError("shard and ray: give one of them (ray runs every shard, then merges).")
     if shards is not None and not ray:
-        raise ConfigError("shards: applies only with ray (the number of shards ray runs); for one shard use "
-                          "shard i/n.")
+        raise ConfigError("shards and ray: the number of shards applies only to a Ray run; give both, or run one "
+                          "shard with shard i/n.")
     fp = stage_fingerprint(fn, values)
     base = fp if shard is None else stage_fingerprint(fn, {**values, "shard": None})
     return _Run(parse_shard(shard), fp, base)
