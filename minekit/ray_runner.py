@@ -97,7 +97,7 @@ def run_stage(fn: Callable, values: dict) -> "Output":
         values = {**values, "ray": False, "shards": None, "shard": None}
         notes = []
         if fn.kind == "mine.dense":
-            values["dtype"] = ray_dtype(ray, values["dtype"], values["device"])
+            notes += _shared_dtype(ray, values)
             notes += _encode_dense_inputs(values)
         out = Path(values["out"])
         folder = out.parent / f".{out.name}.shards"
@@ -135,6 +135,18 @@ def _wait(ray, refs: list, kind: str, show_progress: bool) -> None:
 
 # -- encoding on Ray Data --------------------------------------------------------------------------
 
+def _shared_dtype(ray, values: dict) -> list[str]:
+    """The mining tasks must read what the encoding actors cached: where 'auto' means another dtype on the actors'
+    devices (float16 on GPUs) than on the tasks' (`device`), the tasks get it explicitly (and the output says so)."""
+    from minekit.embed import resolve_dtype
+
+    on_actors = ray_dtype(ray, values["dtype"], values["device"])
+    if resolve_dtype(values["dtype"], values["device"]) == on_actors:
+        return []
+    values["dtype"] = on_actors
+    return [f"ray: dtype {on_actors} (the encoding actors' GPUs); the same run on one machine is --dtype {on_actors}"]
+
+
 def _encode_dense_inputs(values: dict) -> list[str]:
     """mine dense's texts into the cache before its shards run: the stage `embed` on Ray, with the same encoder flags."""
     from minekit.stages import embed_corpus, none_word
@@ -151,20 +163,23 @@ def _encode_dense_inputs(values: dict) -> list[str]:
 
 
 class _EncodeActor:
-    """A Ray Data actor: one model, loaded once, encoding its batches into the shared cache."""
+    """A Ray Data actor: one model, loaded once, encoding its batches (texts of several jobs, each with its
+    prompt) into the shared cache."""
 
-    def __init__(self, config: dict, prompt: str | None, cwd: str) -> None:
+    def __init__(self, config: dict, prompts: list, cwd: str) -> None:
         from minekit.embed import Encoder
 
         os.chdir(cwd)
         self.encoder = Encoder(**config)
-        self.prompt = prompt
+        self.prompts = prompts
 
     def __call__(self, batch: dict) -> dict:
         import numpy as np
 
-        texts = [str(t) for t in batch["text"]]
-        self.encoder.encode(texts, prompt=self.prompt, show_progress=False)
+        texts, jobs = batch["text"], np.asarray(batch["job"])
+        for job in np.unique(jobs):
+            self.encoder.encode([str(t) for t in texts[jobs == job]], prompt=self.prompts[int(job)],
+                                show_progress=False)
         return {"encoded": np.array([len(texts)], dtype=np.int64)}
 
 
@@ -174,27 +189,34 @@ def encode_on_ray(jobs: list["Job"], encoder: "Encoder", *, show_progress: bool 
 
     from minekit.precompute import counts
 
+    texts = [t for job in jobs for t in job.texts]
+    if not texts:
+        return counts(jobs)
+    job_of = [i for i, job in enumerate(jobs) for _ in job.texts]
     with session() as ray:
         gpus = cluster_gpus(ray)
         workers = gpus or max(1, int(ray.cluster_resources().get("CPU", 1)))
-        config = dict(model=encoder.model, batch_size=encoder.batch_size, device="cuda" if gpus else "cpu",
-                      dtype=encoder.dtype, max_seq_length=encoder.max_seq_length,
+        config = dict(model=_absolute(encoder.model), batch_size=encoder.batch_size,
+                      device="cuda" if gpus else "cpu", dtype=encoder.dtype, max_seq_length=encoder.max_seq_length,
                       cache_dir=str(Path(encoder.cache_dir).resolve()), precision=encoder.precision,
                       backend=encoder.backend, trust_remote_code=encoder.trust_remote_code)
         ray.data.DataContext.get_current().enable_progress_bars = show_progress
-        for job in jobs:
-            if not job.texts:
-                continue
-            blocks = max(1, min(len(job.texts) // ENCODE_BATCH + 1, workers * 4))
-            data = ray.data.from_arrow(pa.table({"text": job.texts})).repartition(blocks)
-            encoded = data.map_batches(_EncodeActor, batch_size=ENCODE_BATCH, concurrency=min(workers, blocks),
-                                       num_gpus=1 if gpus else 0, num_cpus=0 if gpus else 1,
-                                       fn_constructor_kwargs={"config": config, "prompt": job.prompt,
-                                                              "cwd": os.getcwd()})
-            total = sum(int(row["encoded"]) for row in encoded.iter_rows())
-            logger.info("ray: %d %s texts encoded on %d %s actors", total, job.what, min(workers, blocks),
-                        "GPU" if gpus else "CPU")
+        table = pa.table({"text": texts, "job": job_of})
+        size = -(-len(texts) // max(1, min(workers * 4, -(-len(texts) // ENCODE_BATCH))))
+        data = ray.data.from_arrow([table.slice(a, size) for a in range(0, len(texts), size)])
+        actors = min(workers, data.num_blocks())
+        encoded = data.map_batches(_EncodeActor, batch_size=ENCODE_BATCH, compute=ray.data.ActorPoolStrategy(size=actors),
+                                   num_gpus=1 if gpus else 0, num_cpus=0 if gpus else 1,
+                                   fn_constructor_kwargs={"config": config, "prompts": [j.prompt for j in jobs],
+                                                          "cwd": os.getcwd()})
+        total = sum(int(row["encoded"]) for row in encoded.iter_rows())
+        logger.info("ray: %d texts encoded on %d %s actors", total, actors, "GPU" if gpus else "CPU")
     return counts(jobs)
+
+
+def _absolute(model):
+    """A model folder given relative to this process's folder, as the actors (elsewhere) must find it."""
+    return str(Path(model).resolve()) if isinstance(model, (str, Path)) and Path(model).is_dir() else model
 
 
 def local_ray(num_cpus: int | None = None, **kwargs: Any):
