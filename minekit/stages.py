@@ -554,7 +554,7 @@ def _read_texts(corpus, queries):
     return corpus_frame, queries_frame
 
 
-@stage("merge")
+@stage("merge", "{step}.parquet")
 def merge(files: Sequence[str | Path], *, out: str | Path) -> Output:
     """Join the shard outputs of one run (every i of n once) into the file the unsharded run writes, byte for byte."""
     from minekit.io import write_parquet
