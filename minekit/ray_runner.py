@@ -89,7 +89,7 @@ def _run_shard(kind: str, kwargs: dict, cwd: str) -> dict:
 
 def run_stage(fn: Callable, values: dict) -> "Output":
     """Run a stage's shards as Ray tasks (after encoding on Ray Data for mine dense), then merge them into `out`."""
-    from minekit.stages import Output, merge
+    from minekit.stages import Output, merge, stage_fingerprint
 
     began = time.perf_counter()
     with session() as ray:
@@ -103,14 +103,30 @@ def run_stage(fn: Callable, values: dict) -> "Output":
         folder = out.parent / f".{out.name}.shards"
         folder.mkdir(parents=True, exist_ok=True)
         files = [folder / f"{i}-of-{count}.parquet" for i in range(1, count + 1)]
+        base = stage_fingerprint(fn, values)
+        todo = [(i, f) for i, f in enumerate(files, 1) if not _finished(f, base, i, count)]
+        if len(todo) < count:
+            notes.append(f"ray: {count - len(todo)} of {count} shards were done by an earlier, interrupted run")
         task = ray.remote(num_cpus=1)(_run_shard)
         refs = [task.remote(fn.kind, {**values, "shard": f"{i}/{count}", "out": str(f), "show_progress": False},
-                            os.getcwd()) for i, f in enumerate(files, 1)]
+                            os.getcwd()) for i, f in todo]
         _wait(ray, refs, fn.kind, values.get("show_progress", True))
         merged = merge(files, out=out)
         shutil.rmtree(folder, ignore_errors=True)
     notes.append(f"ray: {count} shards of {fn.kind} in {time.perf_counter() - began:.1f} s, merged into {out}")
     return Output(merged.path, merged.stats, merged.files, title=f"{fn.kind} (ray, {count} shards)", notes=notes)
+
+
+def _finished(path: Path, base: str, index: int, count: int) -> bool:
+    """A shard file an earlier run completed (written atomically, so its manifest marks it done) for these values."""
+    from minekit.io import read_manifest
+    from minekit.shards import SHARD_KEY
+
+    try:
+        facts = (read_manifest(path) or {}).get(SHARD_KEY) if path.is_file() else None
+    except MinekitError:
+        return False
+    return bool(facts) and facts.get("of") == base and (facts.get("index"), facts.get("count")) == (index, count)
 
 
 def _wait(ray, refs: list, kind: str, show_progress: bool) -> None:

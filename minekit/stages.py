@@ -522,6 +522,8 @@ def embed_corpus(*, corpus: str | Path, queries: str | Path | None = None, model
     _run_of(embed_corpus, locals())  # shard with ray, shards without it: errors before any work
     if none_word(cache_dir) is None:
         raise ConfigError("cache_dir: embed fills the embedding cache; give a folder, not 'none'.")
+    if shards is not None:
+        raise ConfigError("shards: embed on Ray runs one encoding actor per GPU (or CPU), not shards; leave it out.")
     corpus_frame, queries_frame = _read_texts(corpus, queries)
     with contextlib.ExitStack() as stack:
         if ray:  # the workers' devices decide what dtype 'auto' means; this process only plans
