@@ -95,11 +95,26 @@ def select(frame: "pl.DataFrame", column: str, shard: Shard | None) -> "pl.DataF
 
 
 def shard_fingerprint(base: str, shard: "str | Shard | None") -> str:
-    """A shard output's fingerprint: derived from the unsharded output's, never equal to it."""
+    """A shard output's fingerprint: the unsharded output's with the shard appended ('<base>.shard1of4'), so it is
+    never taken for the whole output, and a merge of all n (merged_fingerprint) is known before any shard runs."""
     shard = parse_shard(shard)
     if shard is None:
         return base
-    return hashlib.sha256(f"{base}|shard {shard}".encode()).hexdigest()
+    return f"{base}.shard{shard.index}of{shard.count}"
+
+
+_SHARD_FP = re.compile(r"^(?P<base>[0-9a-f]+)\.shard(?P<index>\d+)of(?P<count>\d+)$")
+
+
+def merged_fingerprint(identities: Sequence) -> str | None:
+    """The fingerprint of merging outputs with these identities: the unsharded output's when they are the n
+    shards of one run, each once (what `merge` writes); None otherwise."""
+    found = [_SHARD_FP.match(str(i)) for i in identities]
+    if not found or not all(found) or len({m["base"] for m in found}) != 1:
+        return None
+    count = {int(m["count"]) for m in found}
+    indexes = sorted(int(m["index"]) for m in found)
+    return found[0]["base"] if len(count) == 1 and indexes == list(range(1, count.pop() + 1)) else None
 
 
 def shard_facts(base: str, shard: Shard, by: str) -> dict:

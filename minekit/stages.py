@@ -153,11 +153,16 @@ def split_values(fn: Callable, values: dict, *, skip: Sequence[str] = ()) -> tup
 def fingerprint_of(fn: Callable, params: dict, identities: dict[str, Any]) -> str:
     """manifest.fingerprint of a stage: its kind, params and its inputs' identities (a list per repeated input).
 
-    A shard's (params["shard"] = 'i/n') is derived from the unsharded output's (minekit.shards).
+    A shard's (params["shard"] = 'i/n') is derived from the unsharded output's, and a merge of a run's n shards
+    has the unsharded output's (minekit.shards).
     """
     from minekit.manifest import fingerprint
-    from minekit.shards import shard_fingerprint
+    from minekit.shards import merged_fingerprint, shard_fingerprint
 
+    if fn.kind == "merge":  # the n shards of one run merge into the unsharded output: its fingerprint
+        merged = merged_fingerprint(identities.get("files") or [])
+        if merged is not None:
+            return merged
     params = dict(params)
     shard = params.pop("shard", None)
     inputs = {}

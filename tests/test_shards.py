@@ -163,3 +163,15 @@ def test_merge_stats_add_counts_and_keep_settings():
               "resolved": {"nlist": 8}}]
     assert merge_stats(parts) == {"queries": 5, "dropped": {"max_score": 3, "relative_margin": 1}, "scorer": "ce",
                                   "resolved": {"nlist": 8}}
+
+
+def test_a_pipeline_runs_shards_and_their_merge_and_skips_them_when_up_to_date(sample_files, tmp_path):
+    steps = "".join(f'[steps.s{i}]\nrun = "mine.bm25"\ntop_k = 10\nshard = "{i}/2"\n\n' for i in (1, 2))
+    inputs = "".join(f'{k} = "{v}"\n' for k, v in sample_files.items())
+    (tmp_path / "p.toml").write_text(f'name = "sharded"\n\n[inputs]\n{inputs}\n{steps}'
+                                     '[steps.whole]\nrun = "merge"\nfiles = ["@s1", "@s2"]\n')
+    first = mk.run(tmp_path / "p.toml", runs_dir=tmp_path / "runs", show_progress=False)
+    whole = mk.mine_bm25(**sample_files, out=tmp_path / "whole.parquet", top_k=10, show_progress=False).path
+    _same_bytes(whole, tmp_path / "runs" / "sharded" / "whole" / "whole.parquet")
+    again = mk.run(tmp_path / "p.toml", runs_dir=tmp_path / "runs", show_progress=False)
+    assert "ran" in first.text and again.text.count("up to date") == 3, again.text
