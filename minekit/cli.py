@@ -733,7 +733,6 @@ def embed_cmd(
     ray: Annotated[bool, typer.Option(
         "--ray", help="Encode on Ray Data actors, one per GPU (CPU workers without GPUs), into the shared cache.")]
     = DEFAULT,
-    shards: ShardsOpt = DEFAULT,
 ) -> None:
     """Encode the corpus (and queries) into the embedding cache that mine dense reads, all at once or one shard at a time.
 

@@ -110,7 +110,7 @@ RULES: dict[str, dict[str, Rule]] = {
     "build": {"num_negatives": at_least(1), "format": one_of("minekit.build", "FORMATS"),
               "sampling_strategy": one_of("minekit.build", "SAMPLING_STRATEGIES"), "simans_a": between(),
               "simans_b": between(), "fill": one_of("minekit.build", "FILLS"), "seed": seed_range},
-    "embed": {**_ENCODER, **_SHARDS},
+    "embed": {**_ENCODER, "shard": shard_spec},
     "denoise": {**_SHARDS, "scorer": one_of("minekit.denoise", "SCORERS"), "llm_concurrency": at_least(1),
                 "llm_retries": at_least(0), "llm_timeout": between(0, low_open=True), "batch_size": at_least(1),
                 "max_length": at_least(2), "max_seq_length": at_least(1)},

@@ -516,7 +516,7 @@ def embed_corpus(*, corpus: str | Path, queries: str | Path | None = None, model
           corpus_prompt_name: str | None = None, batch_size: int = 64, device: str = "cpu", dtype: str = "auto",
           max_seq_length: int | None = None, cache_dir: str | Path = ".minekit-cache", precision: str = "float32",
           backend: str = "torch", trust_remote_code: bool = False, shard: str | None = None, ray: bool = False,
-          shards: int | None = None, show_progress: bool = True) -> Output:
+          show_progress: bool = True) -> Output:
     """Encode the corpus (and queries) into the embedding cache mine dense reads; a shard encodes its share of the texts."""
     from minekit.embed import Encoder
     from minekit.mine.dense import resolve_prompts
@@ -527,8 +527,6 @@ def embed_corpus(*, corpus: str | Path, queries: str | Path | None = None, model
     _run_of(embed_corpus, locals())  # shard with ray, shards without it: errors before any work
     if none_word(cache_dir) is None:
         raise ConfigError("cache_dir: embed fills the embedding cache; give a folder, not 'none'.")
-    if shards is not None:
-        raise ConfigError("shards: embed on Ray runs one encoding actor per GPU (or CPU), not shards; leave it out.")
     corpus_frame, queries_frame = _read_texts(corpus, queries)
     with contextlib.ExitStack() as stack:
         if ray:  # the workers' devices decide what dtype 'auto' means; this process only plans

@@ -175,3 +175,25 @@ def test_a_pipeline_runs_shards_and_their_merge_and_skips_them_when_up_to_date(s
     _same_bytes(whole, tmp_path / "runs" / "sharded" / "whole" / "whole.parquet")
     again = mk.run(tmp_path / "p.toml", runs_dir=tmp_path / "runs", show_progress=False)
     assert "ran" in first.text and again.text.count("up to date") == 3, again.text
+
+
+def test_cli_embed_shard_then_mine_dense_shards_and_merge(tiny_files, tiny_bi_encoder, tmp_path):
+    model, cache = str(tiny_bi_encoder), str(tmp_path / "cache")
+    for i in (1, 2):
+        result = runner.invoke(app, ["embed", "--corpus", str(tiny_files["corpus"]), "--queries",
+                                     str(tiny_files["queries"]), "--model", model, "--cache-dir", cache,
+                                     "--shard", f"{i}/2"])
+        assert result.exit_code == 0, result.output
+        assert f"embed (shard {i}/2)" in result.output and result.output.strip().endswith(cache)
+    files = []
+    for i in (1, 2):
+        files.append(str(tmp_path / f"dense.{i}.parquet"))
+        result = runner.invoke(app, ["-q", "mine", "dense", *_flags(tiny_files), "--model", model, "--cache-dir", cache,
+                                     "--out", files[-1], "--shard", f"{i}/2"])
+        assert result.exit_code == 0, result.output
+    result = runner.invoke(app, ["-q", "merge", *files, "--out", str(tmp_path / "merged.parquet")])
+    assert result.exit_code == 0, result.output
+    whole = mk.mine_dense(**tiny_files, out=tmp_path / "whole.parquet", model=model, cache_dir=cache,
+                          show_progress=False)
+    assert whole.stats["texts_encoded"] == 0
+    _same_bytes(whole.path, tmp_path / "merged.parquet")
