@@ -281,6 +281,27 @@ def positive_scores(emb: Embedded, rows: np.ndarray, groups: np.ndarray,
     return [(emb.doc_emb[p] @ rows[g]).astype(np.float32) for g, p in enumerate(emb.positives)]
 
 
+def with_positive_similarities(frame: "pl.DataFrame", emb: Embedded) -> "pl.DataFrame":
+    """Add positive_similarities: the cosine of each candidate passage to each of its query's positive
+    passages, aligned with positive_ids (TriSampler's positive-negative side of the triangle)."""
+    import polars as pl
+
+    if frame.height == 0:
+        return frame.with_columns(pl.lit(None, pl.List(pl.Float32)).alias("positive_similarities"))
+    lookup = pl.DataFrame({"doc_id": emb.doc_ids, "pos": np.arange(len(emb.doc_ids))})
+    doc_pos = frame.select("doc_id").join(lookup, on="doc_id", how="left", maintain_order="left")["pos"].to_numpy()
+    group_of = {q: g for g, q in enumerate(emb.query_ids)}
+    groups = np.array([group_of[q] for q in frame["query_id"].to_list()], dtype=np.int64)
+    counts = np.array([len(p) for p in emb.positives], dtype=np.int64)[groups]
+    pos_docs = np.concatenate([emb.positives[g] for g in groups]) if counts.sum() else np.zeros(0, np.int64)
+    cand_docs = np.repeat(doc_pos, counts)
+    sims = np.einsum("ij,ij->i", emb.doc_emb[cand_docs], emb.doc_emb[pos_docs]).astype(np.float32)
+    offsets = np.concatenate([[0], np.cumsum(counts)])
+    lists = pl.Series("positive_similarities", [sims[a:b] for a, b in zip(offsets[:-1], offsets[1:])],
+                      dtype=pl.List(pl.Float32))
+    return frame.with_columns(lists)
+
+
 def mine_dense(
     queries: "pl.DataFrame",
     positives: "pl.DataFrame",
@@ -339,6 +360,8 @@ def mine_dense(
         hits = search_ann(ann, rows, groups, emb.positives, top_k=top_k, desc=source, show_progress=show_progress)
     frame = hits.to_frame(emb.query_ids, emb.doc_ids, source=source, kind="cosine", positives=emb.positives,
                           positive_scores=positive_scores(emb, rows, groups, self_docs))
+    if query_from == "query":
+        frame = with_positive_similarities(frame, emb)
     return StageResult(frame, model_stats(emb, frame, encoder, {"index": index, **knobs}))
 
 
