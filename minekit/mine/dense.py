@@ -296,10 +296,13 @@ def with_positive_similarities(frame: "pl.DataFrame", emb: Embedded) -> "pl.Data
     pos_docs = np.concatenate([emb.positives[g] for g in groups]) if counts.sum() else np.zeros(0, np.int64)
     cand_docs = np.repeat(doc_pos, counts)
     sims = np.einsum("ij,ij->i", emb.doc_emb[cand_docs], emb.doc_emb[pos_docs]).astype(np.float32)
-    offsets = np.concatenate([[0], np.cumsum(counts)])
-    lists = pl.Series("positive_similarities", [sims[a:b] for a, b in zip(offsets[:-1], offsets[1:])],
-                      dtype=pl.List(pl.Float32))
-    return frame.with_columns(lists)
+    import pyarrow as pa
+
+    # Built from offsets: a list of equal-length numpy arrays would become a fixed-width Array column in
+    # polars (List only when lengths differ), so the column type would depend on the data (and on the shard).
+    offsets = pa.array(np.concatenate([[0], np.cumsum(counts)]).astype(np.int64))
+    lists = pl.from_arrow(pa.LargeListArray.from_arrays(offsets, pa.array(sims, type=pa.float32())))
+    return frame.with_columns(lists.cast(pl.List(pl.Float32)).alias("positive_similarities"))
 
 
 def mine_dense(
