@@ -38,6 +38,7 @@ QUERY_FROM = ("query", "positive")
 SCORE_BLOCK = 16_000_000
 SELECT_BLOCK = 2_000_000  # scores per top-k selection step (its temporaries are ~13 bytes a score)
 ANN_BLOCK = 1024  # query rows per faiss search call
+PRODUCT_ROWS = 1024  # at most this many query rows per matrix product call (one shape per corpus: _product)
 
 
 @dataclass
@@ -115,14 +116,39 @@ def _group_blocks(groups: np.ndarray, max_groups: int) -> Iterator[tuple[int, in
         yield int(starts[i]), int(starts[min(i + max_groups, len(starts) - 1)])
 
 
+def product_rows(n_docs: int) -> int:
+    """Rows of every query x corpus product call: a function of the corpus size only (see _product)."""
+    return int(max(1, min(PRODUCT_ROWS, SCORE_BLOCK // max(n_docs, 1))))
+
+
+def _product(rows: np.ndarray, doc_emb: np.ndarray) -> np.ndarray:
+    """rows @ doc_emb.T, computed in calls of exactly product_rows(n_docs) rows (the last one padded with zeros).
+
+    BLAS picks its kernel (gemv for one row, small-matrix kernels, blocking) by the shape of the call,
+    and the last bits of a score depend on that kernel. With one shape per corpus, a query's scores do
+    not depend on which other queries share its run, so shards (minekit.shards) and one whole run give
+    the same bytes.
+    """
+    size = product_rows(len(doc_emb))
+    if len(rows) == size:
+        return rows @ doc_emb.T
+    out = np.empty((len(rows), len(doc_emb)), dtype=np.float32)
+    for a in range(0, len(rows), size):
+        part = rows[a:a + size]
+        if len(part) < size:
+            part = np.concatenate([part, np.zeros((size - len(part), rows.shape[1]), dtype=rows.dtype)])
+        out[a:a + size] = (part @ doc_emb.T)[:len(rows) - a]
+    return out
+
+
 def _merged_block(rows: np.ndarray, groups: np.ndarray, doc_emb: np.ndarray, max_rows: int) -> np.ndarray:
     """Scores (n_groups x n_docs) of a block of rows, max-merged per group, computed max_rows at a time."""
     if len(rows) == len(np.unique(groups)):
-        return rows @ doc_emb.T
+        return _product(rows, doc_emb)
     local = np.concatenate([[0], np.cumsum(np.diff(groups) != 0)])
     merged = np.full((int(local[-1]) + 1, len(doc_emb)), -np.inf, dtype=np.float32)
     for a in range(0, len(rows), max_rows):
-        part = rows[a:a + max_rows] @ doc_emb.T
+        part = _product(rows[a:a + max_rows], doc_emb)
         g = local[a:a + max_rows]
         starts = np.concatenate([[0], np.flatnonzero(np.diff(g)) + 1])
         reduced = np.maximum.reduceat(part, starts, axis=0)
@@ -270,10 +296,13 @@ def with_positive_similarities(frame: "pl.DataFrame", emb: Embedded) -> "pl.Data
     pos_docs = np.concatenate([emb.positives[g] for g in groups]) if counts.sum() else np.zeros(0, np.int64)
     cand_docs = np.repeat(doc_pos, counts)
     sims = np.einsum("ij,ij->i", emb.doc_emb[cand_docs], emb.doc_emb[pos_docs]).astype(np.float32)
-    offsets = np.concatenate([[0], np.cumsum(counts)])
-    lists = pl.Series("positive_similarities", [sims[a:b] for a, b in zip(offsets[:-1], offsets[1:])],
-                      dtype=pl.List(pl.Float32))
-    return frame.with_columns(lists)
+    import pyarrow as pa
+
+    # Built from offsets: a list of equal-length numpy arrays would become a fixed-width Array column in
+    # polars (List only when lengths differ), so the column type would depend on the data (and on the shard).
+    offsets = pa.array(np.concatenate([[0], np.cumsum(counts)]).astype(np.int64))
+    lists = pl.from_arrow(pa.LargeListArray.from_arrays(offsets, pa.array(sims, type=pa.float32())))
+    return frame.with_columns(lists.cast(pl.List(pl.Float32)).alias("positive_similarities"))
 
 
 def mine_dense(
