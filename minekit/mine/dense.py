@@ -38,6 +38,7 @@ QUERY_FROM = ("query", "positive")
 SCORE_BLOCK = 16_000_000
 SELECT_BLOCK = 2_000_000  # scores per top-k selection step (its temporaries are ~13 bytes a score)
 ANN_BLOCK = 1024  # query rows per faiss search call
+PAIR_BLOCK = 16_384  # (candidate, positive) pairs whose cosines are taken at once (2 x 25 MB of rows)
 PRODUCT_ROWS = 1024  # at most this many query rows per matrix product call (one shape per corpus: _product)
 
 
@@ -295,7 +296,10 @@ def with_positive_similarities(frame: "pl.DataFrame", emb: Embedded) -> "pl.Data
     counts = np.array([len(p) for p in emb.positives], dtype=np.int64)[groups]
     pos_docs = np.concatenate([emb.positives[g] for g in groups]) if counts.sum() else np.zeros(0, np.int64)
     cand_docs = np.repeat(doc_pos, counts)
-    sims = np.einsum("ij,ij->i", emb.doc_emb[cand_docs], emb.doc_emb[pos_docs]).astype(np.float32)
+    sims = np.empty(len(cand_docs), dtype=np.float32)
+    for a in range(0, len(cand_docs), PAIR_BLOCK):  # pairs can be many (top_k x positives per query)
+        b = a + PAIR_BLOCK
+        sims[a:b] = np.einsum("ij,ij->i", emb.doc_emb[cand_docs[a:b]], emb.doc_emb[pos_docs[a:b]])
     import pyarrow as pa
 
     # Built from offsets: a list of equal-length numpy arrays would become a fixed-width Array column in
