@@ -117,7 +117,8 @@ def minekit_job(paths: dict[str, Path], work: Path, tag: str, args: argparse.Nam
                   "--cache-dir", str(work / cache), *flags, *args.minekit_flags])
     build = timed([MINEKIT, "-q", "build", "--candidates", str(cands), *common,
                    "--name", "bench", "--out-dir", str(work / f"datasets-{tag}"), "--num-negatives",
-                   str(args.num_negatives), "--format", "n-tuple", "--sampling-strategy", "top"])
+                   str(args.num_negatives), "--format", "n-tuple", "--sampling-strategy", "top",
+                   "--relative-margin", "none", "--fill", "none"])  # mine_hard_negatives' job: no margin, no padding
     return {"wall_s": mine["wall_s"] + build["wall_s"], "cpu_s": mine["cpu_s"] + build["cpu_s"],
             "rss_mib": max(mine["rss_mib"], build["rss_mib"]), "mine_s": mine["wall_s"], "build_s": build["wall_s"],
             "mine_cpu_s": mine["cpu_s"], "dataset": build["stdout"].strip().splitlines()[-1]}

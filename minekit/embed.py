@@ -67,20 +67,16 @@ def text_keys(texts: list[str]) -> np.ndarray:
     return np.array([hashlib.sha256(t.encode("utf-8")).digest()[:KEY_BYTES] for t in texts], dtype=f"S{KEY_BYTES}")
 
 
-def return_freed_memory(threshold_mb: int = 32) -> bool:
+def return_freed_memory(threshold_mb: int = 8) -> bool:
     """Ask glibc to serve allocations above threshold_mb with mmap and give freed memory back at once.
 
     Encoding allocates large activation buffers of changing sizes; with glibc's adaptive thresholds
-    they end up in a fragmented heap that only grows. Measured on 800 NFCorpus passages (bfloat16):
-    peak RSS 722 MB -> 596 MB with 4 MB. But every mmap'd buffer is new memory, zeroed page by page by
-    the kernel on first touch: at 4 MB, each activation of a batch (up to 13 MB in bfloat16 for a
-    worker's 4096 tokens) page-faulted, 20-30% of encoding's CPU time (1.4 M page faults for 256
-    passages). 32 MB keeps the activations in the heap, reused from batch to batch: on 811 NFCorpus
-    passages with two CPU workers, 2.2 M -> 0.6 M page faults, sys time 5-6 s -> 2 s. One arena: the
-    CPU encoding workers (threads) would each keep their own heap of reused buffers (NFCorpus test,
-    3,395 passages, peak RSS 884 MB with a heap per thread, 811 MB or more with one: measured
-    mid-run). Process-wide, so
-    only the CLI calls it; True if applied (glibc), False elsewhere.
+    they end up in a fragmented heap that only grows. But an mmap'd buffer is new memory the kernel
+    zeroes page by page on first touch, so a low threshold page-faults every batch. Measured with two
+    CPU encoding workers (bfloat16, 600 NFCorpus passages): 4 MB cost 20-30% of encoding's CPU time in
+    page faults; 8 MB 751 MB peak RSS, sys time 5.3 s; 16 MB 800 MB, 3.5 s; 32 MB 820 MB, 3.4 s (user
+    time within noise). One arena, so the workers (threads) share one heap of reused buffers instead
+    of one each. Process-wide, so only the CLI calls it; True if applied (glibc), False elsewhere.
     """
     import ctypes
     import ctypes.util
