@@ -547,6 +547,8 @@ def denoise_cmd(
     = DEFAULT,
     trust_remote_code: Annotated[bool, typer.Option(help="Allow model code from the model folder/hub.")] = DEFAULT,
     keep_dropped: Annotated[bool, typer.Option(help="Keep dropped rows, marked in a drop_reason column.")] = DEFAULT,
+    block_size: Annotated[int, typer.Option(
+        help="Queries whose candidate pairs' texts are built and scored at a time (memory, not results).")] = DEFAULT,
 ) -> None:
     """Score candidates and positives with a cross-encoder (or a bi-encoder guide) and drop likely false negatives.
 

@@ -41,6 +41,7 @@ logger = logging.getLogger(__name__)
 SCORERS = ("cross-encoder", "bi-encoder")
 SCORE_CACHE_FILE = "ce-scores.sqlite"
 _CHUNK = 512  # pairs scored (and committed to the cache) at a time
+BLOCK_SIZE = 4096  # queries whose pairs' texts are built and scored at a time (the default of --block-size)
 
 
 @dataclass
@@ -111,6 +112,7 @@ def score_cross_encoder(
     cache_dir: str | Path | None = ".minekit-cache",
     trust_remote_code: bool = False,
     show_progress: bool = True,
+    _shared: dict | None = None,
 ) -> tuple[np.ndarray, dict]:
     """Score (query, passage) pairs with a CrossEncoder (its own activation: sigmoid for 1 logit).
 
@@ -133,9 +135,13 @@ def score_cross_encoder(
                 first[key] = (q, p)
         todo = sorted(first, key=lambda k: len(first[k][0]) + len(first[k][1]))  # similar lengths batch well
         if todo:
-            model = load_cross_encoder(cross_encoder, device=device, trust_remote_code=trust_remote_code)
-            if max_length is not None:
-                model.max_length = max_length
+            model = (_shared or {}).get("cross_encoder")
+            if model is None:
+                model = load_cross_encoder(cross_encoder, device=device, trust_remote_code=trust_remote_code)
+                if max_length is not None:
+                    model.max_length = max_length
+                if _shared is not None:
+                    _shared["cross_encoder"] = model
             with tqdm(total=len(todo), desc="cross-encoder", unit="pair", disable=not show_progress) as bar:
                 for start in range(0, len(todo), _CHUNK):
                     part = todo[start:start + _CHUNK]
@@ -188,6 +194,7 @@ def score_bi_encoder(
     cache_dir: str | Path | None = ".minekit-cache",
     trust_remote_code: bool = False,
     show_progress: bool = True,
+    _shared: dict | None = None,
 ) -> tuple[np.ndarray, dict]:
     """Cosine similarity of (query, passage) pairs under a bi-encoder guide; each text is encoded once
     (and, with a cache_dir, read back from minekit.embed's embedding cache on a rerun). Prompts, dtype
@@ -196,8 +203,13 @@ def score_bi_encoder(
 
     q_texts = list(dict.fromkeys(queries))
     p_texts = list(dict.fromkeys(passages))
-    encoder = Encoder(model=model, batch_size=batch_size, device=device, dtype=dtype, max_seq_length=max_seq_length,
-                      cache_dir=cache_dir, trust_remote_code=trust_remote_code)
+    encoder = (_shared or {}).get("encoder")
+    if encoder is None:
+        encoder = Encoder(model=model, batch_size=batch_size, device=device, dtype=dtype,
+                          max_seq_length=max_seq_length, cache_dir=cache_dir, trust_remote_code=trust_remote_code)
+        if _shared is not None:
+            _shared["encoder"] = encoder
+    before = dict(encoder.stats)
     q_prompt = encoder.prompt_text(query_prompt, query_prompt_name, flag="query-prompt")
     p_prompt = encoder.prompt_text(corpus_prompt, corpus_prompt_name, flag="corpus-prompt")
     q_emb = encoder.encode(q_texts, prompt=q_prompt, show_progress=show_progress, desc="guide: queries")
@@ -207,7 +219,8 @@ def score_bi_encoder(
     qi = np.fromiter((q_index[t] for t in queries), dtype=np.int64, count=len(queries))
     pi = np.fromiter((p_index[t] for t in passages), dtype=np.int64, count=len(passages))
     scores = np.einsum("ij,ij->i", q_emb[qi], p_emb[pi]).astype(np.float32)
-    return scores, {"texts_encoded": encoder.stats["encoded"], "texts_cached": encoder.stats["cached"],
+    return scores, {"texts_encoded": encoder.stats["encoded"] - before["encoded"],
+                    "texts_cached": encoder.stats["cached"] - before["cached"],
                     "dtype": encoder.dtype, "score_kind": "cosine"}
 
 
@@ -269,12 +282,36 @@ def _pair_texts(pairs: "pl.DataFrame", queries: "pl.DataFrame", corpus: "pl.Data
             .join(docs, on="doc_id", how="left"))
 
 
-def _score(pairs: "pl.DataFrame", scorer: str, opts: dict) -> tuple[np.ndarray, dict]:
+def _score_in_blocks(pairs: "pl.DataFrame", queries: "pl.DataFrame", corpus: "pl.DataFrame", scorer: str,
+                     opts: dict, block_size: int) -> tuple[np.ndarray, dict]:
+    """Scores of (query_id, doc_id) pairs, the texts of block_size queries' pairs at a time (the texts of
+    every pair at once would grow with queries x candidates); one model serves every block."""
+    import polars as pl
+
+    ranked = pairs.select(pl.col("query_id").rank("dense").cast(pl.Int64).alias("_b") - 1)["_b"].to_numpy()
+    block_of = ranked // block_size
+    scores = np.zeros(pairs.height, dtype=np.float32)
+    counts: dict = {}
+    shared: dict = {}  # the loaded model, kept across blocks
+    for b in np.unique(block_of):
+        rows = np.flatnonzero(block_of == b)
+        texts = _pair_texts(pairs[rows], queries, corpus)
+        part, got = _score(texts, scorer, opts, shared)
+        scores[rows] = part
+        for key, value in got.items():
+            counts[key] = counts.get(key, 0) + value if isinstance(value, int) and key in counts else value
+    if not counts:
+        counts = _score(pairs.head(0).with_columns(pl.lit("").alias("_q"), pl.lit("").alias("_p")), scorer, opts,
+                        shared)[1]
+    return scores, counts
+
+
+def _score(pairs: "pl.DataFrame", scorer: str, opts: dict, shared: dict) -> tuple[np.ndarray, dict]:
     q, p = pairs["_q"].to_list(), pairs["_p"].to_list()
     if scorer == "cross-encoder":
-        return score_cross_encoder(q, p, **opts)
+        return score_cross_encoder(q, p, **opts, _shared=shared)
     opts = {k: v for k, v in opts.items() if k not in ("cross_encoder", "max_length")}
-    return score_bi_encoder(q, p, **opts)
+    return score_bi_encoder(q, p, **opts, _shared=shared)
 
 
 
@@ -308,6 +345,7 @@ def denoise_candidates(
     cache_dir: str | Path | None = ".minekit-cache",
     trust_remote_code: bool = False,
     keep_dropped: bool = False,
+    block_size: int = BLOCK_SIZE,
     show_progress: bool = True,
 ) -> DenoiseResult:
     """Score candidates and the queries' positives; drop candidates by max_score, absolute_margin,
@@ -317,6 +355,7 @@ def denoise_candidates(
     False, or None (no usable answer, kept); see minekit.llm_judge.LLMJudge. The grey zone is the
     candidates kept by the score rules with llm_min_score <= ce_score (<= llm_max_score when given).
     With min_positive_score, the candidates scored at or above it come back as pseudo_positives.
+    block_size: queries whose pairs' texts are built and scored at a time (memory, not results).
     """
     import polars as pl
 
@@ -324,6 +363,8 @@ def denoise_candidates(
                  query_prompt_name=query_prompt_name, corpus_prompt_name=corpus_prompt_name)
     _check(scorer, cross_encoder, model, max_score, relative_margin, min_positive_score, llm_judge, llm_min_score,
            llm_max_score, batch_size, max_length, guide)
+    if block_size < 1:
+        raise ConfigError(f"block_size: must be at least 1, got {block_size}.")
     from minekit.embed import parse_devices
 
     parse_devices(device)  # a bad --device fails before any scoring
@@ -341,10 +382,10 @@ def denoise_candidates(
     pos_pairs = (positives.join(live.select("query_id").unique(), on="query_id", how="semi")
                  .select("query_id", "doc_id").sort("query_id", "doc_id"))
     cand_pairs = live.select("query_id", "doc_id").unique(maintain_order=True)
-    both = _pair_texts(pl.concat([cand_pairs, pos_pairs]), queries, corpus)
-    scores, score_counts = _score(both, scorer, opts)
+    both = pl.concat([cand_pairs, pos_pairs])
+    scores, score_counts = _score_in_blocks(both, queries, corpus, scorer, opts, block_size)
     kind = score_counts.pop("score_kind")
-    both = both.with_columns(pl.Series("ce_score", scores, dtype=pl.Float32)).drop("_q", "_p")
+    both = both.with_columns(pl.Series("ce_score", scores, dtype=pl.Float32))
     cand_scores, pos_scores = both.slice(0, cand_pairs.height), both.slice(cand_pairs.height)
     scored = _with_positive_ce_scores(
         live.join(cand_scores, on=["query_id", "doc_id"], how="left", maintain_order="left"), pos_pairs, pos_scores)

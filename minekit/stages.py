@@ -533,7 +533,7 @@ def denoise(*, candidates: str | Path, queries: str | Path, positives: str | Pat
             max_seq_length: int | None = None, query_prompt: str | None = None, corpus_prompt: str | None = None,
             query_prompt_name: str | None = None, corpus_prompt_name: str | None = None, device: str = "cpu",
             dtype: str = "auto", cache_dir: str | Path = ".minekit-cache", trust_remote_code: bool = False, keep_dropped: bool = False,
-            show_progress: bool = True) -> Output:
+            block_size: int = 4096, show_progress: bool = True) -> Output:
     """Score candidates and positives with a cross-encoder (or a bi-encoder guide); drop likely false negatives.
 
     With pseudo_positives, the cleaned candidates and the pseudo-positives are written together.
@@ -564,7 +564,7 @@ def denoise(*, candidates: str | Path, queries: str | Path, positives: str | Pat
                   query_prompt=query_prompt, corpus_prompt=corpus_prompt, query_prompt_name=query_prompt_name,
                   corpus_prompt_name=corpus_prompt_name, device=device,
                   dtype=_guide_dtype(scorer, dtype, device), cache_dir=str(cache_dir),
-                  trust_remote_code=trust_remote_code, keep_dropped=keep_dropped)
+                  trust_remote_code=trust_remote_code, keep_dropped=keep_dropped, block_size=block_size)
     result = denoise_candidates(cands, inputs.queries, inputs.positives, inputs.corpus, llm_judge=judge,
                                 show_progress=show_progress, **kwargs)
     scoring_model = cross_encoder if scorer == "cross-encoder" else model or "default"

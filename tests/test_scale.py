@@ -185,3 +185,35 @@ def test_evaluate_is_block_size_invariant(tiny, tiny_bi_encoder, tmp_path):
     assert {k: v for k, v in plain.metrics.items()} == runs[0].metrics
     with pytest.raises(ConfigError, match="block-size"):
         evaluate_retrieval(*tiny, model="bm25", block_size=10, show_progress=False)
+
+
+@pytest.mark.parametrize("scorer", ["cross-encoder", "bi-encoder"])
+def test_denoise_in_query_blocks_equals_one_block(tiny, tiny_cross_encoder, tiny_bi_encoder, monkeypatch, scorer):
+    import importlib
+
+    import minekit.models
+
+    dn = importlib.import_module("minekit.denoise")
+    queries, positives, corpus = tiny
+    cands = mine_dense(*tiny, model=str(tiny_bi_encoder), top_k=6, show_progress=False).frame
+    loads = []
+    real = minekit.models.load_cross_encoder
+    monkeypatch.setattr(minekit.models, "load_cross_encoder", lambda *a, **k: loads.append(1) or real(*a, **k))
+    opts = ({"cross_encoder": str(tiny_cross_encoder)} if scorer == "cross-encoder"
+            else {"scorer": "bi-encoder", "model": str(tiny_bi_encoder)})
+    runs = [dn.denoise_candidates(cands, queries, positives, corpus, **opts, max_score=0.9, keep_dropped=True,
+                                  cache_dir=None, block_size=b, show_progress=False) for b in (4096, 1, 2)]
+    # Byte-identical for the bi-encoder guide; a cross-encoder's scores depend on its batches' padding,
+    # which the blocks change, by an ulp of float32 at most (the texts of a block are batched together).
+    for other in runs[1:]:
+        if scorer == "bi-encoder":
+            assert other.frame.equals(runs[0].frame)
+        else:
+            assert other.frame.drop("positive_ce_scores").equals(runs[0].frame.drop("positive_ce_scores"))
+            np.testing.assert_allclose(np.concatenate(other.frame["positive_ce_scores"].to_list()),
+                                       np.concatenate(runs[0].frame["positive_ce_scores"].to_list()), rtol=1e-6)
+    assert runs[0].frame.height == cands.height
+    if scorer == "cross-encoder":
+        assert len(loads) == 3  # once per run, not once per block
+    with pytest.raises(ConfigError, match="block_size"):
+        dn.denoise_candidates(cands, queries, positives, corpus, **opts, block_size=0, show_progress=False)
