@@ -57,6 +57,8 @@ RECIPES = {
     "percpos-top1": {"sources": ["bm25", "dense"], "filter": {}, "build": {"num_negatives": 1}},
     "simans": {"sources": ["bm25", "dense"], "filter": {}, "build": {"sampling_strategy": "simans",
                                                                     "format": "n-tuple"}},
+    "trisampler": {"sources": ["bm25", "dense"], "filter": {}, "build": {"sampling_strategy": "trisampler"}},
+    "mix-bm25-dense": {"sources": ["bm25", "dense"], "filter": {}, "build": {"source_shares": {"bm25": 1, "dense": 2}}},
 }
 
 
@@ -129,7 +131,8 @@ def main() -> None:
         key = (source, setting)
         if key not in candidates:
             path = work / f"cands-{source}-{setting}.parquet"
-            if not path.is_file():
+            stale = source == "dense" and path.is_file() and "positive_similarities" not in pl.read_parquet_schema(path)
+            if stale or not path.is_file():  # written before mine dense kept the candidate-positive cosines
                 started = time.perf_counter()
                 if source == "bm25":
                     frame = mine_bm25(queries, pairs, train_in.corpus, top_k=args.top_k, show_progress=False).frame
@@ -153,6 +156,10 @@ def main() -> None:
                 if key in results:
                     continue
                 recipe = RECIPES[name]
+                same = [k for k in results if recipe is None and k.endswith(f"/{name}/{seed}")]
+                if same:  # pairs only: no negatives, so the label regime changes nothing; one run serves both
+                    save(key, results[same[0]])
+                    continue
                 if recipe is None:
                     train = pairs.join(train_in.queries, on="query_id").join(
                         train_in.corpus.select("doc_id", pl.col("text").alias("positive")), on="doc_id"

@@ -9,6 +9,7 @@ after denoise also negative_ce_scores, positive_ce_score): scores of different k
 from __future__ import annotations
 
 import hashlib
+import math
 import json
 import logging
 import os
@@ -34,7 +35,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 FORMATS = ("triplet", "n-tuple", "labeled-pair")
-SAMPLING_STRATEGIES = ("top", "random", "simans")
+SAMPLING_STRATEGIES = ("top", "random", "simans", "trisampler")
 FILLS = ("none", "random")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
@@ -131,7 +132,7 @@ def score_kinds(frames: list["pl.DataFrame"]) -> dict[str, str]:
 
 
 def _check_params(num_negatives: int, format: str, sampling_strategy: str, fill: str, simans_a: float,
-                  relative_margin: float | None) -> None:
+                  relative_margin: float | None, trisampler_angle: float, source_shares: dict | None) -> None:
     if num_negatives < 1:
         raise ConfigError(f"num_negatives: must be at least 1, got {num_negatives}.")
     for name, value, choices in (("format", format, FORMATS), ("sampling_strategy", sampling_strategy,
@@ -142,6 +143,31 @@ def _check_params(num_negatives: int, format: str, sampling_strategy: str, fill:
         raise ConfigError(f"simans_a: must be above 0, got {simans_a}.")
     if relative_margin is not None and not 0 <= relative_margin < 1:
         raise ConfigError(f"relative_margin: must be in [0, 1), got {relative_margin}.")
+    if not 0 < trisampler_angle <= 180:
+        raise ConfigError(f"trisampler_angle: must be in (0, 180] degrees, got {trisampler_angle}.")
+    for source, share in (source_shares or {}).items():
+        if not (isinstance(share, (int, float)) and not isinstance(share, bool) and math.isfinite(share)
+                and share >= 0):
+            raise ConfigError(f"source_shares: the share of {source!r} must be a number >= 0, got {share!r}.")
+    if source_shares is not None and not sum(source_shares.values()) > 0:
+        raise ConfigError("source_shares: at least one share must be above 0, e.g. bm25=1,dense=2.")
+
+
+def parse_shares(value: "str | dict | None") -> dict[str, float] | None:
+    """'bm25=1,dense=2' (the CLI form) or {'bm25': 1, 'dense': 2} (Python, TOML) as {source: share}."""
+    if value is None or isinstance(value, dict):
+        return value
+    shares: dict[str, float] = {}
+    for part in str(value).split(","):
+        source, sep, share = part.partition("=")
+        try:
+            if not sep or not source.strip():
+                raise ValueError
+            shares[source.strip()] = float(share)
+        except ValueError:
+            raise ConfigError(f"source_shares: {value!r} is not SOURCE=SHARE[,SOURCE=SHARE...]; "
+                              "e.g. bm25=1,dense=2 (one BM25 negative for two dense ones).") from None
+    return shares
 
 
 def build_dataset(
@@ -156,6 +182,8 @@ def build_dataset(
     relative_margin: float | None = 0.05,
     simans_a: float = 50.0,
     simans_b: float = -0.05,
+    trisampler_angle: float = 60.0,
+    source_shares: "dict[str, float] | str | None" = None,
     fill: str = "random",
     seed: int = 0,
 ) -> BuildResult:
@@ -167,16 +195,29 @@ def build_dataset(
     0.05 keeps negatives below 95% of the positive's score; None turns it off). sampling_strategy "top" takes the best-ranked, "random" samples
     uniformly, "simans" samples with probability exp(-simans_a * (gap - simans_b)^2) where gap =
     (score - positive score) / |positive score| under the miner that ranked the candidate best
-    (SimANS: ambiguous negatives, near the positive's score, are the informative ones). Every draw
+    (SimANS: ambiguous negatives, near the positive's score, are the informative ones). "trisampler"
+    keeps the candidates inside TriSampler's quasi-triangle of query q, positive p and candidate n under
+    the dense miner's cosines: |angle(q, p) - angle(q, n)| <= trisampler_angle degrees and n closer to p
+    than to q, drawn with probability proportional to cos(p, n) - cos(q, n) (needs `mine dense`
+    candidates, which carry positive_similarities); a short region is topped up best rank first.
+    source_shares ({source: share}) splits each row's negatives between miners in those proportions
+    (largest remainder); a miner short of its share leaves the rest to the others. Every draw
     uses a generator seeded by (seed, query_id, positive_id), so adding a query changes no other row.
     A row with fewer candidates than num_negatives is dropped and counted (fill="none"), or padded
     with random corpus documents that are not positives (fill="random").
     """
     import polars as pl
 
-    _check_params(num_negatives, format, sampling_strategy, fill, simans_a, relative_margin)
+    source_shares = parse_shares(source_shares)
+    _check_params(num_negatives, format, sampling_strategy, fill, simans_a, relative_margin, trisampler_angle,
+                  source_shares)
     candidates = [complete_candidates(f) for f in candidates]  # frames made by hand lack the optional columns
     kinds = score_kinds(candidates)
+    unknown = sorted(set(source_shares or ()) - set(kinds))
+    if unknown:
+        raise ConfigError(f"source_shares: no candidates come from {', '.join(map(repr, unknown))}; the sources "
+                          f"are {', '.join(map(repr, sorted(s for s in kinds if s != 'ce')))}.")
+    triangle = _triangle_sides(candidates) if sampling_strategy == "trisampler" else None
     rows_in = sum(f.height for f in candidates)
     merged = merge_candidates(candidates)
     is_pos = merged.join(positives.select("query_id", "doc_id"), on=["query_id", "doc_id"], how="semi")
@@ -206,8 +247,10 @@ def build_dataset(
     for s in sources:
         if f"positive_score_{score_column(s)}" not in rows.columns:
             rows = rows.with_columns(pl.lit(None, pl.Float32).alias(f"positive_score_{score_column(s)}"))
+    chooser = _Chooser(sampling_strategy, simans_a=simans_a, simans_b=simans_b, angle=trisampler_angle,
+                       triangle=triangle, shares=source_shares)
     picked = _pick(rows, corpus, positives, sources=sources, has_ce=has_ce, num_negatives=num_negatives,
-                   relative_margin=relative_margin, sampling_strategy=sampling_strategy, simans_a=simans_a, simans_b=simans_b, fill=fill, seed=seed)
+                   relative_margin=relative_margin, chooser=chooser, fill=fill, seed=seed)
     ids = pl.DataFrame(picked.rows, schema=picked.schema, orient="row")
     texts = _Texts(queries, corpus)
     if format == "triplet":
@@ -239,6 +282,7 @@ def build_dataset(
         "positives": positives.height,
         "queries_without_negatives": rows.filter(pl.col("neg_ids").is_null())["query_id"].n_unique(),
         **picked.counts,
+        **chooser.counts,
     }
     return BuildResult(train=train, ids=ids, stats=stats, score_columns=columns)
 
@@ -285,8 +329,8 @@ def simans_weights(gaps: np.ndarray, a: float, b: float) -> np.ndarray:
 
 
 def _pick(rows: "pl.DataFrame", corpus: "pl.DataFrame", positives: "pl.DataFrame", *, sources: list[str],
-          has_ce: bool, num_negatives: int, relative_margin: float | None, sampling_strategy: str,
-          simans_a: float, simans_b: float, fill: str, seed: int) -> _Picked:
+          has_ce: bool, num_negatives: int, relative_margin: float | None, chooser: "_Chooser", fill: str,
+          seed: int) -> _Picked:
     """Choose the negatives of each (query, positive) row, in the order rows are given (deterministic)."""
     import polars as pl
 
@@ -306,13 +350,7 @@ def _pick(rows: "pl.DataFrame", corpus: "pl.DataFrame", positives: "pl.DataFrame
             kept = [i for i in pool if not _too_close(row, i, cols, relative_margin)]
             counts["negatives_excluded_by_relative_margin"] += len(pool) - len(kept)
             pool = kept
-        take = pool[:num_negatives]
-        if len(pool) > num_negatives and sampling_strategy == "random":
-            take = sorted(pool[i] for i in rng.choice(len(pool), size=num_negatives, replace=False))
-        elif len(pool) > num_negatives and sampling_strategy == "simans":
-            gaps = np.array([_gap(row, i, score_column(row["neg_best"][i])) for i in pool], dtype=np.float64)
-            w = simans_weights(gaps, simans_a, simans_b)
-            take = sorted(pool[i] for i in rng.choice(len(pool), size=num_negatives, replace=False, p=w / w.sum()))
+        take = chooser.take(row, pool, num_negatives, rng)
         neg = [docs[i] for i in take]
         sources_of = [row["neg_sources"][i] for i in take]
         ranks = [row["neg_ranks"][i] for i in take]
@@ -353,6 +391,94 @@ def _pick(rows: "pl.DataFrame", corpus: "pl.DataFrame", positives: "pl.DataFrame
         logger.warning("%d (query, positive) rows had fewer than %d negatives and were dropped%s",
                        counts["positives_lost"], num_negatives, hint)
     return _Picked(out, schema, counts)
+
+
+class _Chooser:
+    """Which of a row's pool (candidate positions, best rank first) become its negatives."""
+
+    def __init__(self, strategy: str, *, simans_a: float, simans_b: float, angle: float,
+                 triangle: "dict | None", shares: dict[str, float] | None) -> None:
+        self.strategy, self.a, self.b, self.angle = strategy, simans_a, simans_b, math.radians(angle)
+        self.triangle, self.shares = triangle, shares
+        self.counts: dict[str, int] = {}
+        if strategy == "trisampler":
+            self.counts["negatives_outside_triangle"] = 0
+        if shares:
+            self.counts["negatives_short_of_share"] = 0
+
+    def take(self, row: dict, pool: list[int], k: int, rng: np.random.Generator) -> list[int]:
+        if not self.shares:
+            return self._choose(row, pool, k, rng)
+        quotas = _quotas(self.shares, k)
+        taken: list[int] = []
+        for source, quota in quotas.items():
+            mine = [i for i in pool if source in row["neg_sources"][i].split("+") and i not in taken]
+            got = self._choose(row, mine, quota, rng)
+            self.counts["negatives_short_of_share"] += quota - len(got)
+            taken += got
+        if len(taken) < k:  # a miner short of its share: the others fill in
+            taken += self._choose(row, [i for i in pool if i not in taken], k - len(taken), rng)
+        return sorted(taken)
+
+    def _choose(self, row: dict, pool: list[int], k: int, rng: np.random.Generator) -> list[int]:
+        if k <= 0 or not pool:
+            return []
+        if len(pool) <= k or self.strategy == "top":
+            return pool[:k]
+        if self.strategy == "random":
+            return sorted(pool[i] for i in rng.choice(len(pool), size=k, replace=False))
+        if self.strategy == "simans":
+            gaps = np.array([_gap(row, i, score_column(row["neg_best"][i])) for i in pool], dtype=np.float64)
+            w = simans_weights(gaps, self.a, self.b)
+            return sorted(pool[i] for i in rng.choice(len(pool), size=k, replace=False, p=w / w.sum()))
+        w = np.array([self._triangle_weight(row, i) for i in pool])
+        inside = [p for p, x in zip(pool, w) if x > 0]
+        if len(inside) <= k:
+            rest = [p for p in pool if p not in inside][:k - len(inside)]
+            self.counts["negatives_outside_triangle"] += len(rest)
+            return sorted(inside + rest)
+        w = w[w > 0]
+        return sorted(inside[i] for i in rng.choice(len(inside), size=k, replace=False, p=w / w.sum()))
+
+    def _triangle_weight(self, row: dict, i: int) -> float:
+        """cos(p, n) - cos(q, n) for a candidate inside the quasi-triangle, else 0."""
+        col, sims = self.triangle["column"], self.triangle["sims"]
+        s_qn, s_qp = row[f"neg_score_{col}"][i], row[f"positive_score_{col}"]
+        s_pn = sims.get((row["query_id"], row["positive_id"], row["neg_ids"][i]))
+        if s_qn is None or s_qp is None or s_pn is None:
+            return 0.0
+        gap = abs(math.acos(min(1.0, max(-1.0, s_qp))) - math.acos(min(1.0, max(-1.0, s_qn))))
+        return max(0.0, s_pn - s_qn) if gap <= self.angle else 0.0
+
+
+def _quotas(shares: dict[str, float], k: int) -> dict[str, int]:
+    """k negatives split by shares, largest remainder first (ties by source name)."""
+    total = sum(shares.values())
+    exact = {s: k * v / total for s, v in sorted(shares.items())}
+    quotas = {s: int(math.floor(x)) for s, x in exact.items()}
+    for s in sorted(exact, key=lambda s: (-(exact[s] - quotas[s]), s))[:k - sum(quotas.values())]:
+        quotas[s] += 1
+    return quotas
+
+
+def _triangle_sides(frames: list["pl.DataFrame"]) -> dict:
+    """TriSampler's inputs from the dense miner's candidates: its score column and, per (query, positive,
+    candidate), the cosine of candidate and positive (positive_similarities, aligned with positive_ids)."""
+    import polars as pl
+
+    dense = [f for f in frames if "positive_similarities" in f.columns
+             and f["positive_similarities"].is_not_null().any()]
+    if not dense:
+        raise ConfigError("sampling_strategy: trisampler needs candidates from `minekit mine dense` (they carry "
+                          "positive_similarities, the candidate-positive cosines); add a dense candidates file "
+                          "or choose top, random or simans.")
+    frame = dense[0]
+    source = frame["source"][0]
+    sides = (frame.filter(pl.col("source") == source)
+             .select("query_id", "doc_id", "positive_ids", "positive_similarities")
+             .explode("positive_ids", "positive_similarities").drop_nulls())
+    sims = {(q, p, d): s for q, d, p, s in sides.iter_rows()}
+    return {"column": score_column(source), "sims": sims}
 
 
 def _too_close(row: dict, i: int, cols: list[str], margin: float) -> bool:

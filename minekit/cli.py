@@ -432,7 +432,8 @@ def build(
     format: Annotated[str, typer.Option(help="triplet (one row per negative), n-tuple or labeled-pair.")] = DEFAULT,
     sampling_strategy: Annotated[str, typer.Option(
         help="top: best-ranked negatives; random: seeded uniform sample; simans: seeded sample peaking near the "
-             "positive's score.")] = DEFAULT,
+             "positive's score; trisampler: seeded sample inside the query-positive-negative triangle (dense).")]
+    = DEFAULT,
     relative_margin: Annotated[Optional[float], typer.Option(
         help="Per row: leave out candidates some miner scores above positive - |positive| * relative_margin "
              "for the row's own positive (TopK-PercPos; 'none' turns it off).", parser=lambda v: _none_float(v))]
@@ -440,6 +441,10 @@ def build(
     simans_a: Annotated[float, typer.Option(
         help="simans: sharpness a of exp(-a (gap - b)^2), gap = (score - positive) / |positive|.")] = DEFAULT,
     simans_b: Annotated[float, typer.Option(help="simans: the gap b where sampling peaks.")] = DEFAULT,
+    trisampler_angle: Annotated[float, typer.Option(
+        help="trisampler: widest angle (degrees) between query-positive and query-negative.")] = DEFAULT,
+    source_shares: Annotated[Optional[str], typer.Option(
+        help="Split each row's negatives between miners, e.g. bm25=1,dense=2.")] = DEFAULT,
     fill: Annotated[str, typer.Option(
         help="random: pad rows with too few negatives with random documents (no positive is lost); none: drop "
              "them (counted as positives_lost).")]

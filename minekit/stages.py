@@ -639,20 +639,22 @@ def train_reranker(*, dataset: str | Path, out: str | Path, model: str = "defaul
 def build(*, candidates: str | Path | Sequence[str | Path], queries: str | Path, positives: str | Path,
           corpus: str | Path, name: str, out_dir: str | Path = "datasets", num_negatives: int = 3,
           format: str = "triplet", sampling_strategy: str = "top", relative_margin: float | str | None = 0.05,
-          simans_a: float = 50.0, simans_b: float = -0.05, fill: str = "random", seed: int = 0) -> Output:
+          simans_a: float = 50.0, simans_b: float = -0.05, trisampler_angle: float = 60.0,
+          source_shares: str | dict | None = None, fill: str = "random", seed: int = 0) -> Output:
     """Write a versioned dataset out_dir/NAME/vN; the same inputs and params return the existing version."""
-    from minekit.build import build_dataset, find_version, write_dataset
+    from minekit.build import build_dataset, find_version, parse_shares, write_dataset
     from minekit.io import read_candidates
     from minekit.manifest import describe_inputs, make_manifest, upstream_steps
     from minekit.schema import check_candidates_ids
 
     candidates = [Path(candidates)] if isinstance(candidates, (str, Path)) else [Path(p) for p in candidates]
     relative_margin = none_float(relative_margin)
+    source_shares = parse_shares(source_shares)
     check_params("build", locals())
     fp = stage_fingerprint(build, locals())
     kwargs = dict(num_negatives=num_negatives, format=format, sampling_strategy=sampling_strategy,
-                  relative_margin=relative_margin, simans_a=simans_a, simans_b=simans_b, fill=fill,
-                  seed=seed)
+                  relative_margin=relative_margin, simans_a=simans_a, simans_b=simans_b,
+                  trisampler_angle=trisampler_angle, source_shares=source_shares, fill=fill, seed=seed)
     inputs = _read_inputs(queries, positives, corpus)
     frames = [check_candidates_ids(read_candidates(p), p, inputs.corpus, inputs.queries) for p in candidates]
     params = params_of(build_dataset, **kwargs)

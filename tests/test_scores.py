@@ -193,7 +193,7 @@ def test_version_and_plain_help_with_allowed_values():
     assert version.returncode == 0 and version.stdout.strip() == __import__("minekit").__version__
     shown = subprocess.run([sys.executable, "-c", "import sys; from minekit.cli import main; "
                             "sys.argv = ['minekit', 'build', '--help']; main()"], capture_output=True, text=True)
-    assert "[triplet|n-tuple|labeled-pair]" in shown.stdout and "[top|random|simans]" in shown.stdout
+    assert "[triplet|n-tuple|labeled-pair]" in shown.stdout and "[top|random|simans|trisampler]" in shown.stdout
     assert "<str>" not in shown.stdout and "--candidates PATH" in shown.stdout
 
 

@@ -298,6 +298,31 @@ def positive_scores(emb: Embedded, rows: "np.ndarray | Vectors", groups: np.ndar
     return out
 
 
+def with_positive_similarities(frame: "pl.DataFrame", emb: Embedded, *,
+                               block_size: int = BLOCK_SIZE) -> "pl.DataFrame":
+    """Add positive_similarities: the (canonical) cosine of each candidate passage to each of its query's
+    positive passages, aligned with positive_ids (TriSampler's positive-negative side of the triangle).
+    Reads only the rows it needs, block_size pairs at a time."""
+    import polars as pl
+
+    if frame.height == 0:
+        return frame.with_columns(pl.lit(None, pl.List(pl.Float32)).alias("positive_similarities"))
+    lookup = pl.DataFrame({"doc_id": emb.doc_ids, "pos": np.arange(len(emb.doc_ids))})
+    doc_pos = frame.select("doc_id").join(lookup, on="doc_id", how="left", maintain_order="left")["pos"].to_numpy()
+    group_of = {q: g for g, q in enumerate(emb.query_ids)}
+    groups = np.array([group_of[q] for q in frame["query_id"].to_list()], dtype=np.int64)
+    counts = np.array([len(p) for p in emb.positives], dtype=np.int64)[groups]
+    pos_docs = np.concatenate([emb.positives[g] for g in groups]) if counts.sum() else np.zeros(0, np.int64)
+    cand_docs = np.repeat(doc_pos, counts)
+    sims = np.concatenate([np.zeros(0, np.float32)] + [
+        canonical_dot(emb.docs.gather(cand_docs[a:a + block_size]), emb.docs.gather(pos_docs[a:a + block_size]))
+        for a in range(0, len(cand_docs), block_size)])
+    offsets = np.concatenate([[0], np.cumsum(counts)])
+    lists = pl.Series("positive_similarities", [sims[a:b] for a, b in zip(offsets[:-1], offsets[1:])],
+                      dtype=pl.List(pl.Float32))
+    return frame.with_columns(lists)
+
+
 def mine_dense(
     queries: "pl.DataFrame",
     positives: "pl.DataFrame",
@@ -369,6 +394,8 @@ def mine_dense(
     frame = hits.to_frame(emb.query_ids, emb.doc_ids, source=source, kind="cosine", positives=emb.positives,
                           positive_scores=positive_scores(emb, rows if self_docs is None else emb.docs, groups,
                                                           self_docs, block_size=block_size))
+    if query_from == "query":
+        frame = with_positive_similarities(frame, emb, block_size=block_size)
     return StageResult(frame, model_stats(emb, frame, encoder, {"index": index, **knobs}))
 
 
