@@ -41,6 +41,7 @@ import numpy as np
 from minekit.errors import ConfigError
 
 if TYPE_CHECKING:
+    import polars as pl
     from sentence_transformers import SentenceTransformer
 
     from minekit.vectors import Vectors
@@ -68,6 +69,26 @@ _DEVICE = re.compile(r"^(cpu|mps|(cuda|xpu)(:\d+)?)$")
 def text_keys(texts: list[str]) -> np.ndarray:
     """16-byte sha256 prefixes of the texts (the cache's row keys), as an S16 array."""
     return np.array([hashlib.sha256(t.encode("utf-8")).digest()[:KEY_BYTES] for t in texts], dtype=f"S{KEY_BYTES}")
+
+
+class TextColumn:
+    """The texts of a column expression over a frame (e.g. passage_text() over a corpus), built a slice at a
+    time: encode_stored hashes and encodes them without holding every text as a Python string."""
+
+    def __init__(self, frame: "pl.DataFrame", expr: "pl.Expr") -> None:
+        self.frame, self.expr = frame, expr
+
+    def __len__(self) -> int:
+        return self.frame.height
+
+    def take(self, positions: np.ndarray) -> list[str]:
+        return self.frame[np.asarray(positions, dtype=np.int64)].select(self.expr).to_series().to_list()
+
+    def keys(self) -> np.ndarray:
+        """text_keys of every text, ENCODE_SLICE texts built at a time."""
+        return np.concatenate([np.zeros(0, dtype=f"S{KEY_BYTES}")] + [
+            text_keys(self.frame.slice(a, ENCODE_SLICE).select(self.expr).to_series().to_list())
+            for a in range(0, self.frame.height, ENCODE_SLICE)])
 
 
 def return_freed_memory(threshold_mb: int = 4) -> bool:
@@ -606,16 +627,18 @@ class Encoder:
         out[repeats] = out[first[inverse[repeats]]]
         return out
 
-    def encode_stored(self, texts: list[str], *, prompt: str | None = None, show_progress: bool = True,
-                      desc: str = "encode") -> "Vectors":
+    def encode_stored(self, texts: "list[str] | TextColumn", *, prompt: str | None = None,
+                      show_progress: bool = True, desc: str = "encode") -> "Vectors":
         """The embeddings of `texts` (same values as encode()) left where the cache stores them: texts not
         cached yet are encoded and committed first, ENCODE_SLICE at a time. Without a cache_dir they are
-        encoded into memory (minekit.vectors.ArrayVectors)."""
+        encoded into memory (minekit.vectors.ArrayVectors). A TextColumn is read a slice at a time."""
         from minekit.vectors import ArrayVectors, StoredVectors
 
+        column = texts if isinstance(texts, TextColumn) else None
         if self.cache_dir is None:
+            texts = column.take(np.arange(len(column))) if column is not None else texts
             return ArrayVectors(self.encode(texts, prompt=prompt, show_progress=show_progress, desc=desc))
-        keys = text_keys(texts)
+        keys = column.keys() if column is not None else text_keys(texts)
         dim = self._known_dim(prompt)
         cache = self._cache(prompt, dim if dim is not None else _model_dim(self.load()))
         if cache.folder.is_dir():
@@ -625,12 +648,14 @@ class Encoder:
         missing = np.flatnonzero(~found)
         if len(missing):
             miss_keys, first = np.unique(keys[missing], return_index=True)
-            miss_texts = [texts[i] for i in missing[first]]
-            logger.info("%s: %d of %d distinct texts not cached, encoding them", desc, len(miss_texts),
+            to_encode = missing[first]  # a position of each missing text, in key order
+            logger.info("%s: %d of %d distinct texts not cached, encoding them", desc, len(to_encode),
                         len(np.unique(keys)))
-            for a in range(0, len(miss_texts), ENCODE_SLICE):
+            for a in range(0, len(to_encode), ENCODE_SLICE):
+                part = to_encode[a:a + ENCODE_SLICE]
+                part_texts = column.take(part) if column is not None else [texts[i] for i in part]
                 before = self.stats["cached"]
-                self.encode(miss_texts[a:a + ENCODE_SLICE], prompt=prompt, show_progress=show_progress, desc=desc)
+                self.encode(part_texts, prompt=prompt, show_progress=show_progress, desc=desc)
                 self.stats["cached"] = before  # encode() counted these as encoded, not cached
             cache = self._cache(prompt, int(cache.meta["dim"]))
             found2, shards2, shard2, row2 = cache.locate(keys[missing])

@@ -195,6 +195,7 @@ def evaluate_retrieval(
 
 def _dense_rankings(queries: "pl.DataFrame", corpus: "pl.DataFrame", encoder, prompts: tuple, *, depth: int,
                     block_size: int | None, show_progress: bool) -> dict[str, list[str]]:
+    from minekit.embed import TextColumn
     from minekit.mine.exact import BLOCK_SIZE, search_exact
     from minekit.schema import passage_text
 
@@ -204,7 +205,7 @@ def _dense_rankings(queries: "pl.DataFrame", corpus: "pl.DataFrame", encoder, pr
     query_prompt, corpus_prompt = prompts
     corpus = corpus.sort("doc_id")  # position = tie-break order, as in the miners
     doc_ids = corpus["doc_id"]
-    docs = encoder.encode_stored(corpus.select(passage_text()).to_series().to_list(), prompt=corpus_prompt,
+    docs = encoder.encode_stored(TextColumn(corpus, passage_text()), prompt=corpus_prompt,
                                  show_progress=show_progress, desc="encode corpus")
     query_vecs = encoder.encode_stored(queries["text"].to_list(), prompt=query_prompt, show_progress=show_progress,
                                        desc="encode queries")

@@ -160,6 +160,29 @@ def test_ivf_pq_knobs_are_checked(tiny, tiny_bi_encoder):
         mine_dense(*tiny, model=str(tiny_bi_encoder), index="ivf-pq", show_progress=False)
 
 
+def test_text_column_is_encoded_and_read_a_slice_at_a_time(tiny_bi_encoder, tmp_path, monkeypatch):
+    import minekit.embed as embed
+    from minekit.embed import TextColumn
+    from minekit.schema import passage_text
+
+    frame = pl.DataFrame({"doc_id": [f"d{i}" for i in range(23)], "title": ["", "T"] * 11 + [""],
+                          "text": [f"passage {i} about {w}" for i, w in enumerate(["cats", "dogs", "rain"] * 7 + ["x", "y"])]})
+    texts = frame.select(passage_text()).to_series().to_list()
+    monkeypatch.setattr(embed, "ENCODE_SLICE", 5)  # hashed and encoded 5 texts at a time
+    column = TextColumn(frame, passage_text())
+    np.testing.assert_array_equal(column.keys(), embed.text_keys(texts))
+    cold = Encoder(model=str(tiny_bi_encoder), cache_dir=tmp_path, dtype="float32").encode_stored(
+        column, show_progress=False)
+    want = Encoder(model=str(tiny_bi_encoder), cache_dir=None, dtype="float32").encode(texts, show_progress=False)
+    np.testing.assert_array_equal(cold.to_array(), want)
+    warm = Encoder(model=str(tiny_bi_encoder), cache_dir=tmp_path, dtype="float32")
+    np.testing.assert_array_equal(warm.encode_stored(column, show_progress=False).to_array(), want)
+    assert warm.stats["encoded"] == 0 and warm._loaded is None
+    no_cache = Encoder(model=str(tiny_bi_encoder), cache_dir=None, dtype="float32").encode_stored(
+        column, show_progress=False)
+    np.testing.assert_array_equal(no_cache.to_array(), want)
+
+
 def test_ann_index_built_from_stored_vectors_equals_in_memory(tiny_bi_encoder, tmp_path):
     texts = [f"text {i} " + "word " * (i % 7) for i in range(300)]
     encoder = Encoder(model=str(tiny_bi_encoder), cache_dir=tmp_path, dtype="float32")

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Iterator
 
 import numpy as np
 
-from minekit.embed import Encoder
+from minekit.embed import Encoder, TextColumn
 from minekit.errors import ConfigError
 from minekit.mine.exact import BLOCK_SIZE, SCORE_BLOCK, search_exact
 from minekit.mine.topk import Hits, top_k_exact
@@ -89,7 +89,7 @@ def embed_inputs(queries: "pl.DataFrame", positives: "pl.DataFrame", corpus: "pl
 
     corpus = corpus.sort("doc_id")
     doc_ids = corpus["doc_id"]
-    docs = encoder.encode_stored(corpus.select(passage_text()).to_series().to_list(), prompt=corpus_prompt,
+    docs = encoder.encode_stored(TextColumn(corpus, passage_text()), prompt=corpus_prompt,
                                  show_progress=show_progress, desc="encode corpus")
     mined = queries.filter(pl.col("query_id").is_in(positives["query_id"].implode())).sort("query_id")
     query_ids = mined["query_id"].to_list()
