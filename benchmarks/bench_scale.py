@@ -52,8 +52,9 @@ def timed(cmd: list[str]) -> dict:
 
 
 def show(label: str, r: dict, extra: str = "") -> None:
+    load = "/".join(f"{x:.1f}" for x in os.getloadavg())
     print(f"  {label:44s} {r['wall_s']:8.1f} s wall  {r['cpu_s']:8.1f} s CPU  {r['rss_mib']:7.0f} MiB peak RSS"
-          f"{('  ' + extra) if extra else ''}", flush=True)
+          f"  load {load}{('  ' + extra) if extra else ''}", flush=True)
 
 
 def child_data(args: argparse.Namespace) -> None:
