@@ -65,13 +65,21 @@ def child_data(args: argparse.Namespace) -> None:
 
     work = Path(args.work)
     make_synthetic(work, args.passages, args.queries)
+    make_small(work, args.small)
+
+
+def make_small(work: Path, n: int) -> None:
+    """The first n passages of the corpus with every positive swapped in, so the same queries apply."""
+    import polars as pl
+
     small = work / "small"
     small.mkdir(exist_ok=True)
     corpus = pl.read_parquet(work / "corpus.parquet")
     positives = pl.read_parquet(work / "positives.parquet")
-    # The small corpus keeps every positive, so the same queries apply.
-    keep = pl.concat([positives.select("doc_id"), corpus.select("doc_id").head(args.small)]).unique().head(args.small)
-    corpus.join(keep, on="doc_id", how="semi").write_parquet(small / "corpus.parquet")
+    pos = positives.select("doc_id").unique()
+    rest = corpus.select("doc_id").join(pos, on="doc_id", how="anti", maintain_order="left").head(n - pos.height)
+    corpus.join(pl.concat([pos, rest]), on="doc_id", how="semi", maintain_order="left").write_parquet(
+        small / "corpus.parquet")
     positives.write_parquet(small / "positives.parquet")
     pl.read_parquet(work / "queries.parquet").write_parquet(small / "queries.parquet")
 
@@ -169,6 +177,8 @@ def run(args: argparse.Namespace, work: Path, steps: list[str]) -> None:
           f"{os.cpu_count()} cores (shared machine), nice {os.nice(0)}", flush=True)
     if not (work / "corpus.parquet").is_file():
         show("make synthetic data (seed 0)", timed([*me, "_data", *common]))
+    elif not (work / "small" / "corpus.parquet").is_file():
+        make_small(work, args.small)
     block = ["--block-size", str(args.block_size)] if args.block_size else []
     base = timed([sys.executable, "-c", "import polars, numpy, minekit.cli, tqdm"])
     show("baseline: interpreter + imports", base)
@@ -193,7 +203,7 @@ def run(args: argparse.Namespace, work: Path, steps: list[str]) -> None:
         show(f"mine dense ivf-pq nlist {args.nlist} nprobe {args.nprobe}", r, extra)
     small = work / "small"
     if "evaluate" in steps:
-        r = timed([MINEKIT, "-q", "evaluate", *inputs(small), "--cache-dir", str(work / "cache"),
+        r = timed([MINEKIT, "-q", "evaluate", *inputs(small), "--model", "default", "--cache-dir", str(work / "cache"),
                    "--out", str(work / "metrics.json"), *block])
         show(f"evaluate dense ({args.small:,}, warm)", r)
     if "denoise" in steps:

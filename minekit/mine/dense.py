@@ -45,6 +45,9 @@ ANN_BLOCK = 1024  # query rows per faiss search call
 ADD_BLOCK = 65_536  # document rows read and added to a faiss index at a time
 TRAIN_MAX = 262_144  # most rows an IVF index trains on (400 MB of float32 at dim 384)
 PQ_CODES = 256  # centroids per product-quantizer sub-space (8 bits a code)
+# ivf-pq fetches shortlist x top_k hits by its code estimates and keeps the top_k by exact cosine, read
+# from the cache: PQ's errors exceed the score gaps between close neighbours, rescoring does not.
+PQ_SHORTLIST = 4
 
 
 @dataclass
@@ -182,7 +185,7 @@ def _resolve_index(index: str, n_docs: int, top_k: int, *, nlist: int | None, np
         if n_docs < PQ_CODES:
             raise ConfigError(f"index: ivf-pq needs at least {PQ_CODES} documents to train its codebooks, "
                               f"the corpus has {n_docs}; use --index ivf or flat.")
-        return {"nlist": nlist, "nprobe": nprobe, "pq_m": pq_m}
+        return {"nlist": nlist, "nprobe": nprobe, "pq_m": pq_m, "shortlist": PQ_SHORTLIST}
     if index == "hnsw":
         return {"hnsw_m": hnsw_m or 32, "ef_search": ef_search or max(256, 2 * top_k)}
     return {}
@@ -234,10 +237,11 @@ def build_index(doc_emb: "np.ndarray | Vectors", index: str, params: dict, *, se
 
 def search_ann(ann, rows: "np.ndarray | Vectors", groups: np.ndarray, positives: list[np.ndarray], *, top_k: int,
                docs: "np.ndarray | Vectors | None" = None, row_index: np.ndarray | None = None,
-               desc: str = "search", show_progress: bool = True) -> Hits:
+               shortlist: int = 1, desc: str = "search", show_progress: bool = True) -> Hits:
     """Approximate search: each row asks for top_k + its positives; a group's hits are max-merged,
     its positives masked, and re-ranked under the total order. With `docs`, each hit is rescored with
-    the exact (canonical) cosine first, as flat reports it: an ivf-pq index's own scores are estimates."""
+    the exact (canonical) cosine first, as flat reports it: an ivf-pq index's own scores are estimates,
+    and with shortlist > 1 each row asks for shortlist x top_k hits, of which the exact top_k are kept."""
     from tqdm.auto import tqdm
 
     rows = as_vectors(rows)
@@ -247,7 +251,7 @@ def search_ann(ann, rows: "np.ndarray | Vectors", groups: np.ndarray, positives:
     n_pos = np.array([len(positives[g]) for g in groups], dtype=np.int64)
     with tqdm(total=len(positives), desc=desc, unit="query", disable=not show_progress) as bar:
         for start, end in _group_blocks(groups, ANN_BLOCK):
-            k = int(min(top_k + n_pos[start:end].max(), ann.ntotal))
+            k = int(min(top_k * (shortlist if docs is not None else 1) + n_pos[start:end].max(), ann.ntotal))
             q = np.ascontiguousarray(rows.gather(row_index[start:end]), dtype=np.float32)
             scores, ids = ann.search(q, k)
             if docs is not None:
@@ -390,7 +394,7 @@ def mine_dense(
         logger.info("building faiss %s index (%s) over %d documents", index, knobs, emb.docs.n)
         ann = build_index(emb.docs, index, knobs, seed=seed)
         hits = search_ann(ann, rows, groups, emb.positives, top_k=top_k, docs=emb.docs, row_index=row_index,
-                          desc=source, show_progress=show_progress)
+                          shortlist=knobs.get("shortlist", 1), desc=source, show_progress=show_progress)
     frame = hits.to_frame(emb.query_ids, emb.doc_ids, source=source, kind="cosine", positives=emb.positives,
                           positive_scores=positive_scores(emb, rows if self_docs is None else emb.docs, groups,
                                                           self_docs, block_size=block_size))
