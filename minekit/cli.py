@@ -690,7 +690,8 @@ def mine_dense_cmd(
     top_k: TopKOpt = DEFAULT,
     index: Annotated[str, typer.Option(
         help="flat: exact (blocked matrix product). ivf: faiss IVF (--nlist, --nprobe); ivf-pq: IVF with "
-             "product-quantized vectors (--pq-m bytes each) for corpora whose float32 vectors do not fit in memory; "
+             "product-quantized vectors (--pq-m bytes each) for corpora whose float32 vectors do not fit in memory, "
+             "4 x top-k hits by code, the exact top-k kept; "
              "hnsw: faiss HNSW (--hnsw-m, --ef-search). Candidates are rescored with the exact cosine. Both trade recall for speed on large corpora, and how much depends on "
              "the data: recall@10 against flat on synthetic 384-d sets (4k-50k vectors) was 0.84-1.0 for ivf "
              "and 0.5-0.99 for hnsw, lowest on near-uniform vectors; check on a sample against flat and raise "
