@@ -156,6 +156,20 @@ def test_ivf_pq_recall_and_exact_scores():
         np.testing.assert_array_equal(s, canonical_dot(np.repeat(q[None], len(d), 0), docs[d]))
 
 
+def test_mine_dense_ivf_pq_end_to_end(tiny, tiny_bi_encoder, tmp_path):
+    queries, positives, corpus = tiny
+    words = " ".join(corpus["text"].to_list()).split()
+    rng = np.random.default_rng(0)
+    extra = pl.DataFrame({"doc_id": [f"x{i:03d}" for i in range(300)], "title": [""] * 300,
+                          "text": [" ".join(rng.choice(words, 8)) for _ in range(300)]})
+    big = pl.concat([corpus, extra])
+    result = mine_dense(queries, positives, big, model=str(tiny_bi_encoder), index="ivf-pq", top_k=5,
+                        cache_dir=tmp_path, show_progress=False)
+    assert result.frame.group_by("query_id").len()["len"].to_list() == [5] * result.frame["query_id"].n_unique()
+    resolved = result.stats["resolved"]
+    assert resolved["index"] == "ivf-pq" and resolved["shortlist"] == 4 and resolved["pq_m"] >= 1
+
+
 def test_ivf_pq_knobs_are_checked(tiny, tiny_bi_encoder):
     with pytest.raises(ConfigError, match="pq_m.*only apply to index 'ivf-pq'"):
         _resolve_index("ivf", 10_000, 10, nlist=None, nprobe=None, hnsw_m=None, ef_search=None, pq_m=8)

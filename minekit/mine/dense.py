@@ -389,7 +389,8 @@ def mine_dense(
         hits = search_flat(rows, groups, emb.docs, emb.positives, top_k=top_k, row_index=row_index,
                            block_size=block_size, desc=source, show_progress=show_progress)
     else:
-        knobs = _resolve_index(index, corpus.height, top_k, **knobs, hnsw_m=hnsw_m, ef_search=ef_search,
+        given = {k: knobs[k] for k in ("nlist", "nprobe", "pq_m")} if index == "ivf-pq" else {}
+        knobs = _resolve_index(index, corpus.height, top_k, **given, hnsw_m=hnsw_m, ef_search=ef_search,
                                dim=emb.docs.dim) if index == "ivf-pq" else knobs
         logger.info("building faiss %s index (%s) over %d documents", index, knobs, emb.docs.n)
         ann = build_index(emb.docs, index, knobs, seed=seed)
