@@ -133,7 +133,10 @@ def _clustered(n, dim, n_queries, seed):
     return docs, queries
 
 
-def test_ivf_pq_recall_and_exact_scores():
+def test_ivf_pq_recall_and_exact_scores(monkeypatch):
+    import minekit.mine.dense as dense
+
+    monkeypatch.setattr(dense, "RESCORE_PAIRS", 100)  # rescored a few queries at a time
     docs, queries = _clustered(4000, 32, 200, seed=5)
     groups = np.arange(200)
     positives = [np.array([i]) for i in range(200)]

@@ -42,6 +42,7 @@ INDEXES = ("flat", "ivf", "ivf-pq", "hnsw")
 QUERY_FROM = ("query", "positive")
 SELECT_BLOCK = 2_000_000  # scores per top-k selection step (its temporaries are ~13 bytes a score)
 ANN_BLOCK = 1024  # query rows per faiss search call
+RESCORE_PAIRS = 65_536  # (query, hit) pairs rescored exactly at a time (2 x 100 MB of float32 rows at dim 384)
 ADD_BLOCK = 65_536  # document rows read and added to a faiss index at a time
 TRAIN_MAX = 262_144  # most rows an IVF index trains on (400 MB of float32 at dim 384)
 PQ_CODES = 256  # centroids per product-quantizer sub-space (8 bits a code)
@@ -254,10 +255,13 @@ def search_ann(ann, rows: "np.ndarray | Vectors", groups: np.ndarray, positives:
             k = int(min(top_k * (shortlist if docs is not None else 1) + n_pos[start:end].max(), ann.ntotal))
             q = np.ascontiguousarray(rows.gather(row_index[start:end]), dtype=np.float32)
             scores, ids = ann.search(q, k)
-            if docs is not None:
-                found = ids >= 0
-                exact = canonical_dot(np.repeat(q, found.sum(axis=1), axis=0), docs.gather(ids[found]))
-                scores[found] = exact
+            if docs is not None:  # RESCORE_PAIRS (query, hit) pairs at a time: two float32 copies of those rows
+                step = max(1, RESCORE_PAIRS // max(k, 1))
+                for a in range(0, len(q), step):
+                    found = ids[a:a + step] >= 0
+                    exact = canonical_dot(np.repeat(q[a:a + step], found.sum(axis=1), axis=0),
+                                          docs.gather(ids[a:a + step][found]))
+                    scores[a:a + step][found] = exact
             block_groups = groups[start:end]
             cuts = np.concatenate([[0], np.flatnonzero(np.diff(block_groups)) + 1, [end - start]])
             for lo, hi in zip(cuts[:-1], cuts[1:]):
