@@ -288,11 +288,19 @@ def build_dataset(
 
 
 def _copies_of_positives(merged: "pl.DataFrame", positives: "pl.DataFrame", corpus: "pl.DataFrame") -> "pl.DataFrame":
-    """Candidates whose text is exactly a positive's text: a duplicate document, so a false negative."""
+    """Candidates whose text is exactly a positive's text: a duplicate document, so a false negative.
+
+    Pairs are matched on a 64-bit hash of the passage (8 bytes a pair, not its text), and only the
+    matches are compared as texts, so a hash collision never counts as a copy."""
+    import polars as pl
+
     texts = corpus.select("doc_id", passage_text().str.strip_chars().alias("passage"))
-    positive_texts = positives.select("query_id", "doc_id").join(texts, on="doc_id").select("query_id", "passage")
-    return (merged.select("query_id", "doc_id").join(texts, on="doc_id", maintain_order="left")
-            .join(positive_texts, on=["query_id", "passage"], how="semi", maintain_order="left")
+    hashes = texts.select("doc_id", pl.col("passage").hash(seed=0).alias("_h"))
+    positive_texts = (positives.select("query_id", "doc_id").join(texts, on="doc_id")
+                      .select("query_id", pl.col("passage").hash(seed=0).alias("_h"), pl.col("passage").alias("_pp")))
+    matched = (merged.select("query_id", "doc_id").join(hashes, on="doc_id", maintain_order="left")
+               .join(positive_texts, on=["query_id", "_h"], maintain_order="left"))
+    return (matched.join(texts, on="doc_id", maintain_order="left").filter(pl.col("passage") == pl.col("_pp"))
             .select("query_id", "doc_id").unique(maintain_order=True).sort("query_id", "doc_id"))
 
 

@@ -43,6 +43,8 @@ logger = logging.getLogger(__name__)
 SCORERS = ("cross-encoder", "bi-encoder")
 SCORE_CACHE_FILE = "ce-scores.sqlite"
 _CHUNK = 512  # pairs scored (and committed to the cache) at a time
+BLOCK_SIZE = 4096  # queries whose pairs' texts are built and scored at a time (the default of --block-size)
+HASH_SLICE = 65_536  # passages whose texts are built at a time to hash them
 
 
 @dataclass
@@ -102,9 +104,49 @@ class ScoreCache:
 
 # -- scorers -------------------------------------------------------------------------------------
 
-def score_cross_encoder(
-    queries: Sequence[str],
-    passages: Sequence[str],
+@dataclass
+class Pairs:
+    """(query, passage) pairs known by text codes and lengths; their texts are built on demand, a scoring
+    chunk at a time, so nothing holds the texts of every pair at once.
+
+    q_code[i] / p_code[i] index q_hex / p_hex, the sha256 of pair i's query and passage texts (equal
+    texts share a code); length[i] is len(query) + len(passage) in characters; texts(idx) returns the
+    (query, passage) texts of the pairs at idx.
+    """
+
+    q_hex: list[str]
+    p_hex: list[str]
+    q_code: np.ndarray
+    p_code: np.ndarray
+    length: np.ndarray
+    texts: Callable[[np.ndarray], list[tuple[str, str]]]
+
+    def __len__(self) -> int:
+        return len(self.q_code)
+
+    @classmethod
+    def from_texts(cls, queries: Sequence[str], passages: Sequence[str]) -> "Pairs":
+        q_hex, q_code = _codes([text_sha256(q) for q in queries])
+        p_hex, p_code = _codes([text_sha256(p) for p in passages])
+        length = np.fromiter((len(q) + len(p) for q, p in zip(queries, passages)), dtype=np.int64,
+                             count=len(queries))
+        return cls(q_hex, p_hex, q_code, p_code, length, lambda idx: [(queries[i], passages[i]) for i in idx])
+
+
+def _codes(hexes: list[str]) -> tuple[list[str], np.ndarray]:
+    """Distinct values and each item's code (position among them)."""
+    code_of: dict[str, int] = {}
+    codes = np.fromiter((code_of.setdefault(h, len(code_of)) for h in hexes), dtype=np.int64, count=len(hexes))
+    return list(code_of), codes
+
+
+def score_cross_encoder(queries: Sequence[str], passages: Sequence[str], **kwargs) -> tuple[np.ndarray, dict]:
+    """Score (query, passage) pairs given as texts with a CrossEncoder: score_pairs on Pairs.from_texts."""
+    return score_pairs(Pairs.from_texts(queries, passages), **kwargs)
+
+
+def score_pairs(
+    pairs: Pairs,
     *,
     cross_encoder: str,
     batch_size: int = 32,
@@ -113,47 +155,66 @@ def score_cross_encoder(
     cache_dir: str | Path | None = ".minekit-cache",
     trust_remote_code: bool = False,
     show_progress: bool = True,
+    _shared: dict | None = None,
 ) -> tuple[np.ndarray, dict]:
     """Score (query, passage) pairs with a CrossEncoder (its own activation: sigmoid for 1 logit).
 
     Repeated pairs are scored once; with a cache_dir, pairs scored before (same model content, same
-    max_length) are read back instead. Returns float32 scores and {pairs_scored, cache_hits}.
+    max_length) are read back instead. The rest are scored in one order, shortest first (similar
+    lengths batch well), _CHUNK pairs at a time, their texts built per chunk: a batch, and so its
+    padding and its scores, is the same however the caller split its work. Returns float32 scores
+    and {pairs_scored, cache_hits}.
     """
     from tqdm.auto import tqdm
 
     from minekit.models import load_cross_encoder, model_identity
 
-    keys = [(text_sha256(q), text_sha256(p)) for q, p in zip(queries, passages)]
-    unique = dict.fromkeys(keys)
+    uniq, first, inverse = np.unique(pairs.q_code * max(len(pairs.p_hex), 1) + pairs.p_code, return_index=True,
+                                     return_inverse=True)
+    order = np.argsort(first, kind="stable")  # distinct pairs in order of first occurrence
+    rep = first[order]  # a pair standing for each distinct one
+    slot = np.empty(len(order), dtype=np.int64)
+    slot[order] = np.arange(len(order))
+    scores = np.zeros(len(rep), dtype=np.float32)
+    have = np.zeros(len(rep), dtype=bool)
+
+    def hex_keys(idx: np.ndarray) -> list[tuple[str, str]]:
+        return [(pairs.q_hex[q], pairs.p_hex[p]) for q, p in zip(pairs.q_code[rep[idx]], pairs.p_code[rep[idx]])]
+
     model_key = f"{model_identity(cross_encoder)}|max_length={max_length}"
     cache = ScoreCache(cache_dir) if cache_dir is not None else None
     try:
-        known = cache.get(model_key, list(unique)) if cache else {}
-        first = {}
-        for key, q, p in zip(keys, queries, passages):
-            if key not in known and key not in first:
-                first[key] = (q, p)
-        todo = sorted(first, key=lambda k: len(first[k][0]) + len(first[k][1]))  # similar lengths batch well
-        if todo:
-            model = load_cross_encoder(cross_encoder, device=device, trust_remote_code=trust_remote_code)
-            if max_length is not None:
-                model.max_length = max_length
+        for a in range(0, len(rep) if cache else 0, 100_000):
+            idx = np.arange(a, min(a + 100_000, len(rep)))
+            keys = hex_keys(idx)
+            known = cache.get(model_key, keys)
+            for i, key in zip(idx, keys):
+                if key in known:
+                    scores[i], have[i] = known[key], True
+        todo = np.flatnonzero(~have)
+        todo = todo[np.argsort(pairs.length[rep[todo]], kind="stable")]
+        if len(todo):
+            model = (_shared or {}).get("cross_encoder")
+            if model is None:
+                model = load_cross_encoder(cross_encoder, device=device, trust_remote_code=trust_remote_code)
+                if max_length is not None:
+                    model.max_length = max_length
+                if _shared is not None:
+                    _shared["cross_encoder"] = model
             with tqdm(total=len(todo), desc="cross-encoder", unit="pair", disable=not show_progress) as bar:
                 for start in range(0, len(todo), _CHUNK):
                     part = todo[start:start + _CHUNK]
-                    scores = model.predict([first[k] for k in part], batch_size=batch_size,
-                                           show_progress_bar=False)
-                    scores = np.asarray(scores, dtype=np.float32).reshape(len(part), -1)[:, -1]
-                    known.update(zip(part, scores.tolist()))
+                    got = model.predict(pairs.texts(rep[part]), batch_size=batch_size, show_progress_bar=False)
+                    scores[part] = np.asarray(got, dtype=np.float32).reshape(len(part), -1)[:, -1]
                     if cache:
-                        cache.put(model_key, list(zip(part, scores.tolist())))
+                        cache.put(model_key, list(zip(hex_keys(part), scores[part].tolist())))
                     bar.update(len(part))
     finally:
         if cache:
             cache.close()
-    counts = {"pairs_scored": len(todo), "cache_hits": len(unique) - len(todo),
+    counts = {"pairs_scored": len(todo), "cache_hits": len(rep) - len(todo),
               "score_kind": cross_encoder_kind(cross_encoder)}
-    return np.array([known[k] for k in keys], dtype=np.float32), counts
+    return scores[slot[inverse.reshape(-1)]], counts
 
 
 def cross_encoder_kind(name: str) -> str:
@@ -190,6 +251,7 @@ def score_bi_encoder(
     cache_dir: str | Path | None = ".minekit-cache",
     trust_remote_code: bool = False,
     show_progress: bool = True,
+    _shared: dict | None = None,
 ) -> tuple[np.ndarray, dict]:
     """Cosine similarity of (query, passage) pairs under a bi-encoder guide; each text is encoded once
     (and, with a cache_dir, read back from minekit.embed's embedding cache on a rerun). Prompts, dtype
@@ -198,8 +260,13 @@ def score_bi_encoder(
 
     q_texts = list(dict.fromkeys(queries))
     p_texts = list(dict.fromkeys(passages))
-    encoder = Encoder(model=model, batch_size=batch_size, device=device, dtype=dtype, max_seq_length=max_seq_length,
-                      cache_dir=cache_dir, trust_remote_code=trust_remote_code)
+    encoder = (_shared or {}).get("encoder")
+    if encoder is None:
+        encoder = Encoder(model=model, batch_size=batch_size, device=device, dtype=dtype,
+                          max_seq_length=max_seq_length, cache_dir=cache_dir, trust_remote_code=trust_remote_code)
+        if _shared is not None:
+            _shared["encoder"] = encoder
+    before = dict(encoder.stats)
     q_prompt = encoder.prompt_text(query_prompt, query_prompt_name, flag="query-prompt")
     p_prompt = encoder.prompt_text(corpus_prompt, corpus_prompt_name, flag="corpus-prompt")
     q_emb = encoder.encode(q_texts, prompt=q_prompt, show_progress=show_progress, desc="guide: queries")
@@ -209,7 +276,8 @@ def score_bi_encoder(
     qi = np.fromiter((q_index[t] for t in queries), dtype=np.int64, count=len(queries))
     pi = np.fromiter((p_index[t] for t in passages), dtype=np.int64, count=len(passages))
     scores = np.einsum("ij,ij->i", q_emb[qi], p_emb[pi]).astype(np.float32)
-    return scores, {"texts_encoded": encoder.stats["encoded"], "texts_cached": encoder.stats["cached"],
+    return scores, {"texts_encoded": encoder.stats["encoded"] - before["encoded"],
+                    "texts_cached": encoder.stats["cached"] - before["cached"],
                     "dtype": encoder.dtype, "score_kind": "cosine"}
 
 
@@ -271,12 +339,62 @@ def _pair_texts(pairs: "pl.DataFrame", queries: "pl.DataFrame", corpus: "pl.Data
             .join(docs, on="doc_id", how="left"))
 
 
-def _score(pairs: "pl.DataFrame", scorer: str, opts: dict) -> tuple[np.ndarray, dict]:
-    q, p = pairs["_q"].to_list(), pairs["_p"].to_list()
-    if scorer == "cross-encoder":
-        return score_cross_encoder(q, p, **opts)
+def _pairs(pairs: "pl.DataFrame", queries: "pl.DataFrame", corpus: "pl.DataFrame") -> Pairs:
+    """Pairs of (query_id, doc_id) for score_pairs: queries' and passages' sha256 and lengths, the passages
+    hashed HASH_SLICE at a time; texts built only for the pairs asked for."""
+    import polars as pl
+
+    q_rows = pairs.join(queries.select("query_id").with_row_index("_r"), on="query_id", how="left",
+                        maintain_order="left")["_r"].to_numpy().astype(np.int64)
+    q_texts = queries["text"].to_list()
+    q_hex, q_code = _codes([text_sha256(t) for t in q_texts])
+    q_len = np.fromiter((len(t) for t in q_texts), dtype=np.int64, count=len(q_texts))
+    docs = pairs.select("doc_id").unique(maintain_order=True).join(
+        corpus.select("doc_id").with_row_index("_r"), on="doc_id", how="left", maintain_order="left")
+    doc_rows = docs["_r"].to_numpy().astype(np.int64)
+    hexes: list[str] = []
+    p_len = np.zeros(len(doc_rows), dtype=np.int64)
+    for a in range(0, len(doc_rows), HASH_SLICE):
+        texts = corpus[doc_rows[a:a + HASH_SLICE]].select(passage_text()).to_series().to_list()
+        hexes.extend(text_sha256(t) for t in texts)
+        p_len[a:a + len(texts)] = [len(t) for t in texts]
+    p_hex, p_code = _codes(hexes)
+    d_index = pairs.join(docs.select("doc_id").with_row_index("_d"), on="doc_id", how="left",
+                         maintain_order="left")["_d"].to_numpy().astype(np.int64)
+
+    def texts(idx: np.ndarray) -> list[tuple[str, str]]:
+        passages = corpus[doc_rows[d_index[idx]]].select(passage_text()).to_series().to_list()
+        return [(q_texts[q], p) for q, p in zip(q_rows[idx], passages)]
+
+    return Pairs(q_hex, p_hex, q_code[q_rows], p_code[d_index], q_len[q_rows] + p_len[d_index], texts)
+
+
+def _score_in_blocks(pairs: "pl.DataFrame", queries: "pl.DataFrame", corpus: "pl.DataFrame", opts: dict,
+                     block_size: int) -> tuple[np.ndarray, dict]:
+    """Bi-encoder scores of (query_id, doc_id) pairs, the texts of block_size queries' pairs at a time (the
+    texts of every pair at once would grow with queries x candidates); one model serves every block."""
+    import polars as pl
+
+    ranked = pairs.select(pl.col("query_id").rank("dense").cast(pl.Int64).alias("_b") - 1)["_b"].to_numpy()
+    block_of = ranked // block_size
+    scores = np.zeros(pairs.height, dtype=np.float32)
+    counts: dict = {}
+    shared: dict = {}  # the loaded model, kept across blocks
+    for b in np.unique(block_of):
+        rows = np.flatnonzero(block_of == b)
+        texts = _pair_texts(pairs[rows], queries, corpus)
+        part, got = _score(texts, opts, shared)
+        scores[rows] = part
+        for key, value in got.items():
+            counts[key] = counts.get(key, 0) + value if isinstance(value, int) and key in counts else value
+    if not counts:
+        counts = _score(pairs.head(0).with_columns(pl.lit("").alias("_q"), pl.lit("").alias("_p")), opts, shared)[1]
+    return scores, counts
+
+
+def _score(pairs: "pl.DataFrame", opts: dict, shared: dict) -> tuple[np.ndarray, dict]:
     opts = {k: v for k, v in opts.items() if k not in ("cross_encoder", "max_length")}
-    return score_bi_encoder(q, p, **opts)
+    return score_bi_encoder(pairs["_q"].to_list(), pairs["_p"].to_list(), **opts, _shared=shared)
 
 
 
@@ -310,6 +428,7 @@ def denoise_candidates(
     cache_dir: str | Path | None = ".minekit-cache",
     trust_remote_code: bool = False,
     keep_dropped: bool = False,
+    block_size: int = BLOCK_SIZE,
     show_progress: bool = True,
 ) -> DenoiseResult:
     """Score candidates and the queries' positives; drop candidates by max_score, absolute_margin,
@@ -319,6 +438,8 @@ def denoise_candidates(
     False, or None (no usable answer, kept); see minekit.llm_judge.LLMJudge. The grey zone is the
     candidates kept by the score rules with llm_min_score <= ce_score (<= llm_max_score when given).
     With min_positive_score, the candidates scored at or above it come back as pseudo_positives.
+    block_size: for the bi-encoder guide, queries whose pairs' texts are built and scored at a time; the
+    cross-encoder builds texts per scoring chunk (_CHUNK pairs) whatever it is (memory, not results).
     """
     import polars as pl
 
@@ -326,6 +447,8 @@ def denoise_candidates(
                  query_prompt_name=query_prompt_name, corpus_prompt_name=corpus_prompt_name)
     _check(scorer, cross_encoder, model, max_score, relative_margin, min_positive_score, llm_judge, llm_min_score,
            llm_max_score, batch_size, max_length, guide)
+    if block_size < 1:
+        raise ConfigError(f"block_size: must be at least 1, got {block_size}.")
     from minekit.embed import parse_devices
 
     parse_devices(device)  # a bad --device fails before any scoring
@@ -343,10 +466,13 @@ def denoise_candidates(
     pos_pairs = (positives.join(live.select("query_id").unique(), on="query_id", how="semi")
                  .select("query_id", "doc_id").sort("query_id", "doc_id"))
     cand_pairs = live.select("query_id", "doc_id").unique(maintain_order=True)
-    both = _pair_texts(pl.concat([cand_pairs, pos_pairs]), queries, corpus)
-    scores, score_counts = _score(both, scorer, opts)
+    both = pl.concat([cand_pairs, pos_pairs])
+    if scorer == "cross-encoder":  # one global order of pairs, texts built per scoring chunk
+        scores, score_counts = score_pairs(_pairs(both, queries, corpus), **opts)
+    else:
+        scores, score_counts = _score_in_blocks(both, queries, corpus, opts, block_size)
     kind = score_counts.pop("score_kind")
-    both = both.with_columns(pl.Series("ce_score", scores, dtype=pl.Float32)).drop("_q", "_p")
+    both = both.with_columns(pl.Series("ce_score", scores, dtype=pl.Float32))
     cand_scores, pos_scores = both.slice(0, cand_pairs.height), both.slice(cand_pairs.height)
     scored = _with_positive_ce_scores(
         live.join(cand_scores, on=["query_id", "doc_id"], how="left", maintain_order="left"), pos_pairs, pos_scores)

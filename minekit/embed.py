@@ -41,7 +41,10 @@ import numpy as np
 from minekit.errors import ConfigError
 
 if TYPE_CHECKING:
+    import polars as pl
     from sentence_transformers import SentenceTransformer
+
+    from minekit.vectors import Vectors
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +61,7 @@ KEY_BYTES = 16
 # AMX units want large matrices); float32: 1024 cost 145 CPU-s, 8192 42 CPU-s and 849 MB.
 TOKEN_BUDGET = 8192
 READ_BLOCK = 16384  # cached rows read (and normalised) at a time
+ENCODE_SLICE = 65536  # texts encoded per encode() call by encode_stored (bounds its float32 buffer)
 CACHE_FORMAT = 2  # 2: checksummed shards, compute dtype and max_seq_length in the key
 _DEVICE = re.compile(r"^(cpu|mps|(cuda|xpu)(:\d+)?)$")
 
@@ -65,6 +69,26 @@ _DEVICE = re.compile(r"^(cpu|mps|(cuda|xpu)(:\d+)?)$")
 def text_keys(texts: list[str]) -> np.ndarray:
     """16-byte sha256 prefixes of the texts (the cache's row keys), as an S16 array."""
     return np.array([hashlib.sha256(t.encode("utf-8")).digest()[:KEY_BYTES] for t in texts], dtype=f"S{KEY_BYTES}")
+
+
+class TextColumn:
+    """The texts of a column expression over a frame (e.g. passage_text() over a corpus), built a slice at a
+    time: encode_stored hashes and encodes them without holding every text as a Python string."""
+
+    def __init__(self, frame: "pl.DataFrame", expr: "pl.Expr") -> None:
+        self.frame, self.expr = frame, expr
+
+    def __len__(self) -> int:
+        return self.frame.height
+
+    def take(self, positions: np.ndarray) -> list[str]:
+        return self.frame[np.asarray(positions, dtype=np.int64)].select(self.expr).to_series().to_list()
+
+    def keys(self) -> np.ndarray:
+        """text_keys of every text, ENCODE_SLICE texts built at a time."""
+        return np.concatenate([np.zeros(0, dtype=f"S{KEY_BYTES}")] + [
+            text_keys(self.frame.slice(a, ENCODE_SLICE).select(self.expr).to_series().to_list())
+            for a in range(0, self.frame.height, ENCODE_SLICE)])
 
 
 def return_freed_memory(threshold_mb: int = 8) -> bool:
@@ -219,6 +243,15 @@ def _normalize(vectors: np.ndarray) -> np.ndarray:
     return vectors / norms
 
 
+def decode_rows(vec: np.ndarray, scale: np.ndarray | None, rows: np.ndarray) -> np.ndarray:
+    """Rows of a stored vectors file (memory-mapped) as the normalised float32 vectors minekit uses:
+    every reader of the cache goes through here, so a row always decodes to the same numbers."""
+    block = np.asarray(vec[rows], dtype=np.float32)
+    if scale is not None:
+        block *= scale[rows, None]
+    return _normalize(block)
+
+
 def _write_atomic(path: Path, write) -> None:
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
     try:
@@ -342,12 +375,48 @@ class _Cache:
             in_file_order = np.argsort(rows)
             rows, keys_at = rows[in_file_order], keys_at[in_file_order]
             for a in range(0, len(rows), READ_BLOCK):
-                block = np.asarray(vec[rows[a:a + READ_BLOCK]], dtype=np.float32)
-                if scale is not None:
-                    block *= scale[rows[a:a + READ_BLOCK], None]
-                out[targets[keys_at[a:a + READ_BLOCK]]] = _normalize(block)
+                out[targets[keys_at[a:a + READ_BLOCK]]] = decode_rows(vec, scale, rows[a:a + READ_BLOCK])
             found[keys_at] = True
         return found
+
+    def locate(self, keys: np.ndarray) -> tuple[np.ndarray, list[tuple[Path, np.ndarray | None]], np.ndarray,
+                                                    np.ndarray]:
+        """Where each key's vector is stored, without reading any vector: (found mask, shards as
+        (vec path, int8 scales or None), shard index and row of each key; -1 where not found).
+
+        A key in several shards is taken from the first, as lookup() does; shards are checked (and a
+        corrupt one removed) as in lookup().
+        """
+        found = np.zeros(len(keys), dtype=bool)
+        shard_of = np.full(len(keys), -1, dtype=np.int32)
+        row_of = np.full(len(keys), -1, dtype=np.int64)
+        shards: list[tuple[Path, np.ndarray | None]] = []
+        for shard in self._shards():
+            todo = np.flatnonzero(~found)
+            if len(todo) == 0:
+                break
+            try:
+                sums, shard_keys = self._read_shard_keys(shard)
+                order = np.argsort(shard_keys)
+                sorted_keys = shard_keys[order]
+                at = np.clip(np.searchsorted(sorted_keys, keys[todo]), 0, max(len(sorted_keys) - 1, 0))
+                hit = (sorted_keys[at] == keys[todo]) if len(sorted_keys) else np.zeros(len(todo), dtype=bool)
+                if not hit.any():
+                    continue
+                vec, scale = self._read_shard_vectors(shard, sums, len(shard_keys))
+            except _CorruptShard as exc:
+                self._drop(shard, str(exc))
+                continue
+            if vec.shape[1] != self.meta["dim"]:
+                logger.warning("cache shard %s has dim %d, expected %d: ignored", shard, vec.shape[1],
+                               self.meta["dim"])
+                continue
+            del vec
+            found[todo[hit]] = True
+            shard_of[todo[hit]] = len(shards)
+            row_of[todo[hit]] = order[at[hit]]
+            shards.append((self._files(shard)["vec"], scale))
+        return found, shards, shard_of, row_of
 
     def write_meta(self) -> None:
         """(Re)write meta.json when it is missing or unreadable (it says what the folder holds)."""
@@ -561,6 +630,46 @@ class Encoder:
         repeats = np.flatnonzero(first[inverse] != np.arange(len(texts)))
         out[repeats] = out[first[inverse[repeats]]]
         return out
+
+    def encode_stored(self, texts: "list[str] | TextColumn", *, prompt: str | None = None,
+                      show_progress: bool = True, desc: str = "encode") -> "Vectors":
+        """The embeddings of `texts` (same values as encode()) left where the cache stores them: texts not
+        cached yet are encoded and committed first, ENCODE_SLICE at a time. Without a cache_dir they are
+        encoded into memory (minekit.vectors.ArrayVectors). A TextColumn is read a slice at a time."""
+        from minekit.vectors import ArrayVectors, StoredVectors
+
+        column = texts if isinstance(texts, TextColumn) else None
+        if self.cache_dir is None:
+            texts = column.take(np.arange(len(column))) if column is not None else texts
+            return ArrayVectors(self.encode(texts, prompt=prompt, show_progress=show_progress, desc=desc))
+        keys = column.keys() if column is not None else text_keys(texts)
+        dim = self._known_dim(prompt)
+        cache = self._cache(prompt, dim if dim is not None else _model_dim(self.load()))
+        if cache.folder.is_dir():
+            cache.write_meta()
+        found, shards, shard_of, row_of = cache.locate(keys)
+        self.stats["cached"] += int(found.sum())
+        missing = np.flatnonzero(~found)
+        if len(missing):
+            miss_keys, first = np.unique(keys[missing], return_index=True)
+            to_encode = missing[first]  # a position of each missing text, in key order
+            logger.info("%s: %d of %d distinct texts not cached, encoding them", desc, len(to_encode),
+                        len(np.unique(keys)))
+            for a in range(0, len(to_encode), ENCODE_SLICE):
+                part = to_encode[a:a + ENCODE_SLICE]
+                part_texts = column.take(part) if column is not None else [texts[i] for i in part]
+                before = self.stats["cached"]
+                self.encode(part_texts, prompt=prompt, show_progress=show_progress, desc=desc)
+                self.stats["cached"] = before  # encode() counted these as encoded, not cached
+            cache = self._cache(prompt, int(cache.meta["dim"]))
+            found2, shards2, shard2, row2 = cache.locate(keys[missing])
+            if not found2.all():
+                raise RuntimeError(f"{desc}: {int((~found2).sum())} texts are still not in the cache "
+                                   f"{cache.folder} after encoding them (removed by another process?)")
+            shard_of[missing] = shard2 + len(shards)
+            row_of[missing] = row2
+            shards = shards + shards2
+        return StoredVectors(shards, shard_of, row_of, int(cache.meta["dim"]))
 
     def _encode(self, texts: list[str], prompt: str | None, show_progress: bool, desc: str,
                 sink: tuple[_Cache, np.ndarray] | None, out: np.ndarray, targets: np.ndarray) -> None:

@@ -134,6 +134,7 @@ def evaluate_retrieval(
     device: str = "cpu",
     dtype: str = "auto",
     trust_remote_code: bool = False,
+    block_size: int | None = None,
     show_progress: bool = True,
 ) -> EvalResult:
     """Rank the whole corpus for every query that has a positive and score the rankings.
@@ -142,7 +143,8 @@ def evaluate_retrieval(
     already loaded SentenceTransformer. Dense search is exact (cosine over all documents). With
     `cache_dir`, corpus and query embeddings go through minekit's embedding cache when it exists.
     Prompts, dtype and max_seq_length are as for mine dense (minekit.embed.Encoder); the metrics
-    record the dtype used.
+    record the dtype used. block_size: documents read from the cache, and queries ranked, at a time
+    (default minekit.mine.exact.BLOCK_SIZE); memory grows with it, the rankings do not change.
     """
     import polars as pl
 
@@ -156,7 +158,7 @@ def evaluate_retrieval(
         dense_only = {"max_seq_length": max_seq_length, "cache_dir": cache_dir, "query_prompt": query_prompt,
                       "corpus_prompt": corpus_prompt, "query_prompt_name": query_prompt_name,
                       "corpus_prompt_name": corpus_prompt_name, "trust_remote_code": trust_remote_code or None,
-                      "dtype": None if dtype == "auto" else dtype}
+                      "dtype": None if dtype == "auto" else dtype, "block_size": block_size}
         given = [f"--{k.replace('_', '-')}" for k, v in dense_only.items() if v is not None]
         if given:
             raise ConfigError(f"{', '.join(given)}: apply to dense models, not bm25: drop them, or give a dense "
@@ -174,7 +176,8 @@ def evaluate_retrieval(
                           max_seq_length=max_seq_length, cache_dir=cache_dir, trust_remote_code=trust_remote_code)
         prompts = (encoder.prompt_text(query_prompt, query_prompt_name, flag="query-prompt"),
                    encoder.prompt_text(corpus_prompt, corpus_prompt_name, flag="corpus-prompt"))
-        rankings = _dense_rankings(evaluated, corpus, encoder, prompts, depth=depth, show_progress=show_progress)
+        rankings = _dense_rankings(evaluated, corpus, encoder, prompts, depth=depth, block_size=block_size,
+                                   show_progress=show_progress)
         name = model if isinstance(model, str) else type(model).__name__
     means, per_query = score_rankings(rankings, qrels, ks)
     if not any(means.values()):
@@ -191,22 +194,26 @@ def evaluate_retrieval(
 
 
 def _dense_rankings(queries: "pl.DataFrame", corpus: "pl.DataFrame", encoder, prompts: tuple, *, depth: int,
-                    show_progress: bool) -> dict[str, list[str]]:
-    from minekit.mine.dense import search_flat
+                    block_size: int | None, show_progress: bool) -> dict[str, list[str]]:
+    from minekit.embed import TextColumn
+    from minekit.mine.exact import BLOCK_SIZE, search_exact
     from minekit.schema import passage_text
 
+    if block_size is not None and block_size < 1:
+        raise ConfigError(f"block_size: must be at least 1, got {block_size}.")
     # A model name stays lazy: with a warm cache the model is never loaded.
     query_prompt, corpus_prompt = prompts
     corpus = corpus.sort("doc_id")  # position = tie-break order, as in the miners
     doc_ids = corpus["doc_id"]
-    doc_emb = encoder.encode(corpus.select(passage_text()).to_series().to_list(), prompt=corpus_prompt,
-                             show_progress=show_progress)
-    query_emb = encoder.encode(queries["text"].to_list(), prompt=query_prompt, show_progress=show_progress)
+    docs = encoder.encode_stored(TextColumn(corpus, passage_text()), prompt=corpus_prompt,
+                                 show_progress=show_progress, desc="encode corpus")
+    query_vecs = encoder.encode_stored(queries["text"].to_list(), prompt=query_prompt, show_progress=show_progress,
+                                       desc="encode queries")
     query_ids = queries["query_id"].to_list()
-    # The miners' exact search: bounded memory (a block of scores at a time), the same total order.
+    # The miners' exact search: embeddings read from the cache a block at a time, the same total order.
     nothing = [np.zeros(0, dtype=np.int64)] * len(query_ids)
-    hits = search_flat(query_emb, np.arange(len(query_ids)), doc_emb, nothing, top_k=depth, desc="evaluate",
-                       show_progress=show_progress)
+    hits = search_exact(query_vecs, np.arange(len(query_ids)), docs, nothing, top_k=depth,
+                        block_size=block_size or BLOCK_SIZE, desc="evaluate", show_progress=show_progress)
     ranked = hits.to_frame(query_ids, doc_ids, source="dense").group_by("query_id", maintain_order=True).agg("doc_id")
     rankings: dict[str, list[str]] = {q: [] for q in query_ids}
     rankings.update(zip(ranked["query_id"].to_list(), ranked["doc_id"].to_list()))

@@ -102,6 +102,7 @@ RULES: dict[str, dict[str, Rule]] = {
     "mine.passage-bm25": _BM25,
     "mine.dense": {**_ENCODER, **_SHARDS, "top_k": at_least(1), "index": one_of("minekit.mine.dense", "INDEXES"),
                    "nlist": at_least(1), "nprobe": at_least(1), "hnsw_m": at_least(2), "ef_search": at_least(1),
+                   "pq_m": at_least(1), "seed": seed_range, "block_size": at_least(1),
                    "query_from": one_of("minekit.mine.dense", "QUERY_FROM")},
     "mine.cluster": {**_ENCODER, "top_k": at_least(1), "n_clusters": at_least(1), "clusters_per_query": at_least(1),
                      "niter": at_least(1), "seed": seed_range},
@@ -114,11 +115,12 @@ RULES: dict[str, dict[str, Rule]] = {
     "embed": {**_ENCODER, "shard": shard_spec},
     "denoise": {**_SHARDS, "scorer": one_of("minekit.denoise", "SCORERS"), "llm_concurrency": at_least(1),
                 "llm_retries": at_least(0), "llm_timeout": between(0, low_open=True), "batch_size": at_least(1),
-                "max_length": at_least(2), "max_seq_length": at_least(1)},
+                "max_length": at_least(2), "max_seq_length": at_least(1),
+                "block_size": at_least(1)},
     "train-reranker": {**_TRAINING, "max_length": at_least(8)},
     "train": {**_TRAINING, "loss": one_of("minekit.train", "LOSSES"), "max_seq_length": at_least(1),
               "mini_batch_size": at_least(1)},
-    "evaluate": {"batch_size": at_least(1), "max_seq_length": at_least(1)},
+    "evaluate": {"batch_size": at_least(1), "max_seq_length": at_least(1), "block_size": at_least(1)},
 }
 
 

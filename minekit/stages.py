@@ -69,7 +69,8 @@ def stage(kind: str, out_name: str | None = None) -> Callable:
 # -- fingerprints: the one identity of a stage's output ----------------------------------------------
 
 OUTPUT_PARAMS = frozenset({"out", "out_dir", "pseudo_positives"})
-UNHASHED = frozenset({"show_progress", "cache_dir", "ray", "shards"})  # where and how a stage runs changes no byte
+# Where and how a stage runs, where results are cached and how many rows are read at a time change no byte.
+UNHASHED = frozenset({"show_progress", "cache_dir", "ray", "shards", "block_size"})
 
 
 def identity(path: str | Path) -> str | None:
@@ -187,9 +188,8 @@ def params_of(fn: Callable, **kwargs) -> dict:
     signature = inspect.signature(fn)
     bound = signature.bind_partial(**kwargs)
     bound.apply_defaults()
-    skip = {"show_progress", "cache_dir"}  # where results are cached does not change them
     return {k: v for k, v in bound.arguments.items()
-            if k not in skip and signature.parameters[k].kind == inspect.Parameter.KEYWORD_ONLY}
+            if k not in UNHASHED and signature.parameters[k].kind == inspect.Parameter.KEYWORD_ONLY}
 
 
 def none_word(value: str | None) -> str | None:
@@ -483,7 +483,7 @@ def _encoder_kwargs(model, batch_size, device, cache_dir, query_prompt, corpus_p
 def mine_dense(*, queries: str | Path, positives: str | Path, corpus: str | Path, out: str | Path,
                model: str = "default", top_k: int = 100, index: str = "flat", nlist: int | None = None,
                nprobe: int | None = None, hnsw_m: int | None = None, ef_search: int | None = None,
-               query_from: str = "query", query_prompt: str | None = None, corpus_prompt: str | None = None,
+               pq_m: int | None = None, seed: int = 0, block_size: int = 65_536, query_from: str = "query", query_prompt: str | None = None, corpus_prompt: str | None = None,
                query_prompt_name: str | None = None, corpus_prompt_name: str | None = None,
                batch_size: int = 64, device: str = "cpu", dtype: str = "auto", max_seq_length: int | None = None,
                cache_dir: str | Path | None = ".minekit-cache",
@@ -498,7 +498,7 @@ def mine_dense(*, queries: str | Path, positives: str | Path, corpus: str | Path
         return _on_ray(mine_dense, locals())
     run = _run_of(mine_dense, locals())
     kwargs = dict(top_k=top_k, index=index, nlist=nlist, nprobe=nprobe, hnsw_m=hnsw_m, ef_search=ef_search,
-                  query_from=query_from, **_encoder_kwargs(model, batch_size, device, cache_dir, query_prompt,
+                  pq_m=pq_m, seed=seed, block_size=block_size, query_from=query_from, **_encoder_kwargs(model, batch_size, device, cache_dir, query_prompt,
                                                            corpus_prompt, precision, backend, trust_remote_code,
                                                            dtype=dtype, max_seq_length=max_seq_length,
                                                            query_prompt_name=query_prompt_name,
@@ -687,7 +687,7 @@ def denoise(*, candidates: str | Path, queries: str | Path, positives: str | Pat
             query_prompt_name: str | None = None, corpus_prompt_name: str | None = None, device: str = "cpu",
             dtype: str = "auto", cache_dir: str | Path = ".minekit-cache", trust_remote_code: bool = False, keep_dropped: bool = False,
             shard: str | None = None, ray: bool = False, shards: int | None = None,
-            show_progress: bool = True) -> Output:
+            block_size: int = 4096, show_progress: bool = True) -> Output:
     """Score candidates and positives with a cross-encoder (or a bi-encoder guide); drop likely false negatives.
 
     With pseudo_positives, the cleaned candidates and the pseudo-positives are written together.
@@ -726,7 +726,7 @@ def denoise(*, candidates: str | Path, queries: str | Path, positives: str | Pat
                   query_prompt=query_prompt, corpus_prompt=corpus_prompt, query_prompt_name=query_prompt_name,
                   corpus_prompt_name=corpus_prompt_name, device=device,
                   dtype=_guide_dtype(scorer, dtype, device), cache_dir=str(cache_dir),
-                  trust_remote_code=trust_remote_code, keep_dropped=keep_dropped)
+                  trust_remote_code=trust_remote_code, keep_dropped=keep_dropped, block_size=block_size)
     result = _empty_denoise(cands) if run.shard is not None and cands.height == 0 else \
         denoise_candidates(cands, inputs.queries, inputs.positives, inputs.corpus, llm_judge=judge,
                            show_progress=show_progress, **kwargs)
@@ -924,7 +924,7 @@ def evaluate(*, model: str, queries: str | Path, positives: str | Path, corpus: 
              max_seq_length: int | None = None, query_prompt: str | None = None, corpus_prompt: str | None = None,
              query_prompt_name: str | None = None, corpus_prompt_name: str | None = None,
              cache_dir: str | Path | None = None, device: str = "cpu", dtype: str = "auto",
-             trust_remote_code: bool = False, show_progress: bool = True) -> Output:
+             trust_remote_code: bool = False, block_size: int | None = None, show_progress: bool = True) -> Output:
     """Exact retrieval over the corpus, scored with nDCG, MRR and recall; the metrics go to `out` as JSON."""
     from minekit.evaluate import evaluate_retrieval, format_metrics
     from minekit.io import file_sha256, write_json
@@ -936,7 +936,8 @@ def evaluate(*, model: str, queries: str | Path, positives: str | Path, corpus: 
                                 corpus_prompt=corpus_prompt, query_prompt_name=query_prompt_name,
                                 corpus_prompt_name=corpus_prompt_name,
                                 cache_dir=_evaluate_cache(str(model), cache_dir), device=device, dtype=dtype,
-                                trust_remote_code=trust_remote_code, show_progress=show_progress)
+                                trust_remote_code=trust_remote_code, block_size=block_size,
+                                show_progress=show_progress)
     metrics = {**result.metrics, "positives": str(positives), "positives_sha256": file_sha256(positives)}
     out = None if out is None else write_json(out, metrics)
     return Output(out, {}, {"out": out} if out else {}, title="evaluate", text=format_metrics(metrics), data=metrics)

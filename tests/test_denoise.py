@@ -51,13 +51,13 @@ def fake_scorer(monkeypatch):
     """Replace the cross-encoder by the SCORES table; record what it was asked."""
     asked = []
 
-    def fake(queries, passages, **kwargs):
-        pairs = [(QUERY_OF_TEXT[q], DOC_OF_TEXT[p]) for q, p in zip(queries, passages)]
+    def fake(pairs, **kwargs):
+        pairs = [(QUERY_OF_TEXT[q], DOC_OF_TEXT[p]) for q, p in pairs.texts(np.arange(len(pairs)))]
         asked.extend(pairs)
         return np.array([SCORES[p] for p in pairs], dtype=np.float32), {"pairs_scored": len(pairs), "cache_hits": 0,
                                                                       "score_kind": "ce_prob"}
 
-    monkeypatch.setattr(dn, "score_cross_encoder", fake)
+    monkeypatch.setattr(dn, "score_pairs", fake)
     return asked
 
 

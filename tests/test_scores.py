@@ -115,11 +115,12 @@ def test_margin_mse_after_denoise_uses_cross_encoder_scores_on_both_sides(tiny, 
     texts = {**dict(queries.iter_rows()), **dict(corpus.select("doc_id", "text").iter_rows())}
     fake = {t: (int(hashlib.sha256(t.encode()).hexdigest(), 16) % 1000) / 1000 for t in texts.values()}
 
-    def scorer(qs, ps, **kwargs):  # a deterministic stand-in for a cross-encoder: depends on the passage
+    def scorer(pairs, **kwargs):  # a deterministic stand-in for a cross-encoder: depends on the passage
+        ps = [p for _, p in pairs.texts(np.arange(len(pairs)))]
         return np.array([fake[p] for p in ps], dtype=np.float32), {"pairs_scored": len(ps), "cache_hits": 0,
                                                                    "score_kind": "ce_logit"}
 
-    monkeypatch.setattr(dn, "score_cross_encoder", scorer)
+    monkeypatch.setattr(dn, "score_pairs", scorer)
     denoised = dn.denoise_candidates(cands, queries, positives, corpus, cross_encoder="x",
                                      show_progress=False).frame
     result = build_dataset([denoised], queries, positives, corpus, num_negatives=2, format="n-tuple", fill="none",
