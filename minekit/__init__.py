@@ -17,7 +17,8 @@ __version__ = "0.1.0"
 
 _API = frozenset({
     "validate", "info", "import_beir", "import_pairs", "import_hf", "import_flagembedding", "import_tevatron",
-    "mine_bm25", "mine_passage_bm25", "mine_dense", "mine_cluster", "mine_random", "filter", "denoise",
+    "mine_bm25", "mine_passage_bm25", "mine_dense", "embed_corpus", "merge", "mine_cluster", "mine_random", "filter",
+    "denoise",
     "train_reranker", "build", "export", "report", "train", "evaluate", "compare", "run", "Output",
 })
 

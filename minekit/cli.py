@@ -77,6 +77,14 @@ PrecisionOpt = Annotated[str, typer.Option(
     help="Stored embeddings: float32, float16 (half the disk) or int8 (a quarter; per-row scale).")]
 BackendOpt = Annotated[str, typer.Option(help="Encoder backend: torch.")]
 
+# Shards and Ray (minekit.shards, minekit.ray_runner): how a stage runs, never what it writes.
+ShardOpt = Annotated[Optional[str], typer.Option(
+    help="Run shard i of n (i/n, e.g. 1/4): the queries whose sha256(query_id) mod n is i-1, against the whole "
+         "corpus; `minekit merge` joins all n into the unsharded output, byte for byte.")]
+RayOpt = Annotated[bool, typer.Option(
+    "--ray", help="Run every shard on Ray (RAY_ADDRESS, or a local Ray) and merge: pip install 'minekit[ray]'.")]
+ShardsOpt = Annotated[Optional[int], typer.Option(help="With --ray: number of shards (default: the cluster's CPUs).")]
+
 
 def _print_version(value: bool) -> None:
     if value:
@@ -370,7 +378,8 @@ StopwordsOpt = Annotated[str, typer.Option(help="Stopword list known to bm25s (e
 @command(mine_app, "bm25", stage="mine_bm25", out_files=("out",))
 def mine_bm25_cmd(queries: QueriesOpt, positives: PositivesOpt, corpus: CorpusOpt, out: OutOpt,
                   top_k: TopKOpt = DEFAULT, k1: K1Opt = DEFAULT, b: BOpt = DEFAULT, method: MethodOpt = DEFAULT,
-                  stemmer: StemmerOpt = DEFAULT, stopwords: StopwordsOpt = DEFAULT) -> None:
+                  stemmer: StemmerOpt = DEFAULT, stopwords: StopwordsOpt = DEFAULT, shard: ShardOpt = DEFAULT,
+                  ray: RayOpt = DEFAULT, shards: ShardsOpt = DEFAULT) -> None:
     """BM25 (bm25s) over the corpus with the query as query; a query's positives never appear.
 
     Ranks run 1..n per query, ties broken by doc_id; documents with a zero score are not candidates.
@@ -382,7 +391,8 @@ def mine_bm25_cmd(queries: QueriesOpt, positives: PositivesOpt, corpus: CorpusOp
 @command(mine_app, "passage-bm25", stage="mine_passage_bm25", out_files=("out",))
 def mine_passage_bm25_cmd(queries: QueriesOpt, positives: PositivesOpt, corpus: CorpusOpt, out: OutOpt,
                           top_k: TopKOpt = DEFAULT, k1: K1Opt = DEFAULT, b: BOpt = DEFAULT, method: MethodOpt = DEFAULT,
-                          stemmer: StemmerOpt = DEFAULT, stopwords: StopwordsOpt = DEFAULT) -> None:
+                          stemmer: StemmerOpt = DEFAULT, stopwords: StopwordsOpt = DEFAULT, shard: ShardOpt = DEFAULT,
+                          ray: RayOpt = DEFAULT, shards: ShardsOpt = DEFAULT) -> None:
     """BM25 with each positive passage as the query (PassageBM25): passages like the answer, not the question.
 
     Merge rule: a query with several positives gets one ranked list, each document scored by its best
@@ -512,7 +522,8 @@ def denoise_cmd(
              "positives (ce_score with --keep-dropped).")] = DEFAULT,
     absolute_margin: Annotated[Optional[float], typer.Option(
         help="Per positive: a candidate scored above (positive - absolute_margin) leaves that positive's rows, "
-             "and is dropped when above every positive's; 0 = GISTEmbed's rule.")]
+             "and is dropped when above every positive's; the default 0 is GISTEmbed's rule ('none' turns it "
+             "off).", parser=lambda v: _none_float(v))]
     = DEFAULT,
     relative_margin: Annotated[Optional[float], typer.Option(
         help="As --absolute-margin with the bound positive - |positive| * relative_margin (NV-Retriever: "
@@ -553,7 +564,11 @@ def denoise_cmd(
     trust_remote_code: Annotated[bool, typer.Option(help="Allow model code from the model folder/hub.")] = DEFAULT,
     keep_dropped: Annotated[bool, typer.Option(help="Keep dropped rows, marked in a drop_reason column.")] = DEFAULT,
     block_size: Annotated[int, typer.Option(
-        help="Queries whose candidate pairs' texts are built and scored at a time (memory, not results).")] = DEFAULT,
+        help="Bi-encoder guide: queries whose candidate pairs' texts are built and scored at a time (the "
+             "cross-encoder builds texts per 512-pair chunk); memory, not results.")] = DEFAULT,
+    shard: ShardOpt = DEFAULT,
+    ray: RayOpt = DEFAULT,
+    shards: ShardsOpt = DEFAULT,
 ) -> None:
     """Score candidates and positives with a cross-encoder (or a bi-encoder guide) and drop likely false negatives.
 
@@ -711,11 +726,50 @@ def mine_dense_cmd(
     batch_size: BatchSizeOpt = DEFAULT, device: DeviceOpt = DEFAULT, dtype: DtypeOpt = DEFAULT,
     max_seq_length: MaxSeqLengthOpt = DEFAULT, cache_dir: CacheDirOpt = DEFAULT,
     precision: PrecisionOpt = DEFAULT, backend: BackendOpt = DEFAULT, trust_remote_code: TrustOpt = DEFAULT,
+    shard: ShardOpt = DEFAULT, ray: RayOpt = DEFAULT, shards: ShardsOpt = DEFAULT,
 ) -> None:
     """Dense candidates: cosine of bi-encoder embeddings (sentence-transformers), searched exactly or with faiss.
 
     score = cosine(query, document) (score_kind cosine); positive_scores = the cosine of the query to each positive.
     Example: minekit mine dense --queries q.parquet --positives p.parquet --corpus c.parquet --out dense.parquet
+    """
+
+
+@command(app, "embed", stage="embed_corpus")
+def embed_cmd(
+    corpus: CorpusOpt,
+    queries: Annotated[Optional[Path], typer.Option(
+        "--queries", help="Queries parquet (query_id, text): also encode the query texts (with --query-prompt).")]
+    = DEFAULT,
+    model: ModelOpt = DEFAULT,
+    query_prompt: QueryPromptOpt = DEFAULT, corpus_prompt: CorpusPromptOpt = DEFAULT,
+    query_prompt_name: QueryPromptNameOpt = DEFAULT, corpus_prompt_name: CorpusPromptNameOpt = DEFAULT,
+    batch_size: BatchSizeOpt = DEFAULT, device: DeviceOpt = DEFAULT, dtype: DtypeOpt = DEFAULT,
+    max_seq_length: MaxSeqLengthOpt = DEFAULT, cache_dir: CacheDirOpt = DEFAULT,
+    precision: PrecisionOpt = DEFAULT, backend: BackendOpt = DEFAULT, trust_remote_code: TrustOpt = DEFAULT,
+    shard: Annotated[Optional[str], typer.Option(
+        help="Encode shard i of n (i/n) of the distinct texts, by sha256 of the text, into the shared cache.")]
+    = DEFAULT,
+    ray: Annotated[bool, typer.Option(
+        "--ray", help="Encode on Ray Data actors, one per GPU (CPU workers without GPUs), into the shared cache.")]
+    = DEFAULT,
+) -> None:
+    """Encode the corpus (and queries) into the embedding cache that mine dense reads, all at once or one shard at a time.
+
+    Use the same model, prompt, dtype and precision flags as the mine dense run that follows; it then encodes nothing.
+    Example: minekit embed --corpus c.parquet --queries q.parquet --shard 1/4
+    """
+
+
+@command(app, "merge", stage="merge", out_files=("out",))
+def merge_cmd(
+    files: Annotated[list[Path], typer.Argument(help="The n shard outputs of one run (written with --shard i/n).")],
+    out: OutOpt,
+) -> None:
+    """Join the shard outputs of one run into the file the unsharded run writes, byte for byte.
+
+    Checks that every shard i of n is there exactly once and that all ran with the same params and inputs.
+    Example: minekit merge bm25.1.parquet bm25.2.parquet --out bm25.parquet
     """
 
 

@@ -3,8 +3,10 @@
 Every (query, candidate) pair and every (query, positive) pair is scored once; a candidate is dropped
 when its score is too high in absolute terms (max_score, RocketQA style) or too close to the score
 of the query's positives (absolute_margin, relative_margin: NV-Retriever's positive-aware threshold;
-relative_margin=0 with the bi-encoder guide is GISTEmbed's rule: drop a negative the guide scores
-above its positive). Margins are judged per (query, positive), as in filter: a candidate too close to
+absolute_margin=0, the default, is GISTEmbed's rule: drop a negative the scorer puts above the
+query's positive; it holds for any kind of score, logit, probability or cosine, where a fixed
+max_score or a relative margin depends on the scorer's scale and can drop everything a weak scorer
+scores near its positives). Margins are judged per (query, positive), as in filter: a candidate too close to
 one positive is left out of that positive's rows (excluded_for), and dropped when it is too close to
 every positive of its query. The positives' scores are written beside (positive_ce_scores).
 
@@ -408,7 +410,7 @@ def denoise_candidates(
     cross_encoder: str | None = None,
     model: str | None = None,
     max_score: float | None = None,
-    absolute_margin: float | None = None,
+    absolute_margin: float | None = 0.0,
     relative_margin: float | None = None,
     min_positive_score: float | None = None,
     llm_judge: Callable[[list[tuple[str, str]]], list[bool | None]] | None = None,

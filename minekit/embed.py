@@ -91,13 +91,16 @@ class TextColumn:
             for a in range(0, self.frame.height, ENCODE_SLICE)])
 
 
-def return_freed_memory(threshold_mb: int = 4) -> bool:
+def return_freed_memory(threshold_mb: int = 8) -> bool:
     """Ask glibc to serve allocations above threshold_mb with mmap and give freed memory back at once.
 
     Encoding allocates large activation buffers of changing sizes; with glibc's adaptive thresholds
-    they end up in a fragmented heap that only grows. Measured on 800 NFCorpus passages (bfloat16):
-    peak RSS 722 MB -> 596 MB, CPU time within noise. Process-wide, so only the CLI calls it; True if
-    applied (glibc), False elsewhere.
+    they end up in a fragmented heap that only grows. But an mmap'd buffer is new memory the kernel
+    zeroes page by page on first touch, so a low threshold page-faults every batch. Measured with two
+    CPU encoding workers (bfloat16, 600 NFCorpus passages): 4 MB cost 20-30% of encoding's CPU time in
+    page faults; 8 MB 751 MB peak RSS, sys time 5.3 s; 16 MB 800 MB, 3.5 s; 32 MB 820 MB, 3.4 s (user
+    time within noise). One arena, so the workers (threads) share one heap of reused buffers instead
+    of one each. Process-wide, so only the CLI calls it; True if applied (glibc), False elsewhere.
     """
     import ctypes
     import ctypes.util
@@ -107,8 +110,9 @@ def return_freed_memory(threshold_mb: int = 4) -> bool:
         mallopt = libc.mallopt
     except (OSError, AttributeError):
         return False
-    m_trim_threshold, m_mmap_threshold = -1, -3
-    return bool(mallopt(m_mmap_threshold, threshold_mb << 20)) and bool(mallopt(m_trim_threshold, threshold_mb << 20))
+    m_trim_threshold, m_mmap_threshold, m_arena_max = -1, -3, -8
+    return (bool(mallopt(m_mmap_threshold, threshold_mb << 20)) and bool(mallopt(m_trim_threshold, threshold_mb << 20))
+            and bool(mallopt(m_arena_max, 1)))
 
 
 def top_k_overlap(q_ref: np.ndarray, d_ref: np.ndarray, q: np.ndarray, d: np.ndarray, k: int = 10) -> np.ndarray:
@@ -673,28 +677,35 @@ class Encoder:
         with several devices, each pulls the next chunk until none is left."""
         from tqdm.auto import tqdm
 
-        models = self._worker_models() if len(self.devices) > 1 else [self.load()]
-        # Length-sorted: batches of similar length waste no padding, across chunks too. Long texts
-        # go in smaller batches (a token budget), which bounds the activations' memory (attention is
-        # batch x heads x length^2) at no cost in speed on CPU.
+        # On CPU, as many workers as there are whole batches, up to cpu_workers.
+        workers = min(cpu_workers(self.devices), -(-len(texts) // self.batch_size))
+        if len(self.devices) > 1:
+            models = self._worker_models()
+        else:  # on CPU, `workers` threads share the one model
+            models = [self.load()] * workers
+        # Length-sorted: batches of similar length waste no padding. Long texts go in smaller batches
+        # (a token budget), which bounds the activations' memory (attention is batch x heads x
+        # length^2) at no cost in speed on CPU. The workers' chunks interleave the sorted order, so
+        # each gets the same mix of lengths (and they finish together).
         order = np.argsort([-len(t) for t in texts], kind="stable")
-        size = min(CHUNK, -(-len(texts) // len(models)))
-        chunks = [order[a:a + size] for a in range(0, len(texts), size)]
+        chunks = _interleaved_chunks(order, len(models), CHUNK)
         with tqdm(total=len(texts), desc=desc, unit="text", disable=not show_progress) as bar:
-            job = _Job(self, texts, prompt, sink, out, targets, chunks, bar)
+            job = _Job(self, texts, prompt, sink, out, targets, chunks, bar, cpu_workers=workers)
             if len(models) == 1:
                 job.work(models[0])
             else:
                 job.run_parallel(models)
 
     def encode_chunk(self, model: "SentenceTransformer", texts: list[str], prompt: str | None, bar,
-                     stop: threading.Event | None) -> tuple[np.ndarray, int]:
+                     stop: threading.Event | None, *, cpu_workers: int = 1) -> tuple[np.ndarray, int]:
         """Embeddings of one chunk, batch by batch; stops early (returning how many rows are done) on
-        Ctrl-C in this thread or when `stop` is set by another."""
+        Ctrl-C in this thread or when `stop` is set by another. `cpu_workers`: how many CPU workers
+        encode at once (they share the token budget)."""
         vectors = np.zeros((len(texts), _model_dim(model)), dtype=np.float32)
         max_length = int(getattr(model, "max_seq_length", None) or 512)
-        # The token budget bounds CPU memory at no cost in speed there; a GPU wants full batches.
-        budget = TOKEN_BUDGET * max(1, self.batch_size // 64)
+        # The token budget bounds CPU memory at no cost in speed there (split between the CPU
+        # workers, so their batches together hold what one would); a GPU wants full batches.
+        budget = TOKEN_BUDGET * max(1, self.batch_size // 64) // cpu_workers
         max_tokens = self.batch_size * max_length if self.devices[0].startswith("cuda") else budget
         done = 0
         try:
@@ -711,13 +722,43 @@ class Encoder:
         return vectors, done
 
 
-class _Job:
-    """Chunks of one encode call, handed out to one worker per device; each chunk (or the finished part
-    of it, on Ctrl-C) goes to the cache and to `out` as soon as it is encoded."""
+def cpu_workers(devices: list[str]) -> int:
+    """Threads that encode at once on a lone CPU device: torch's intra-op thread count (the cores it
+    would use), each thread then running its batches on one core. 1 for other devices.
 
-    def __init__(self, encoder: Encoder, texts, prompt, sink, out, targets, chunks, bar) -> None:
+    Why: with one model running each op on all cores, every op ends at a barrier, and on a machine
+    shared with other jobs a core taken away stalls the other (measured on 2 shared cores, MiniLM
+    bfloat16: 12 CPU-s for what two one-core workers did in 5-6 CPU-s); independent workers do not
+    wait for each other. GPUs and several devices keep one worker per device.
+    """
+    if devices != ["cpu"]:
+        return 1
+    import torch
+
+    return max(1, torch.get_num_threads())
+
+
+def _interleaved_chunks(order: np.ndarray, workers: int, chunk: int) -> list[np.ndarray]:
+    """`order` cut into chunks of at most `chunk` texts, `workers` chunks at a time taking every
+    workers-th text of the next stretch: length-sorted texts give each worker the same lengths."""
+    size = min(chunk, -(-len(order) // workers))
+    chunks = []
+    for a in range(0, len(order), size * workers):
+        stretch = order[a:a + size * workers]
+        chunks += [part for w in range(workers) if len(part := stretch[w::workers])]
+    return chunks
+
+
+class _Job:
+    """Chunks of one encode call, handed out to one worker per device (or per core on CPU, see
+    cpu_workers); each chunk (or the finished part of it, on Ctrl-C) goes to the cache and to `out`
+    as soon as it is encoded."""
+
+    def __init__(self, encoder: Encoder, texts, prompt, sink, out, targets, chunks, bar, *,
+                 cpu_workers: int = 1) -> None:
         self.encoder, self.texts, self.prompt, self.sink = encoder, texts, prompt, sink
         self.out, self.targets, self.bar = out, targets, bar
+        self.cpu_workers = cpu_workers  # > 1: threads sharing one CPU model, one core each
         self.chunks = list(reversed(chunks))
         self.lock = threading.Lock()
         self.stop = threading.Event()
@@ -741,7 +782,7 @@ class _Job:
     def work(self, model) -> None:
         while (idx := self._next()) is not None:
             vectors, done = self.encoder.encode_chunk(model, [self.texts[i] for i in idx], self.prompt, self.bar,
-                                                      self.stop)
+                                                      self.stop, cpu_workers=self.cpu_workers)
             interrupted = done < 0
             done = -done - 1 if interrupted else done
             self._commit(idx[:done], vectors[:done])
@@ -752,10 +793,15 @@ class _Job:
                 return
 
     def run_parallel(self, models) -> None:
+        import torch
+
         errors: list[BaseException] = []
+        threads_before = torch.get_num_threads()
 
         def run(model) -> None:
             try:
+                if self.cpu_workers > 1:
+                    torch.set_num_threads(1)  # this thread's ops on one core
                 self.work(model)
             except BaseException as exc:  # noqa: BLE001 - handed to the main thread
                 errors.append(exc)
@@ -774,6 +820,9 @@ class _Job:
                 t.join()
             logger.warning("interrupted: the texts encoded so far are kept in the cache")
             raise
+        finally:
+            if self.cpu_workers > 1:  # some BLAS thread settings are process-wide: put them back
+                torch.set_num_threads(threads_before)
         if errors:
             raise errors[0]
 

@@ -81,7 +81,16 @@ def seed_range(value: Any) -> Any:
     return value
 
 
-_BM25 = {"top_k": at_least(1), "k1": between(0), "b": between(0, 1), "method": one_of("minekit.mine.bm25", "METHODS")}
+def shard_spec(value: Any) -> Any:
+    """'i/n' with 1 <= i <= n (minekit.shards)."""
+    from minekit.shards import parse_shard
+
+    parse_shard(value)
+    return value
+
+
+_SHARDS = {"shard": shard_spec, "shards": at_least(1)}
+_BM25 = {**_SHARDS, "top_k": at_least(1), "k1": between(0), "b": between(0, 1), "method": one_of("minekit.mine.bm25", "METHODS")}
 _ENCODER = {"batch_size": at_least(1), "precision": one_of("minekit.embed", "PRECISIONS"),
             "backend": one_of("minekit.embed", "BACKENDS")}  # dtype, max_seq_length: minekit.embed checks them
 _TRAINING = {"epochs": between(0, low_open=True), "learning_rate": between(0, low_open=True),
@@ -91,7 +100,7 @@ _TRAINING = {"epochs": between(0, low_open=True), "learning_rate": between(0, lo
 RULES: dict[str, dict[str, Rule]] = {
     "mine.bm25": _BM25,
     "mine.passage-bm25": _BM25,
-    "mine.dense": {**_ENCODER, "top_k": at_least(1), "index": one_of("minekit.mine.dense", "INDEXES"),
+    "mine.dense": {**_ENCODER, **_SHARDS, "top_k": at_least(1), "index": one_of("minekit.mine.dense", "INDEXES"),
                    "nlist": at_least(1), "nprobe": at_least(1), "hnsw_m": at_least(2), "ef_search": at_least(1),
                    "pq_m": at_least(1), "seed": seed_range, "block_size": at_least(1),
                    "query_from": one_of("minekit.mine.dense", "QUERY_FROM")},
@@ -103,7 +112,8 @@ RULES: dict[str, dict[str, Rule]] = {
               "sampling_strategy": one_of("minekit.build", "SAMPLING_STRATEGIES"), "simans_a": between(),
               "simans_b": between(), "trisampler_angle": between(0, 180, low_open=True),
               "fill": one_of("minekit.build", "FILLS"), "seed": seed_range},
-    "denoise": {"scorer": one_of("minekit.denoise", "SCORERS"), "llm_concurrency": at_least(1),
+    "embed": {**_ENCODER, "shard": shard_spec},
+    "denoise": {**_SHARDS, "scorer": one_of("minekit.denoise", "SCORERS"), "llm_concurrency": at_least(1),
                 "llm_retries": at_least(0), "llm_timeout": between(0, low_open=True), "batch_size": at_least(1),
                 "max_length": at_least(2), "max_seq_length": at_least(1),
                 "block_size": at_least(1)},

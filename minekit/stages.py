@@ -16,6 +16,7 @@ denoise, train-reranker, build, export, report, train, evaluate, compare, run.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import json
 import logging
@@ -68,8 +69,8 @@ def stage(kind: str, out_name: str | None = None) -> Callable:
 # -- fingerprints: the one identity of a stage's output ----------------------------------------------
 
 OUTPUT_PARAMS = frozenset({"out", "out_dir", "pseudo_positives"})
-# Where results are cached, and how many rows are read at a time, do not change them.
-UNHASHED = frozenset({"show_progress", "cache_dir", "block_size"})
+# Where results are cached, how many rows are read at a time, and where and how a stage runs change no byte.
+UNHASHED = frozenset({"show_progress", "cache_dir", "block_size", "ray", "shards"})
 
 
 def identity(path: str | Path) -> str | None:
@@ -136,6 +137,9 @@ def split_values(fn: Callable, values: dict, *, skip: Sequence[str] = ()) -> tup
             continue
         value = values.get(name, param.default)
         value = None if value is inspect.Parameter.empty else value
+        if name == "shard":  # 'i/n', never a path; fingerprint_of derives the shard's fingerprint from it
+            params[name] = None if value is None else str(value)
+            continue
         items = list(value) if isinstance(value, (list, tuple)) else [value]
         if items and all(_is_path(v) for v in items):
             paths[name] = value
@@ -148,14 +152,25 @@ def split_values(fn: Callable, values: dict, *, skip: Sequence[str] = ()) -> tup
 
 
 def fingerprint_of(fn: Callable, params: dict, identities: dict[str, Any]) -> str:
-    """manifest.fingerprint of a stage: its kind, params and its inputs' identities (a list per repeated input)."""
-    from minekit.manifest import fingerprint
+    """manifest.fingerprint of a stage: its kind, params and its inputs' identities (a list per repeated input).
 
+    A shard's (params["shard"] = 'i/n') is derived from the unsharded output's, and a merge of a run's n shards
+    has the unsharded output's (minekit.shards).
+    """
+    from minekit.manifest import fingerprint
+    from minekit.shards import merged_fingerprint, shard_fingerprint
+
+    if fn.kind == "merge":  # the n shards of one run merge into the unsharded output: its fingerprint
+        merged = merged_fingerprint(identities.get("files") or [])
+        if merged is not None:
+            return merged
+    params = dict(params)
+    shard = params.pop("shard", None)
     inputs = {}
     for name, ident in identities.items():
         for i, one in enumerate(ident) if isinstance(ident, list) else [(None, ident)]:
             inputs[name if i is None else f"{name}[{i}]"] = {"sha256": one}
-    return fingerprint(fn.kind, params, inputs)
+    return shard_fingerprint(fingerprint(fn.kind, params, inputs), shard)
 
 
 def stage_fingerprint(fn: Callable, values: dict) -> str:
@@ -218,14 +233,65 @@ def _manifest(stage: str, params: dict, inputs: dict, stats: dict, upstream_from
 
 
 def _write_frame(result, out: str | Path, stage: str, params: dict, inputs: dict, upstream_from: Sequence = (),
-                 *, fp: str) -> Output:
-    """A stage's frame with its manifest, written atomically."""
+                 *, fp: str, run: "_Run | None" = None) -> Output:
+    """A stage's frame with its manifest, written atomically; a shard's manifest says which shard it is.
+
+    A shard may hold no row (its queries got no candidate): only the merged output must have rows.
+    """
     from minekit.io import write_parquet
 
-    require_rows(result, stage)
+    if run is None or run.shard is None:
+        require_rows(result, stage)
     out = Path(out)
-    write_parquet(result.frame, out, _manifest(stage, params, inputs, result.stats, upstream_from, fp))
-    return Output(out, result.stats, {"out": out}, title=stage)
+    manifest = _manifest(stage, params, inputs, result.stats, upstream_from, fp)
+    if run is not None:
+        run.mark(manifest)
+    write_parquet(result.frame, out, manifest)
+    title = stage if run is None or run.shard is None else f"{stage} (shard {run.shard})"
+    return Output(out, result.stats, {"out": out}, title=title)
+
+
+@dataclass
+class _Run:
+    """How a stage runs: whole, as one shard of n (minekit.shards), or as n shards on Ray then merged."""
+
+    shard: Any  # minekit.shards.Shard | None
+    fp: str  # this output's fingerprint
+    base: str  # the unsharded output's fingerprint
+
+    def select(self, frame, column: str = "query_id"):
+        from minekit.shards import select
+
+        return select(frame, column, self.shard)
+
+    def mark(self, manifest: dict) -> None:
+        from minekit.shards import SHARD_KEY, shard_facts
+
+        if self.shard is not None:
+            manifest[SHARD_KEY] = shard_facts(self.base, self.shard, "query_id")
+
+
+def _run_of(fn: Callable, values: dict) -> _Run:
+    """The shard and fingerprints of a stage call (its flags already checked by check_params)."""
+    from minekit.shards import parse_shard
+
+    shard, ray, shards = values.get("shard"), values.get("ray"), values.get("shards")
+    if shard is not None and ray:
+        raise ConfigError("shard and ray: give one of them (ray runs every shard, then merges).")
+    if shards is not None and not ray:
+        raise ConfigError("shards and ray: the number of shards applies only to a Ray run; give both, or run one "
+                          "shard with shard i/n.")
+    fp = stage_fingerprint(fn, values)
+    base = fp if shard is None else stage_fingerprint(fn, {**values, "shard": None})
+    return _Run(parse_shard(shard), fp, base)
+
+
+def _on_ray(fn: Callable, values: dict) -> Output:
+    """Run a stage's shards as Ray tasks and merge them (minekit.ray_runner)."""
+    from minekit.ray_runner import run_stage
+
+    _run_of(fn, values)  # shard with ray is an error before Ray starts
+    return run_stage(fn, {k: v for k, v in values.items() if k in inspect.signature(fn).parameters})
 
 
 def _read_inputs(queries, positives, corpus):
@@ -346,38 +412,58 @@ def import_tevatron(file: str | Path, *, out: str | Path, overwrite: bool = Fals
 
 # -- mine ------------------------------------------------------------------------------------------
 
-def _mine_bm25(fn: Callable, stage: str, queries, positives, corpus, out, show_progress: bool, fp: str,
+def _mine_bm25(fn: Callable, stage: str, queries, positives, corpus, out, show_progress: bool, run: _Run,
                **kwargs) -> Output:
     inputs = _read_inputs(queries, positives, corpus)
     kwargs["stemmer"] = none_word(kwargs["stemmer"])
     kwargs["stopwords"] = none_word(kwargs["stopwords"])
-    result = fn(inputs.queries, inputs.positives, inputs.corpus, show_progress=show_progress, **kwargs)
-    return _write_frame(result, out, stage, params_of(fn, **kwargs), inputs.paths, fp=fp)
+    mined = run.select(inputs.queries)  # a shard mines its queries against the whole corpus (global statistics)
+    result = (_empty_shard() if run.shard is not None and _no_queries(mined, inputs.positives)
+              else fn(mined, inputs.positives, inputs.corpus, show_progress=show_progress, **kwargs))
+    return _write_frame(result, out, stage, params_of(fn, **kwargs), inputs.paths, fp=run.fp, run=run)
+
+
+def _no_queries(queries, positives) -> bool:
+    """A shard none of whose queries has a positive: nothing to mine (the miners expect at least one)."""
+    return not queries["query_id"].is_in(positives["query_id"].implode()).any()
+
+
+def _empty_shard():
+    from minekit.schema import empty_candidates
+    from minekit.stats import StageResult
+
+    return StageResult(empty_candidates(), {"queries": 0, "rows_out": 0})
 
 
 @stage("mine.bm25", "{step}.parquet")
 def mine_bm25(*, queries: str | Path, positives: str | Path, corpus: str | Path, out: str | Path,
               top_k: int = 100, k1: float = 1.5, b: float = 0.75, method: str = "lucene",
-              stemmer: str = "english", stopwords: str = "en", show_progress: bool = True) -> Output:
+              stemmer: str = "english", stopwords: str = "en", shard: str | None = None, ray: bool = False,
+              shards: int | None = None, show_progress: bool = True) -> Output:
     """BM25 candidates with the query as query; a query's positives never appear."""
     from minekit.mine.bm25 import mine_bm25 as lib
 
     check_params("mine.bm25", locals())
-    fp = stage_fingerprint(mine_bm25, locals())
-    return _mine_bm25(lib, "mine.bm25", queries, positives, corpus, out, show_progress, fp, top_k=top_k, k1=k1, b=b,
+    if ray:
+        return _on_ray(mine_bm25, locals())
+    run = _run_of(mine_bm25, locals())
+    return _mine_bm25(lib, "mine.bm25", queries, positives, corpus, out, show_progress, run, top_k=top_k, k1=k1, b=b,
                       method=method, stemmer=stemmer, stopwords=stopwords)
 
 
 @stage("mine.passage-bm25", "{step}.parquet")
 def mine_passage_bm25(*, queries: str | Path, positives: str | Path, corpus: str | Path, out: str | Path,
                       top_k: int = 100, k1: float = 1.5, b: float = 0.75, method: str = "lucene",
-                      stemmer: str = "english", stopwords: str = "en", show_progress: bool = True) -> Output:
+                      stemmer: str = "english", stopwords: str = "en", shard: str | None = None,
+                      ray: bool = False, shards: int | None = None, show_progress: bool = True) -> Output:
     """BM25 with each positive passage as the query (PassageBM25)."""
     from minekit.mine.bm25 import mine_passage_bm25 as lib
 
     check_params("mine.passage-bm25", locals())
-    fp = stage_fingerprint(mine_passage_bm25, locals())
-    return _mine_bm25(lib, "mine.passage-bm25", queries, positives, corpus, out, show_progress, fp, top_k=top_k, k1=k1,
+    if ray:
+        return _on_ray(mine_passage_bm25, locals())
+    run = _run_of(mine_passage_bm25, locals())
+    return _mine_bm25(lib, "mine.passage-bm25", queries, positives, corpus, out, show_progress, run, top_k=top_k, k1=k1,
                       b=b, method=method, stemmer=stemmer, stopwords=stopwords)
 
 
@@ -402,12 +488,15 @@ def mine_dense(*, queries: str | Path, positives: str | Path, corpus: str | Path
                batch_size: int = 64, device: str = "cpu", dtype: str = "auto", max_seq_length: int | None = None,
                cache_dir: str | Path | None = ".minekit-cache",
                precision: str = "float32", backend: str = "torch", trust_remote_code: bool = False,
+               shard: str | None = None, ray: bool = False, shards: int | None = None,
                show_progress: bool = True) -> Output:
     """Dense candidates: cosine of bi-encoder embeddings, searched exactly or with faiss."""
     from minekit.mine.dense import mine_dense as lib
 
     check_params("mine.dense", locals())
-    fp = stage_fingerprint(mine_dense, locals())
+    if ray:
+        return _on_ray(mine_dense, locals())
+    run = _run_of(mine_dense, locals())
     kwargs = dict(top_k=top_k, index=index, nlist=nlist, nprobe=nprobe, hnsw_m=hnsw_m, ef_search=ef_search,
                   pq_m=pq_m, seed=seed, block_size=block_size, query_from=query_from, **_encoder_kwargs(model, batch_size, device, cache_dir, query_prompt,
                                                            corpus_prompt, precision, backend, trust_remote_code,
@@ -415,8 +504,72 @@ def mine_dense(*, queries: str | Path, positives: str | Path, corpus: str | Path
                                                            query_prompt_name=query_prompt_name,
                                                            corpus_prompt_name=corpus_prompt_name))
     inputs = _read_inputs(queries, positives, corpus)
-    result = lib(inputs.queries, inputs.positives, inputs.corpus, show_progress=show_progress, **kwargs)
-    return _write_frame(result, out, "mine.dense", params_of(lib, **kwargs), inputs.paths, fp=fp)
+    mined = run.select(inputs.queries)
+    result = (_empty_shard() if run.shard is not None and _no_queries(mined, inputs.positives)
+              else lib(mined, inputs.positives, inputs.corpus, show_progress=show_progress, **kwargs))
+    return _write_frame(result, out, "mine.dense", params_of(lib, **kwargs), inputs.paths, fp=run.fp, run=run)
+
+
+@stage("embed")
+def embed_corpus(*, corpus: str | Path, queries: str | Path | None = None, model: str = "default",
+          query_prompt: str | None = None, corpus_prompt: str | None = None, query_prompt_name: str | None = None,
+          corpus_prompt_name: str | None = None, batch_size: int = 64, device: str = "cpu", dtype: str = "auto",
+          max_seq_length: int | None = None, cache_dir: str | Path = ".minekit-cache", precision: str = "float32",
+          backend: str = "torch", trust_remote_code: bool = False, shard: str | None = None, ray: bool = False,
+          show_progress: bool = True) -> Output:
+    """Encode the corpus (and queries) into the embedding cache mine dense reads; a shard encodes its share of the texts."""
+    from minekit.embed import Encoder
+    from minekit.mine.dense import resolve_prompts
+    from minekit.precompute import fill_cache, plan
+    from minekit.shards import parse_shard
+
+    check_params("embed", locals())
+    _run_of(embed_corpus, locals())  # shard with ray, shards without it: errors before any work
+    if none_word(cache_dir) is None:
+        raise ConfigError("cache_dir: embed fills the embedding cache; give a folder, not 'none'.")
+    corpus_frame, queries_frame = _read_texts(corpus, queries)
+    with contextlib.ExitStack() as stack:
+        if ray:  # the workers' devices decide what dtype 'auto' means; this process only plans
+            from minekit.ray_runner import ray_dtype, session
+
+            dtype, device = ray_dtype(stack.enter_context(session()), dtype, device), "cpu"
+        encoder = Encoder(**{k: v for k, v in _encoder_kwargs(
+            model, batch_size, device, cache_dir, query_prompt, corpus_prompt, precision, backend, trust_remote_code,
+            dtype=dtype, max_seq_length=max_seq_length, query_prompt_name=None, corpus_prompt_name=None).items()
+            if k not in ("query_prompt", "corpus_prompt", "query_prompt_name", "corpus_prompt_name")})
+        prompts = resolve_prompts(encoder, query_prompt, query_prompt_name, corpus_prompt, corpus_prompt_name)
+        jobs = plan(corpus_frame, queries_frame, encoder, shard=parse_shard(shard), **prompts)
+        if ray:
+            from minekit.ray_runner import encode_on_ray
+
+            stats = encode_on_ray(jobs, encoder, show_progress=show_progress)
+        else:
+            stats = fill_cache(jobs, encoder, show_progress=show_progress)
+    title = "embed" if shard is None else f"embed (shard {parse_shard(shard)})"
+    return Output(Path(cache_dir), stats, {"out": Path(cache_dir)}, title=title)
+
+
+def _read_texts(corpus, queries):
+    """The corpus and (optional) queries files, checked as their contracts say."""
+    from minekit.io import read_parquet
+    from minekit.schema import validate_corpus, validate_queries
+
+    corpus_frame = validate_corpus(read_parquet(corpus, what="corpus"), Path(corpus))
+    queries_frame = None if queries is None else validate_queries(read_parquet(queries, what="queries"), Path(queries))
+    return corpus_frame, queries_frame
+
+
+@stage("merge", "{step}.parquet")
+def merge(files: Sequence[str | Path], *, out: str | Path) -> Output:
+    """Join the shard outputs of one run (every i of n once) into the file the unsharded run writes, byte for byte."""
+    from minekit.io import write_parquet
+    from minekit.shards import merge_shards
+    from minekit.stats import StageResult
+
+    merged = merge_shards(files)
+    require_rows(StageResult(merged.frame, merged.stats), merged.stage)
+    out = write_parquet(merged.frame, out, merged.manifest)
+    return Output(Path(out), merged.stats, {"out": Path(out)}, title=f"merge ({merged.stage}, {len(files)} shards)")
 
 
 def _load_centroids(centroids: Path):
@@ -524,7 +677,7 @@ def _check_denoise_flags(scorer, cross_encoder, pseudo_positives, min_positive_s
 @stage("denoise", "{step}.parquet")
 def denoise(*, candidates: str | Path, queries: str | Path, positives: str | Path, corpus: str | Path,
             out: str | Path, scorer: str = "cross-encoder", cross_encoder: str | None = None,
-            model: str | None = None, max_score: float | None = None, absolute_margin: float | None = None,
+            model: str | None = None, max_score: float | None = None, absolute_margin: float | str | None = 0.0,
             relative_margin: float | None = None, pseudo_positives: str | Path | None = None,
             min_positive_score: float | None = None, llm_judge: str | None = None, llm_model: str | None = None,
             llm_api_key_env: str = "OPENAI_API_KEY", llm_min_score: float | None = None,
@@ -533,7 +686,8 @@ def denoise(*, candidates: str | Path, queries: str | Path, positives: str | Pat
             max_seq_length: int | None = None, query_prompt: str | None = None, corpus_prompt: str | None = None,
             query_prompt_name: str | None = None, corpus_prompt_name: str | None = None, device: str = "cpu",
             dtype: str = "auto", cache_dir: str | Path = ".minekit-cache", trust_remote_code: bool = False, keep_dropped: bool = False,
-            block_size: int = 4096, show_progress: bool = True) -> Output:
+            block_size: int = 4096, shard: str | None = None, ray: bool = False, shards: int | None = None,
+            show_progress: bool = True) -> Output:
     """Score candidates and positives with a cross-encoder (or a bi-encoder guide); drop likely false negatives.
 
     With pseudo_positives, the cleaned candidates and the pseudo-positives are written together.
@@ -543,11 +697,19 @@ def denoise(*, candidates: str | Path, queries: str | Path, positives: str | Pat
     from minekit.models import model_identity
     from minekit.schema import check_candidates_ids
 
+    absolute_margin = none_float(absolute_margin)
     check_params("denoise", locals())
-    fp = stage_fingerprint(denoise, locals())
     _check_denoise_flags(scorer, cross_encoder, pseudo_positives, min_positive_score, llm_judge, llm_model)
+    if pseudo_positives is not None and (shard is not None or ray):
+        raise ConfigError("pseudo_positives: a sharded denoise writes one file per shard; run denoise with "
+                          "pseudo_positives unsharded.")
+    if ray:
+        return _on_ray(denoise, locals())
+    run = _run_of(denoise, locals())
+    fp = run.fp
     inputs = _read_inputs(queries, positives, corpus)
     cands = check_candidates_ids(read_candidates(candidates), candidates, inputs.corpus, inputs.queries)
+    cands = run.select(cands)  # a shard scores its queries' candidates
     judge, judge_params = None, None
     if llm_judge is not None:
         from minekit.llm_judge import LLMJudge
@@ -565,18 +727,18 @@ def denoise(*, candidates: str | Path, queries: str | Path, positives: str | Pat
                   corpus_prompt_name=corpus_prompt_name, device=device,
                   dtype=_guide_dtype(scorer, dtype, device), cache_dir=str(cache_dir),
                   trust_remote_code=trust_remote_code, keep_dropped=keep_dropped, block_size=block_size)
-    result = denoise_candidates(cands, inputs.queries, inputs.positives, inputs.corpus, llm_judge=judge,
-                                show_progress=show_progress, **kwargs)
+    result = _empty_denoise(cands) if run.shard is not None and cands.height == 0 else \
+        denoise_candidates(cands, inputs.queries, inputs.positives, inputs.corpus, llm_judge=judge,
+                           show_progress=show_progress, **kwargs)
     scoring_model = cross_encoder if scorer == "cross-encoder" else model or "default"
     params = {**params_of(denoise_candidates, llm_judge=judge_params, **kwargs),
               "model_identity": model_identity(scoring_model) if scoring_model else None}
     files = {**inputs.paths, "candidates": candidates}
+    if pseudo_positives is None:
+        return _write_frame(result, out, "denoise", params, files, [candidates], fp=fp, run=run)
     require_rows(result, "denoise")
     out = Path(out)
     manifest = _manifest("denoise", params, files, result.stats, [candidates], fp)
-    if pseudo_positives is None:
-        write_parquet(result.frame, out, manifest)
-        return Output(out, result.stats, {"out": out}, title="denoise")
     pseudo_positives = Path(pseudo_positives)
     pseudo_manifest = _manifest("denoise.pseudo-positives", params, files, result.stats, [candidates], fp)
     with atomic_paths(pseudo_positives, out) as (tmp_pseudo, tmp_out):
@@ -585,6 +747,13 @@ def denoise(*, candidates: str | Path, queries: str | Path, positives: str | Pat
     note = f"pseudo-positives: {result.pseudo_positives.height} pairs -> {pseudo_positives}"
     return Output(out, result.stats, {"out": out, "pseudo_positives": pseudo_positives}, title="denoise",
                   notes=[note])
+
+
+def _empty_denoise(cands):
+    """A shard without candidates: nothing to score (its rows, none, keep the candidates' columns)."""
+    from minekit.stats import StageResult
+
+    return StageResult(cands.drop("drop_reason", strict=False), {"rows_in": 0, "rows_out": 0})
 
 
 def _guide_dtype(scorer: str, dtype: str, device: str) -> str:
@@ -816,5 +985,6 @@ def run(pipeline: str | Path, *, force: bool = False, from_step: str | None = No
 
 # The Python API: `import minekit as mk; mk.mine_bm25(...)`.
 API = ["validate", "info", "import_beir", "import_pairs", "import_hf", "import_flagembedding", "import_tevatron",
-       "mine_bm25", "mine_passage_bm25", "mine_dense", "mine_cluster", "mine_random", "filter", "denoise",
+       "mine_bm25", "mine_passage_bm25", "mine_dense", "embed_corpus", "merge", "mine_cluster", "mine_random", "filter",
+       "denoise",
        "train_reranker", "build", "export", "report", "train", "evaluate", "compare", "run", "Output"]

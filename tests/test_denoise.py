@@ -86,7 +86,7 @@ def test_relative_margin_is_judged_per_positive(tiny, fake_scorer):
     # q1's positives score 0.9 (d01) and 0.6 (d04): thresholds 0.81 and 0.54, so d02 (0.58) is too close
     # to d04 only: kept, but excluded from d04's rows. q2: 0.8 - 0.08 = 0.72 drops d07 (0.95), too close
     # to its only positive. q3: 0.45 is kept (threshold 0.45).
-    result = _run(tiny, relative_margin=0.1)
+    result = _run(tiny, relative_margin=0.1, absolute_margin=None)
     assert result.stats["dropped"] == {"relative_margin": 1} and result.stats["margin_excluded_pairs"] == 1
     assert ("q2", "d07") not in _kept(result) and ("q3", "d09") in _kept(result)
     d02 = result.frame.filter(pl.col("doc_id") == "d02").row(0, named=True)
@@ -94,6 +94,16 @@ def test_relative_margin_is_judged_per_positive(tiny, fake_scorer):
     # the positives' teacher scores travel with the row, aligned with positive_ids
     assert d02["positive_ids"] == ["d01", "d04"] and d02["positive_ce_scores"] == pytest.approx([0.9, 0.6])
     assert set(result.frame["ce_score_kind"]) == {"ce_prob"}
+
+
+def test_default_rule_drops_what_the_scorer_puts_above_the_positive(tiny, fake_scorer):
+    # no rule given: GISTEmbed's absolute_margin 0, per positive. q2 d07 (0.95 > 0.8) is dropped; q1 d02
+    # (0.58) is below d01 (0.9) and d04 (0.6): kept for both; nothing else is above its positive.
+    result = _run(tiny)
+    assert result.stats["dropped"] == {"absolute_margin": 1}
+    assert ("q2", "d07") not in _kept(result) and len(_kept(result)) == len(CANDS) - 1
+    off = _run(tiny, absolute_margin=None)
+    assert off.stats["dropped"] == {} and len(_kept(off)) == len(CANDS)
 
 
 def test_absolute_margin_and_order_of_reasons(tiny, fake_scorer):
@@ -183,12 +193,13 @@ def test_cli_cross_encoder_end_to_end_and_rerun_uses_cache(tiny_files, tiny_cros
     args = ["denoise", "--candidates", str(cands), "--queries", str(tiny_files["queries"]),
             "--positives", str(tiny_files["positives"]), "--corpus", str(tiny_files["corpus"]),
             "--cross-encoder", str(tiny_cross_encoder), "--cache-dir", str(tmp_path / "cache"),
-            "--keep-dropped", "--pseudo-positives", str(pseudo), "--min-positive-score", "0.0"]
+            "--keep-dropped", "--pseudo-positives", str(pseudo), "--min-positive-score", "0.0",
+            "--absolute-margin", "none"]
     result = runner.invoke(app, [*args, "--out", str(out)])
     assert result.exit_code == 0, result.output
     frame = pl.read_parquet(out)
     assert frame.height == len(CANDS) and frame["ce_score"].is_not_null().all()
-    assert frame["drop_reason"].is_null().all()  # no rule given: scores only
+    assert frame["drop_reason"].is_null().all()  # the default rule turned off: scores only
     assert pl.read_parquet(pseudo).height == len(CANDS)  # every sigmoid score >= 0
     step = read_manifest(out)["steps"][-1]
     assert step["stage"] == "denoise" and re.search(rf"pairs_scored\s+{len(CANDS) + 4}\n", result.stderr)
@@ -218,7 +229,7 @@ def test_cli_bi_encoder_guide(tiny_files, tiny_bi_encoder, tmp_path, tiny):
     result = runner.invoke(app, [
         "denoise", "--candidates", str(cands), "--queries", str(tiny_files["queries"]),
         "--positives", str(tiny_files["positives"]), "--corpus", str(tiny_files["corpus"]), "--out", str(out),
-        "--scorer", "bi-encoder", "--model", str(tiny_bi_encoder), "--relative-margin", "0",
+        "--scorer", "bi-encoder", "--model", str(tiny_bi_encoder),
         "--cache-dir", str(tmp_path / "cache"), "--keep-dropped", "--dtype", "float32"])
     assert result.exit_code == 0, result.output
     frame = pl.read_parquet(out)
@@ -238,7 +249,7 @@ def test_cli_bi_encoder_guide(tiny_files, tiny_bi_encoder, tmp_path, tiny):
         score = float(q @ emb[TINY_CORPUS[r["doc_id"]]])
         if all(abs(score - ref) > 1e-4 for ref in refs.values()):
             above = sorted(d for d, ref in refs.items() if score > ref)
-            assert (r["drop_reason"] == "relative_margin") == (above == pos[r["query_id"]]), r
+            assert (r["drop_reason"] == "absolute_margin") == (above == pos[r["query_id"]]), r  # the default rule
             if r["drop_reason"] is None:
                 assert r["excluded_for"] == above, r
     assert read_manifest(out)["steps"][-1]["params"]["scorer"] == "bi-encoder"

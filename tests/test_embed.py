@@ -228,6 +228,52 @@ def test_two_devices_encode_disjoint_shares_into_one_cache(tiny_bi_encoder, tmp_
     assert seen == {} and np.array_equal(warm, got)
 
 
+def test_cpu_workers_share_one_model_one_core_each(tiny_bi_encoder, tmp_path, monkeypatch):
+    """On one CPU device, several threads (one core each) encode interleaved shares with the one model;
+    the result equals one worker's, and torch's thread count is restored afterwards."""
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    texts = [f"text {i} " + "about solar panels and coffee " * (i % 7) for i in range(40)]
+    calls: list = []
+    original = SentenceTransformer.encode
+
+    def recording(self, inputs, *args, **kwargs):
+        calls.append((id(self), threading.get_ident(), torch.get_num_threads(), list(inputs)))
+        return original(self, inputs, *args, **kwargs)
+
+    monkeypatch.setattr(SentenceTransformer, "encode", recording)
+    monkeypatch.setattr("minekit.embed.cpu_workers", lambda devices: 1)
+    single = encode(texts, str(tiny_bi_encoder), dtype="float32", batch_size=4, show_progress=False)
+    assert {c[1] for c in calls} == {threading.get_ident()}
+    calls.clear()
+    monkeypatch.setattr("minekit.embed.cpu_workers", lambda devices: 2 if devices == ["cpu"] else 1)
+    threads_before = torch.get_num_threads()
+    got = Encoder(model=str(tiny_bi_encoder), dtype="float32", batch_size=4, cache_dir=tmp_path).encode(
+        texts, show_progress=False)
+    np.testing.assert_allclose(got, single, atol=1e-6)
+    assert torch.get_num_threads() == threads_before
+    assert len({c[0] for c in calls}) == 1  # one model object
+    by_thread: dict[int, list[str]] = {}
+    for _, thread, n_threads, inputs in calls:
+        assert n_threads == 1 and thread != threading.get_ident()
+        by_thread.setdefault(thread, []).extend(inputs)
+    shares = list(by_thread.values())
+    assert len(shares) == 2 and sorted(shares[0] + shares[1]) == sorted(texts)  # disjoint, complete
+    (folder,) = _cache_folders(tmp_path)
+    assert len(list(folder.glob("*.sum.json"))) == 2  # each share committed as its own shard
+
+
+def test_interleaved_chunks_balance_lengths():
+    from minekit.embed import _interleaved_chunks
+
+    order = np.arange(10)
+    assert [c.tolist() for c in _interleaved_chunks(order, 1, 4)] == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
+    assert [c.tolist() for c in _interleaved_chunks(order, 2, 3)] == [[0, 2, 4], [1, 3, 5], [6, 8], [7, 9]]
+    assert [c.tolist() for c in _interleaved_chunks(order, 3, 100)] == [[0, 3, 6, 9], [1, 4, 7], [2, 5, 8]]
+    assert [c.tolist() for c in _interleaved_chunks(np.arange(1), 2, 4)] == [[0]]
+
+
 def test_ctrl_c_keeps_the_batches_already_encoded(tiny_bi_encoder, tmp_path, monkeypatch, count_encode):
     from sentence_transformers import SentenceTransformer
 
@@ -242,6 +288,7 @@ def test_ctrl_c_keeps_the_batches_already_encoded(tiny_bi_encoder, tmp_path, mon
         return counting(self, inputs, *args, **kwargs)
 
     monkeypatch.setattr(SentenceTransformer, "encode", interrupted)
+    monkeypatch.setattr("minekit.embed.cpu_workers", lambda devices: 1)  # one worker: a fixed call order
     with pytest.raises(KeyboardInterrupt):
         encode(texts, str(tiny_bi_encoder), batch_size=2, cache_dir=tmp_path, show_progress=False)
     done = [t for batch in calls[:3] for t in batch]

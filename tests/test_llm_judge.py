@@ -131,7 +131,7 @@ def test_cli_llm_judge_on_grey_zone(tiny_files, tiny_cross_encoder, tmp_path, mo
                 "--positives", str(tiny_files["positives"]), "--corpus", str(tiny_files["corpus"]),
                 "--cross-encoder", str(tiny_cross_encoder), "--cache-dir", str(tmp_path / "cache"),
                 "--llm-judge", server.url, "--llm-model", "m", "--llm-api-key-env", "MY_KEY",
-                "--llm-min-score", "0", "--keep-dropped"]
+                "--llm-min-score", "0", "--keep-dropped", "--absolute-margin", "none"]
         result = runner.invoke(app, [*args, "--out", str(tmp_path / "o.parquet")])
         assert result.exit_code == 0, result.output
         out = pl.read_parquet(tmp_path / "o.parquet").sort("doc_id")

@@ -1,0 +1,41 @@
+"""The Ray runner on a local Ray started here (2 CPUs): the same shards and merge, the single-process bytes."""
+
+from __future__ import annotations
+
+import pytest
+
+import minekit as mk
+from minekit.errors import ConfigError
+
+ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'minekit[ray]'); the Ray runner is untested")
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    ray.init(num_cpus=2, include_dashboard=False, configure_logging=False)
+    yield ray
+    ray.shutdown()
+
+
+def test_ray_mines_in_shards_and_merges_to_the_single_process_bytes(local_ray, tiny_files, tiny_bi_encoder, tmp_path):
+    single = mk.mine_bm25(**tiny_files, out=tmp_path / "bm25.parquet", top_k=5, show_progress=False)
+    on_ray = mk.mine_bm25(**tiny_files, out=tmp_path / "bm25-ray.parquet", top_k=5, ray=True, shards=3,
+                          show_progress=False)
+    assert on_ray.path.read_bytes() == single.path.read_bytes()
+    assert not list(tmp_path.glob(".bm25-ray.parquet.shards"))  # the shard files are gone once merged
+
+    cache = tmp_path / "cache"
+    model = str(tiny_bi_encoder)
+    dense = mk.mine_dense(**tiny_files, out=tmp_path / "dense-ray.parquet", model=model, top_k=6, cache_dir=cache,
+                          ray=True, shards=2, show_progress=False)
+    assert any("encoded 25 texts on Ray Data" in note for note in dense.notes)  # 20 passages + 5 queries
+    whole = mk.mine_dense(**tiny_files, out=tmp_path / "dense.parquet", model=model, top_k=6, cache_dir=cache,
+                          show_progress=False)
+    assert whole.stats["texts_encoded"] == 0  # the Ray Data actors filled the shared cache
+    assert dense.path.read_bytes() == whole.path.read_bytes()
+
+
+def test_a_shard_error_comes_back_as_itself(local_ray, tiny_files, tmp_path):
+    with pytest.raises(ConfigError, match="stemmer: unknown language"):
+        mk.mine_bm25(**tiny_files, out=tmp_path / "x.parquet", stemmer="klingon", ray=True, shards=2,
+                     show_progress=False)
