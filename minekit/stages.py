@@ -69,8 +69,8 @@ def stage(kind: str, out_name: str | None = None) -> Callable:
 # -- fingerprints: the one identity of a stage's output ----------------------------------------------
 
 OUTPUT_PARAMS = frozenset({"out", "out_dir", "pseudo_positives"})
-# Where results are cached, how many rows are read at a time, and where and how a stage runs change no byte.
-UNHASHED = frozenset({"show_progress", "cache_dir", "block_size", "ray", "shards"})
+# Where and how a stage runs, where results are cached and how many rows are read at a time change no byte.
+UNHASHED = frozenset({"show_progress", "cache_dir", "ray", "shards", "block_size"})
 
 
 def identity(path: str | Path) -> str | None:
@@ -686,8 +686,8 @@ def denoise(*, candidates: str | Path, queries: str | Path, positives: str | Pat
             max_seq_length: int | None = None, query_prompt: str | None = None, corpus_prompt: str | None = None,
             query_prompt_name: str | None = None, corpus_prompt_name: str | None = None, device: str = "cpu",
             dtype: str = "auto", cache_dir: str | Path = ".minekit-cache", trust_remote_code: bool = False, keep_dropped: bool = False,
-            block_size: int = 4096, shard: str | None = None, ray: bool = False, shards: int | None = None,
-            show_progress: bool = True) -> Output:
+            shard: str | None = None, ray: bool = False, shards: int | None = None,
+            block_size: int = 4096, show_progress: bool = True) -> Output:
     """Score candidates and positives with a cross-encoder (or a bi-encoder guide); drop likely false negatives.
 
     With pseudo_positives, the cleaned candidates and the pseudo-positives are written together.

@@ -49,7 +49,6 @@ PQ_CODES = 256  # centroids per product-quantizer sub-space (8 bits a code)
 # ivf-pq fetches shortlist x top_k hits by its code estimates and keeps the top_k by exact cosine, read
 # from the cache: PQ's errors exceed the score gaps between close neighbours, rescoring does not.
 PQ_SHORTLIST = 4
-PAIR_BLOCK = 16_384  # (candidate, positive) pairs whose cosines are taken at once (2 x 25 MB of rows)
 
 
 @dataclass
@@ -308,12 +307,11 @@ def positive_scores(emb: Embedded, rows: "np.ndarray | Vectors", groups: np.ndar
 
 
 def with_positive_similarities(frame: "pl.DataFrame", emb: Embedded, *,
-                               block_size: int = PAIR_BLOCK) -> "pl.DataFrame":
+                               block_size: int = BLOCK_SIZE) -> "pl.DataFrame":
     """Add positive_similarities: the (canonical) cosine of each candidate passage to each of its query's
     positive passages, aligned with positive_ids (TriSampler's positive-negative side of the triangle).
     Reads only the rows it needs, block_size pairs at a time."""
     import polars as pl
-    import pyarrow as pa
 
     if frame.height == 0:
         return frame.with_columns(pl.lit(None, pl.List(pl.Float32)).alias("positive_similarities"))
@@ -327,6 +325,8 @@ def with_positive_similarities(frame: "pl.DataFrame", emb: Embedded, *,
     sims = np.concatenate([np.zeros(0, np.float32)] + [
         canonical_dot(emb.docs.gather(cand_docs[a:a + block_size]), emb.docs.gather(pos_docs[a:a + block_size]))
         for a in range(0, len(cand_docs), block_size)])
+    import pyarrow as pa
+
     # Built from offsets: a list of equal-length numpy arrays would become a fixed-width Array column in
     # polars (List only when lengths differ), so the column type would depend on the data (and on the shard).
     offsets = pa.array(np.concatenate([[0], np.cumsum(counts)]).astype(np.int64))
@@ -407,7 +407,7 @@ def mine_dense(
                           positive_scores=positive_scores(emb, rows if self_docs is None else emb.docs, groups,
                                                           self_docs, block_size=block_size))
     if query_from == "query":
-        frame = with_positive_similarities(frame, emb, block_size=min(block_size, PAIR_BLOCK))
+        frame = with_positive_similarities(frame, emb, block_size=block_size)
     return StageResult(frame, model_stats(emb, frame, encoder, {"index": index, **knobs}))
 
 
