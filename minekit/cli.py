@@ -564,7 +564,8 @@ def denoise_cmd(
     trust_remote_code: Annotated[bool, typer.Option(help="Allow model code from the model folder/hub.")] = DEFAULT,
     keep_dropped: Annotated[bool, typer.Option(help="Keep dropped rows, marked in a drop_reason column.")] = DEFAULT,
     block_size: Annotated[int, typer.Option(
-        help="Queries whose candidate pairs' texts are built and scored at a time (memory, not results).")] = DEFAULT,
+        help="Bi-encoder guide: queries whose candidate pairs' texts are built and scored at a time (the "
+             "cross-encoder builds texts per 512-pair chunk); memory, not results.")] = DEFAULT,
     shard: ShardOpt = DEFAULT,
     ray: RayOpt = DEFAULT,
     shards: ShardsOpt = DEFAULT,
