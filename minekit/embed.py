@@ -352,10 +352,22 @@ class _Cache:
         not found, so they are encoded again).
         """
         found = np.zeros(len(keys), dtype=bool)
+        for _, vec, scale, rows, keys_at in self._shard_hits(keys, found, out.shape[1]):
+            in_file_order = np.argsort(rows)
+            rows, keys_at = rows[in_file_order], keys_at[in_file_order]
+            for a in range(0, len(rows), READ_BLOCK):
+                out[targets[keys_at[a:a + READ_BLOCK]]] = decode_rows(vec, scale, rows[a:a + READ_BLOCK])
+            found[keys_at] = True
+        return found
+
+    def _shard_hits(self, keys: np.ndarray, found: np.ndarray, dim: int):
+        """For each shard holding keys not `found` yet (the caller marks them found before the next):
+        (shard, vectors, int8 scales or None, rows in the shard, positions in keys). Checks each shard
+        as it opens it: a corrupt one is removed, one of another dim ignored."""
         for shard in self._shards():
             todo = np.flatnonzero(~found)
             if len(todo) == 0:
-                break
+                return
             try:
                 sums, shard_keys = self._read_shard_keys(shard)
                 order = np.argsort(shard_keys)
@@ -368,16 +380,10 @@ class _Cache:
             except _CorruptShard as exc:
                 self._drop(shard, str(exc))
                 continue
-            if vec.shape[1] != out.shape[1]:
-                logger.warning("cache shard %s has dim %d, expected %d: ignored", shard, vec.shape[1], out.shape[1])
+            if vec.shape[1] != dim:
+                logger.warning("cache shard %s has dim %d, expected %d: ignored", shard, vec.shape[1], dim)
                 continue
-            rows, keys_at = order[at[hit]], todo[hit]
-            in_file_order = np.argsort(rows)
-            rows, keys_at = rows[in_file_order], keys_at[in_file_order]
-            for a in range(0, len(rows), READ_BLOCK):
-                out[targets[keys_at[a:a + READ_BLOCK]]] = decode_rows(vec, scale, rows[a:a + READ_BLOCK])
-            found[keys_at] = True
-        return found
+            yield shard, vec, scale, order[at[hit]], todo[hit]
 
     def locate(self, keys: np.ndarray) -> tuple[np.ndarray, list[tuple[Path, np.ndarray | None]], np.ndarray,
                                                     np.ndarray]:
@@ -391,30 +397,11 @@ class _Cache:
         shard_of = np.full(len(keys), -1, dtype=np.int32)
         row_of = np.full(len(keys), -1, dtype=np.int64)
         shards: list[tuple[Path, np.ndarray | None]] = []
-        for shard in self._shards():
-            todo = np.flatnonzero(~found)
-            if len(todo) == 0:
-                break
-            try:
-                sums, shard_keys = self._read_shard_keys(shard)
-                order = np.argsort(shard_keys)
-                sorted_keys = shard_keys[order]
-                at = np.clip(np.searchsorted(sorted_keys, keys[todo]), 0, max(len(sorted_keys) - 1, 0))
-                hit = (sorted_keys[at] == keys[todo]) if len(sorted_keys) else np.zeros(len(todo), dtype=bool)
-                if not hit.any():
-                    continue
-                vec, scale = self._read_shard_vectors(shard, sums, len(shard_keys))
-            except _CorruptShard as exc:
-                self._drop(shard, str(exc))
-                continue
-            if vec.shape[1] != self.meta["dim"]:
-                logger.warning("cache shard %s has dim %d, expected %d: ignored", shard, vec.shape[1],
-                               self.meta["dim"])
-                continue
+        for shard, vec, scale, rows, keys_at in self._shard_hits(keys, found, self.meta["dim"]):
             del vec
-            found[todo[hit]] = True
-            shard_of[todo[hit]] = len(shards)
-            row_of[todo[hit]] = order[at[hit]]
+            found[keys_at] = True
+            shard_of[keys_at] = len(shards)
+            row_of[keys_at] = rows
             shards.append((self._files(shard)["vec"], scale))
         return found, shards, shard_of, row_of
 
