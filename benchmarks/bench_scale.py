@@ -21,9 +21,7 @@ Targets (issue 15): at 1M, mine bm25 and mine dense (warm) each under 6 GB peak 
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -31,24 +29,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-MINEKIT = str(Path(sys.executable).parent / "minekit")
-ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+from bench_dense import MINEKIT, timed  # noqa: E402 - one timing wrapper for both benchmarks
+
 DIM = 384
 STEPS = ("bm25", "dense", "ivfpq", "evaluate", "denoise")
-
-
-def timed(cmd: list[str]) -> dict:
-    """Wall time, CPU time and peak RSS of one command (a wrapper process reports its only child's rusage)."""
-    wrapper = ("import json,subprocess,sys,time,resource;t=time.perf_counter();"
-               "p=subprocess.run(sys.argv[1:]);w=time.perf_counter()-t;"
-               "u=resource.getrusage(resource.RUSAGE_CHILDREN);"
-               "print(json.dumps({'rc':p.returncode,'wall_s':w,'cpu_s':u.ru_utime+u.ru_stime,"
-               "'rss_mib':u.ru_maxrss/1024}),file=sys.stderr)")
-    proc = subprocess.run([sys.executable, "-c", wrapper, *cmd], env=ENV, capture_output=True, text=True)
-    stats = json.loads(proc.stderr.strip().splitlines()[-1])
-    if stats["rc"]:
-        sys.exit(f"failed ({stats['rc']}): {' '.join(cmd)}\n{proc.stderr[-3000:]}")
-    return stats
 
 
 def show(label: str, r: dict, extra: str = "") -> None:
