@@ -53,12 +53,19 @@ RECIPES = {
     "bm25-top1": {"sources": ["bm25"], "filter": {},
                   "build": {"num_negatives": 1, "relative_margin": None, "sampling_strategy": "top"}},
     "minekit": {"sources": ["bm25", "dense"], "filter": {}, "build": {}},
-    "minekit-ntuple": {"sources": ["bm25", "dense"], "filter": {}, "build": {"format": "n-tuple"}},
+    # minekit build recipes by name, so results stay meaningful when the default changes:
+    "triplet-3": {"sources": ["bm25", "dense"], "filter": {}, "build": {"format": "triplet"}},
+    "ntuple-3": {"sources": ["bm25", "dense"], "filter": {}, "build": {"format": "n-tuple"}},
+    "ntuple-3-random": {"sources": ["bm25", "dense"], "filter": {},
+                        "build": {"format": "n-tuple", "sampling_strategy": "random"}},
+    "ntuple-5": {"sources": ["bm25", "dense"], "filter": {}, "build": {"format": "n-tuple", "num_negatives": 5}},
     "percpos-top1": {"sources": ["bm25", "dense"], "filter": {}, "build": {"num_negatives": 1}},
     "simans": {"sources": ["bm25", "dense"], "filter": {}, "build": {"sampling_strategy": "simans",
                                                                     "format": "n-tuple"}},
-    "trisampler": {"sources": ["bm25", "dense"], "filter": {}, "build": {"sampling_strategy": "trisampler"}},
-    "mix-bm25-dense": {"sources": ["bm25", "dense"], "filter": {}, "build": {"source_shares": {"bm25": 1, "dense": 2}}},
+    "trisampler": {"sources": ["bm25", "dense"], "filter": {},
+                   "build": {"sampling_strategy": "trisampler", "format": "n-tuple"}},
+    "mix-bm25-dense": {"sources": ["bm25", "dense"], "filter": {},
+                       "build": {"source_shares": {"bm25": 1, "dense": 2}, "format": "n-tuple"}},
 }
 
 
@@ -82,6 +89,9 @@ def main() -> None:
     parser.add_argument("--learning-rate", type=float, default=5e-5)
     parser.add_argument("--max-seq-length", type=int, default=96)
     parser.add_argument("--top-k", type=int, default=30)
+    parser.add_argument("--dtype", default="bfloat16", choices=["float32", "bfloat16"],
+                        help="training precision (bfloat16 autocast: about 1.8x faster on AMX CPUs); results of "
+                             "each dtype are kept apart")
     parser.add_argument("--variants", default="base,pairs,mhn-default,mhn-safe,bm25-top1,minekit")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(asctime)s %(name)s: %(message)s")
@@ -98,7 +108,7 @@ def main() -> None:
     work = args.work
     work.mkdir(parents=True, exist_ok=True)
     cache = str(work / "embeddings")
-    results_path = work / f"results-{args.split}.json"
+    results_path = work / f"results-{args.split}-{args.dtype}.json"
     results = json.loads(results_path.read_text()) if results_path.is_file() else {}
 
     train_in = read_inputs(DATA / "queries.parquet", DATA / "qrels-train.parquet", DATA / "corpus.parquet")
@@ -108,7 +118,7 @@ def main() -> None:
     labelled = train_in.positives.filter(pl.col("query_id").is_in(pairs["query_id"].unique().implode()))
     steps = pairs.height // args.batch_size
     print(f"# {pairs.height} training pairs from {queries.height} queries; {steps} steps of {args.batch_size}; "
-          f"lr {args.learning_rate}; max_seq_length {args.max_seq_length}; eval on {args.split} "
+          f"lr {args.learning_rate}; max_seq_length {args.max_seq_length}; {args.dtype}; eval on {args.split} "
           f"({eval_in.positives['query_id'].n_unique()} queries)", flush=True)
 
     def base_model():
@@ -174,7 +184,7 @@ def main() -> None:
                 started = time.perf_counter()
                 trained = train_bi_encoder(train, None, model=base_model(), loss="mnrl", batch_size=args.batch_size,
                                            learning_rate=args.learning_rate, max_seq_length=args.max_seq_length,
-                                           max_steps=steps, seed=seed, show_progress=False)
+                                           max_steps=steps, seed=seed, dtype=args.dtype, show_progress=False)
                 train_s = time.perf_counter() - started
                 metrics = evaluate(trained.model, None)
                 save(key, {**metrics, "rows": train.height, "train_s": round(train_s, 1),

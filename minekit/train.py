@@ -34,6 +34,7 @@ logger = logging.getLogger(__name__)
 
 LOSSES = ("mnrl", "cached-mnrl", "gist", "triplet", "margin-mse")
 IN_BATCH = ("mnrl", "cached-mnrl", "gist")
+TRAIN_DTYPES = ("float32", "bfloat16", "float16")
 
 
 @dataclass
@@ -193,6 +194,7 @@ def train_bi_encoder(
     corpus_prompt_name: str | None = None,
     seed: int = 0,
     device: str = "cpu",
+    dtype: str = "float32",
     trust_remote_code: bool = False,
     show_progress: bool = True,
 ) -> TrainResult:
@@ -201,6 +203,9 @@ def train_bi_encoder(
     query_prompt is prepended to the anchor column, corpus_prompt to positives and negatives (or give
     the names of prompts saved with the model); they are saved with the trained model as its "query"
     and "document" prompts, so `--query-prompt-name query` finds them again at evaluate or mine time.
+
+    dtype "bfloat16" trains with bfloat16 autocast (the weights stay float32): about twice as fast on
+    CPUs with AMX and on recent GPUs; "float16" is for CUDA only.
 
     Returns the trained model (not saved: see write_model) and stats: rows, steps, final training loss.
     """
@@ -218,6 +223,10 @@ def train_bi_encoder(
         raise ConfigError(f"max_seq_length: must be at least 1, got {max_seq_length}.")
     _check(loss, columns, guide=guide, mini_batch_size=mini_batch_size, epochs=epochs, batch_size=batch_size,
            learning_rate=learning_rate, max_steps=max_steps)
+    if dtype not in TRAIN_DTYPES:
+        raise ConfigError(f"dtype: must be one of {', '.join(TRAIN_DTYPES)}, got {dtype!r}.")
+    if dtype == "float16" and not device.startswith("cuda"):
+        raise ConfigError(f"dtype: float16 training needs a CUDA device, got device {device!r}; use bfloat16.")
     if train.height == 0:
         raise InputError("train.parquet: no rows to train on.")
     data = {c: train[c].to_list() for c in columns}
@@ -253,6 +262,8 @@ def train_bi_encoder(
             logging_steps=max(1, min(50, steps_per_epoch // 5)),
             disable_tqdm=not show_progress,
             use_cpu=device == "cpu",
+            bf16=dtype == "bfloat16",
+            fp16=dtype == "float16",
             prompts=prompts or None,
         )
         trainer = SentenceTransformerTrainer(model=model, args=args, loss=loss_fn,
