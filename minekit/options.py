@@ -119,7 +119,7 @@ RULES: dict[str, dict[str, Rule]] = {
                 "block_size": at_least(1)},
     "train-reranker": {**_TRAINING, "max_length": at_least(8)},
     "train": {**_TRAINING, "loss": one_of("minekit.train", "LOSSES"), "max_seq_length": at_least(1),
-              "mini_batch_size": at_least(1)},
+              "mini_batch_size": at_least(1), "dtype": one_of("minekit.train", "TRAIN_DTYPES")},
     "evaluate": {"batch_size": at_least(1), "max_seq_length": at_least(1), "block_size": at_least(1)},
 }
 

@@ -871,8 +871,8 @@ def train(*, dataset: str | Path, out: str | Path, model: str = "default", loss:
           batch_size: int = 32, learning_rate: float = 2e-5, warmup_ratio: float = 0.1, max_seq_length: int = 256,
           max_steps: int | None = None, mini_batch_size: int | None = None, guide: str | None = None,
           query_prompt: str | None = None, corpus_prompt: str | None = None, query_prompt_name: str | None = None,
-          corpus_prompt_name: str | None = None, pairs_only: bool = False, seed: int = 0, device: str = "cpu", trust_remote_code: bool = False,
-          show_progress: bool = True) -> Output:
+          corpus_prompt_name: str | None = None, pairs_only: bool = False, seed: int = 0, device: str = "cpu",
+          dtype: str = "float32", trust_remote_code: bool = False, show_progress: bool = True) -> Output:
     """Fine-tune a bi-encoder on a built dataset; writes the model folder (model, manifest.json, card) as one unit."""
     import time
 
@@ -886,7 +886,7 @@ def train(*, dataset: str | Path, out: str | Path, model: str = "default", loss:
                   warmup_ratio=warmup_ratio, max_seq_length=max_seq_length, max_steps=max_steps,
                   mini_batch_size=mini_batch_size, guide=guide, query_prompt=query_prompt,
                   corpus_prompt=corpus_prompt, query_prompt_name=query_prompt_name,
-                  corpus_prompt_name=corpus_prompt_name, seed=seed, device=device,
+                  corpus_prompt_name=corpus_prompt_name, seed=seed, device=device, dtype=dtype,
                   trust_remote_code=trust_remote_code)
     out = Path(out)
     _new_folder(out, "out", "; choose a new folder (models are never overwritten).")

@@ -169,3 +169,26 @@ def test_labeled_pair_dataset_is_refused(tmp_path):
         train_bi_encoder(data.train, None, show_progress=False)
     with pytest.raises(InputError, match="dataset folder not found"):
         read_dataset(tmp_path / "missing")
+
+
+def test_bfloat16_training_moves_weights_and_is_recorded(dataset, tiny_bi_encoder, tmp_path):
+    out = tmp_path / "bf16"
+    _ok(["-q", "train", "--dataset", str(dataset), "--out", str(out), "--model", str(tiny_bi_encoder),
+         "--max-steps", "2", "--batch-size", "4", "--learning-rate", "1e-3", "--max-seq-length", "32",
+         "--dtype", "bfloat16"])
+    before, after = _weights(tiny_bi_encoder), _weights(out)
+    assert all(v.dtype == before[k].dtype for k, v in after.items())  # autocast: the saved weights stay float32
+    assert sum(not (before[k] == after[k]).all() for k in before) > len(before) // 2
+    assert json.loads((out / "manifest.json").read_text())["params"]["dtype"] == "bfloat16"
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--dtype", "float16"], "float16 training needs a CUDA device"),
+    (["--dtype", "fp8"], "'--dtype': 'fp8' is not one of float32, bfloat16, float16"),
+])
+def test_bad_training_dtype_is_refused_before_training(dataset, tiny_bi_encoder, tmp_path, args, message):
+    result = runner.invoke(app, ["train", "--dataset", str(dataset), "--out", str(tmp_path / "m"),
+                                 "--model", str(tiny_bi_encoder), "--max-steps", "1", *args])
+    assert result.exit_code == 2
+    assert message in result.output
+    assert not (tmp_path / "m").exists()
