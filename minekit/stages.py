@@ -806,8 +806,8 @@ def train_reranker(*, dataset: str | Path, out: str | Path, model: str = "defaul
 
 @stage("build")
 def build(*, candidates: str | Path | Sequence[str | Path], queries: str | Path, positives: str | Path,
-          corpus: str | Path, name: str, out_dir: str | Path = "datasets", num_negatives: int = 3,
-          format: str = "triplet", sampling_strategy: str = "top", relative_margin: float | str | None = 0.05,
+          corpus: str | Path, name: str, out_dir: str | Path = "datasets", num_negatives: int = 5,
+          format: str = "n-tuple", sampling_strategy: str = "top", relative_margin: float | str | None = 0.05,
           simans_a: float = 50.0, simans_b: float = -0.05, trisampler_angle: float = 60.0,
           source_shares: str | dict | None = None, fill: str = "random", seed: int = 0) -> Output:
     """Write a versioned dataset out_dir/NAME/vN; the same inputs and params return the existing version."""

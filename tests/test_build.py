@@ -26,7 +26,7 @@ def _cands(tiny):
 def test_triplets_one_row_per_negative_aligned_with_ids(tiny):
     queries, positives, corpus = tiny
     result = build_dataset(_cands(tiny), queries, positives, corpus, num_negatives=2, fill="none",
-                           relative_margin=None)
+                           relative_margin=None, format="triplet")
     train, ids = result.train, result.ids
     assert train.columns == ["anchor", "positive", "negative"]
     assert ids.columns == ["query_id", "positive_id", "negative_ids", "negative_sources", "negative_ranks",

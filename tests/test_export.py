@@ -38,7 +38,8 @@ def datasets(sample_files, tmp_path_factory):
     return {
         "ntuple": _build(sample_files, folder, "--name", "nt", "--num-negatives", "2", "--format", "n-tuple",
                          "--fill", "none"),
-        "triplet": _build(sample_files, folder, "--name", "tr", "--num-negatives", "2", "--fill", "none"),
+        "triplet": _build(sample_files, folder, "--name", "tr", "--num-negatives", "2", "--fill", "none",
+                          "--format", "triplet"),
         "filled": _build(sample_files, folder, "--name", "fi", "--num-negatives", "25", "--format", "n-tuple",
                          "--fill", "random"),
     }

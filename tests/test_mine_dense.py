@@ -184,7 +184,7 @@ def test_cli_dense_then_filter_and_build(tiny_files, tiny_bi_encoder, tmp_path):
                                  "--out-dir", str(tmp_path / "datasets"), "--fill", "random", "--num-negatives", "1"])
     assert result.exit_code == 0, result.output
     train = pl.read_parquet(tmp_path / "datasets" / "d" / "v1" / "train.parquet")
-    assert train.columns == ["anchor", "positive", "negative"] and train.height == 6
+    assert train.columns == ["anchor", "positive", "negative_1"] and train.height == 6
 
 
 def test_cli_dense_conflicting_flags_exit_2(tiny_files, tmp_path):

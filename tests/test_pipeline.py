@@ -73,8 +73,9 @@ def test_cheap_pipeline_runs_then_second_run_skips_everything(tmp_path, tiny_fil
     assert [records[s]["status"] for s in ("bm25", "filtered", "build")] == ["done"] * 3
     assert records["bm25"]["output"] == str(runs / "cheap" / "bm25" / "bm25.parquet")
     assert records["build"]["output"] == str(runs / "cheap" / "build" / "demo" / "v1")
-    # counts come from the outputs' manifests; 6 (query, positive) rows, none lost thanks to fill = random
-    assert records["build"]["stats"]["rows_out"] == 12 and records["build"]["stats"]["positives_lost"] == 0
+    # counts come from the outputs' manifests; 6 (query, positive) rows (n-tuple: one row each), none lost
+    # thanks to fill = random
+    assert records["build"]["stats"]["rows_out"] == 6 and records["build"]["stats"]["positives_lost"] == 0
     assert records["filtered"]["stats"]["dropped"]["range_min"] == 5  # rank 1 of each of the 5 queries
     assert all(records[s]["wall_s"] >= 0 for s in records)
     assert "run  bm25 (never run): minekit mine bm25" in (runs / "cheap" / "run.log").read_text()

@@ -131,10 +131,10 @@ def test_cli_source_shares_and_trisampler(tmp_path):
     common = ["build", "--candidates", str(paths["bm25"]), "--candidates", str(paths["dense"]), "--queries",
               str(paths["queries"]), "--positives", str(paths["positives"]), "--corpus", str(paths["corpus"]),
               "--out-dir", str(tmp_path / "ds"), "--relative-margin", "none", "--fill", "none"]
-    ok = runner.invoke(app, [*common, "--name", "mix", "--source-shares", "bm25=2,dense=1"])
+    ok = runner.invoke(app, [*common, "--name", "mix", "--source-shares", "bm25=2,dense=1", "--num-negatives", "3"])
     assert ok.exit_code == 0, ok.output
     ids = pl.read_parquet(tmp_path / "ds" / "mix" / "v1" / "ids.parquet")
-    assert len(ids) == 3 and sorted(ids["negative_ids"].list.first()) == ["d02", "d04", "d05"]
+    assert len(ids) == 1 and sorted(ids["negative_ids"][0]) == ["d02", "d04", "d05"]
     tri = runner.invoke(app, [*common, "--name", "tri", "--sampling-strategy", "trisampler", "--num-negatives", "1"])
     assert tri.exit_code == 0, tri.output
     bad = runner.invoke(app, [*common, "--name", "bad", "--source-shares", "bm25"])

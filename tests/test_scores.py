@@ -198,8 +198,9 @@ def test_version_and_plain_help_with_allowed_values():
     assert "<str>" not in shown.stdout and "--candidates PATH" in shown.stdout
 
 
-def test_num_negatives_defaults_to_three(tiny):
+def test_default_recipe_is_five_negatives_in_one_n_tuple_row_per_positive(tiny):
     queries, positives, corpus = tiny
     cands = mine_bm25(queries, positives, corpus, top_k=10, show_progress=False).frame
-    result = build_dataset([cands], queries, positives, corpus, format="n-tuple", fill="random")
-    assert result.train.columns == ["anchor", "positive", "negative_1", "negative_2", "negative_3"]
+    result = build_dataset([cands], queries, positives, corpus)
+    assert result.train.columns == ["anchor", "positive", *(f"negative_{i}" for i in range(1, 6))]
+    assert result.train.height == positives.height  # one row per (query, positive): none lost, none repeated
