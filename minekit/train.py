@@ -234,8 +234,6 @@ def train_bi_encoder(
     if loss == "margin-mse":
         data["label"], margin_source = _margins(ids, len(columns) - 2)
     transformers.set_seed(seed)
-    if max_seq_length < 1:
-        raise ConfigError(f"--max-seq-length: must be at least 1, got {max_seq_length}.")
     from minekit.embed import parse_devices
 
     parse_devices(device)
