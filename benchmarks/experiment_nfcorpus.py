@@ -56,18 +56,19 @@ RECIPES = {
                   "build": {"num_negatives": 1, "relative_margin": None, "sampling_strategy": "top"}},
     "minekit": {"sources": ["bm25", "dense"], "filter": {}, "build": {}},  # the defaults: ntuple-5 today
     # minekit build recipes by name, so results stay meaningful when the default changes:
-    "triplet-3": {"sources": ["bm25", "dense"], "filter": {}, "build": {"format": "triplet"}},
-    "ntuple-3": {"sources": ["bm25", "dense"], "filter": {}, "build": {"format": "n-tuple"}},
+    "triplet-3": {"sources": ["bm25", "dense"], "filter": {}, "build": {"format": "triplet", "num_negatives": 3}},
+    "ntuple-3": {"sources": ["bm25", "dense"], "filter": {}, "build": {"format": "n-tuple", "num_negatives": 3}},
     "ntuple-3-random": {"sources": ["bm25", "dense"], "filter": {},
-                        "build": {"format": "n-tuple", "sampling_strategy": "random"}},
+                        "build": {"format": "n-tuple", "num_negatives": 3, "sampling_strategy": "random"}},
     "ntuple-5": {"sources": ["bm25", "dense"], "filter": {}, "build": {"format": "n-tuple", "num_negatives": 5}},
     "percpos-top1": {"sources": ["bm25", "dense"], "filter": {}, "build": {"num_negatives": 1}},
-    "simans": {"sources": ["bm25", "dense"], "filter": {}, "build": {"sampling_strategy": "simans",
-                                                                    "format": "n-tuple"}},
+    # the sampling strategies at 3 negatives (as they ran on dev), so they compare with ntuple-3:
+    "simans": {"sources": ["bm25", "dense"], "filter": {},
+               "build": {"sampling_strategy": "simans", "format": "n-tuple", "num_negatives": 3}},
     "trisampler": {"sources": ["bm25", "dense"], "filter": {},
-                   "build": {"sampling_strategy": "trisampler", "format": "n-tuple"}},
+                   "build": {"sampling_strategy": "trisampler", "format": "n-tuple", "num_negatives": 3}},
     "mix-bm25-dense": {"sources": ["bm25", "dense"], "filter": {},
-                       "build": {"source_shares": {"bm25": 1, "dense": 2}, "format": "n-tuple"}},
+                       "build": {"source_shares": {"bm25": 1, "dense": 2}, "format": "n-tuple", "num_negatives": 3}},
 }
 
 
