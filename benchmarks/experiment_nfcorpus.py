@@ -199,7 +199,8 @@ def main() -> None:
 
 
 def table(results: dict, split: str) -> str:
-    """Mean (sd) over seeds of nDCG@10, MRR@10 and Recall@100, per regime and variant."""
+    """Mean (sd) over seeds of nDCG@10, MRR@10 and Recall@100, per regime and variant, and the nDCG@10
+    difference from pairs alone paired by seed (the same seed gives the same data order)."""
     lines = []
     base = results.get("base")
     for setting in ("sparse", "complete"):
@@ -208,10 +209,11 @@ def table(results: dict, split: str) -> str:
         if not names:
             continue
         lines += [f"\n{setting} labels, NFCorpus {split}", "",
-                  "| negatives | nDCG@10 | MRR@10 | Recall@100 | seeds |", "|---|---|---|---|---|"]
+                  "| negatives | nDCG@10 | MRR@10 | Recall@100 | seeds | nDCG@10 - pairs, by seed |",
+                  "|---|---|---|---|---|---|"]
         if base:
             lines.append(f"| none (base model) | {base['ndcg@10']:.4f} | {base['mrr@10']:.4f} | "
-                         f"{base['recall@100']:.4f} | - |")
+                         f"{base['recall@100']:.4f} | - | |")
         for name in names:
             runs = [v for k, v in results.items() if k.startswith(f"{setting}/{name}/")]
             cells = []
@@ -219,7 +221,11 @@ def table(results: dict, split: str) -> str:
                 values = [r[metric] for r in runs]
                 sd = statistics.stdev(values) if len(values) > 1 else 0.0
                 cells.append(f"{statistics.mean(values):.4f} ± {sd:.4f}")
-            lines.append(f"| {name} | {' | '.join(cells)} | {len(runs)} |")
+            diffs = [v["ndcg@10"] - results[f"{setting}/pairs/{k.rsplit('/', 1)[1]}"]["ndcg@10"]
+                     for k, v in results.items() if k.startswith(f"{setting}/{name}/")
+                     and f"{setting}/pairs/{k.rsplit('/', 1)[1]}" in results] if name != "pairs" else []
+            paired = " ".join(f"{d:+.4f}" for d in diffs)
+            lines.append(f"| {name} | {' | '.join(cells)} | {len(runs)} | {paired} |")
     return "\n".join(lines)
 
 
