@@ -216,16 +216,15 @@ def table(results: dict, split: str) -> str:
             lines.append(f"| none (base model) | {base['ndcg@10']:.4f} | {base['mrr@10']:.4f} | "
                          f"{base['recall@100']:.4f} | - | |")
         for name in names:
-            runs = [v for k, v in results.items() if k.startswith(f"{setting}/{name}/")]
+            keys = [k for k in results if k.startswith(f"{setting}/{name}/")]
+            runs = [results[k] for k in keys]
             cells = []
             for metric in ("ndcg@10", "mrr@10", "recall@100"):
                 values = [r[metric] for r in runs]
                 sd = statistics.stdev(values) if len(values) > 1 else 0.0
                 cells.append(f"{statistics.mean(values):.4f} ± {sd:.4f}")
-            diffs = [v["ndcg@10"] - results[f"{setting}/pairs/{k.rsplit('/', 1)[1]}"]["ndcg@10"]
-                     for k, v in results.items() if k.startswith(f"{setting}/{name}/")
-                     and f"{setting}/pairs/{k.rsplit('/', 1)[1]}" in results] if name != "pairs" else []
-            paired = " ".join(f"{d:+.4f}" for d in diffs)
+            paired = " ".join(f"{results[k]['ndcg@10'] - results[p]['ndcg@10']:+.4f}" for k in keys
+                              if name != "pairs" and (p := f"{setting}/pairs/{k.rsplit('/', 1)[1]}") in results)
             lines.append(f"| {name} | {' | '.join(cells)} | {len(runs)} | {paired} |")
     return "\n".join(lines)
 
