@@ -95,8 +95,8 @@ def main() -> None:
     parser.add_argument("--dtype", default="bfloat16", choices=["float32", "bfloat16"],
                         help="training precision (bfloat16 autocast: about 1.8x faster on AMX CPUs); results of "
                              "each dtype are kept apart")
-    parser.add_argument("--variants", default="base,pairs,mhn-default,mhn-safe,bm25-top1,ntuple-5,simans,trisampler,"
-                                              "mix-bm25-dense")
+    parser.add_argument("--variants", default="base,pairs,mhn-default,mhn-safe,bm25-top1,ntuple-5,ntuple-3,simans,"
+                                              "trisampler,mix-bm25-dense")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(asctime)s %(name)s: %(message)s")
 
