@@ -62,7 +62,7 @@ RECIPES = {
                         "build": {"format": "n-tuple", "num_negatives": 3, "sampling_strategy": "random"}},
     "ntuple-5": {"sources": ["bm25", "dense"], "filter": {}, "build": {"format": "n-tuple", "num_negatives": 5}},
     "percpos-top1": {"sources": ["bm25", "dense"], "filter": {}, "build": {"num_negatives": 1}},
-    # the sampling strategies at 3 negatives (as they ran on dev), so they compare with ntuple-3:
+    # the sampling strategies at 3 negatives (as simans ran on dev), so they compare with ntuple-3:
     "simans": {"sources": ["bm25", "dense"], "filter": {},
                "build": {"sampling_strategy": "simans", "format": "n-tuple", "num_negatives": 3}},
     "trisampler": {"sources": ["bm25", "dense"], "filter": {},
