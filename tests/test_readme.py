@@ -69,30 +69,11 @@ out = "work/dense.parquet"
 model = "default"
 top_k = 30
 
-[steps.bm25_filtered]
-run = "filter"
-candidates = "@bm25"
-out = "work/bm25-filtered.parquet"
-range_min = 3
-range_max = 30
-relative_margin = 0.05
-
-[steps.dense_filtered]
-run = "filter"
-candidates = "@dense"
-out = "work/dense-filtered.parquet"
-range_min = 3
-range_max = 30
-relative_margin = 0.05
-
 [steps.build]
 run = "build"
-candidates = ["@bm25_filtered", "@dense_filtered"]
+candidates = ["@bm25", "@dense"]
 out_dir = "datasets"
 name = "sample"
-num_negatives = 1
-sampling_strategy = "random"
-fill = "random"
 """
 
 
@@ -119,7 +100,8 @@ def test_readme_python_recipe_writes_the_dataset_the_cli_and_a_pipeline_write(tm
     exec(compile(code, "README.md", "exec"), {})
     printed = capsys.readouterr().out.splitlines()
     assert Path(printed[-1].split()[0]).resolve() == Path("datasets/sample/v1").resolve()
-    assert "range_min" in printed[0]
+    excluded, filled = map(int, printed[0].split())  # the default recipe's counts: it did leave candidates out
+    assert excluded > 0 and filled >= 0
     assert Path("models/sample/manifest.json").is_file() and "ndcg@10" in json.loads(Path("work/metrics.json").read_text())
 
     monkeypatch.chdir(folders["cli"])
@@ -128,11 +110,8 @@ def test_readme_python_recipe_writes_the_dataset_the_cli_and_a_pipeline_write(tm
     for args in (["mine", "bm25", *data, "--out", "work/bm25.parquet", "--top-k", "30"],
                  ["mine", "dense", *data, "--out", "work/dense.parquet", "--model", "default",
                   "--top-k", "30"],
-                 *(["filter", "--candidates", f"work/{m}.parquet", "--out", f"work/{m}-filtered.parquet",
-                    "--range-min", "3", "--range-max", "30", "--relative-margin", "0.05"] for m in ("bm25", "dense")),
-                 ["build", "--candidates", "work/bm25-filtered.parquet", "--candidates", "work/dense-filtered.parquet",
-                  *data, "--name", "sample", "--num-negatives", "1", "--sampling-strategy", "random",
-                  "--fill", "random"]):
+                 ["build", "--candidates", "work/bm25.parquet", "--candidates", "work/dense.parquet", *data,
+                  "--name", "sample"]):
         result = CliRunner().invoke(app, ["-q", *args])
         assert result.exit_code == 0, result.output
 
