@@ -98,6 +98,7 @@ def main() -> None:
     parser.add_argument("--variants", default="base,pairs,mhn-default,mhn-safe,bm25-top1,ntuple-5,ntuple-3,simans,"
                                               "trisampler,mix-bm25-dense")
     args = parser.parse_args()
+    seeds = [int(s) for s in args.seeds.split(",")]
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(asctime)s %(name)s: %(message)s")
 
     from minekit.build import build_dataset
@@ -165,7 +166,7 @@ def main() -> None:
         save("base", evaluate(base_model(), cache))
     for setting in args.settings.split(","):
         for name in [v for v in args.variants.split(",") if v != "base"]:
-            for seed in [int(s) for s in args.seeds.split(",")]:
+            for seed in seeds:
                 key = f"{setting}/{name}/{seed}"
                 if key in results:
                     continue
@@ -196,7 +197,7 @@ def main() -> None:
                            "rows_filled": build_stats.get("rows_filled", 0)})
                 print(f"{key}: ndcg@10 {metrics['ndcg@10']:.4f} ({train.height} rows, {train_s:.0f}s train)",
                       flush=True)
-    print(table(results, args.split, [int(s) for s in args.seeds.split(",")]))
+    print(table(results, args.split, seeds))
 
 
 def table(results: dict, split: str, seeds: list[int]) -> str:
