@@ -226,8 +226,9 @@ def table(results: dict, split: str, seeds: list[int]) -> str:
                 values = [r[metric] for r in runs]
                 sd = statistics.stdev(values) if len(values) > 1 else 0.0
                 cells.append(f"{statistics.mean(values):.4f} ± {sd:.4f}")
-            paired = " ".join(f"{results[k]['ndcg@10'] - results[p]['ndcg@10']:+.4f}" for k in keys
-                              if name != "pairs" and (p := f"{setting}/pairs/{k.rsplit('/', 1)[1]}") in results)
+            pairs_of = {k: f"{setting}/pairs/{k.rsplit('/', 1)[1]}" for k in keys} if name != "pairs" else {}
+            paired = " ".join(f"{results[k]['ndcg@10'] - results[p]['ndcg@10']:+.4f}"
+                              for k, p in pairs_of.items() if p in results)
             lines.append(f"| {name} | {' | '.join(cells)} | {len(runs)} | {paired} |")
     return "\n".join(lines)
 
