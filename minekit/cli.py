@@ -256,12 +256,12 @@ def _show(output) -> None:
         typer.echo(str(output.path))
 
 
-def _none_float(value: str | float | None) -> float | None:
-    """'none' on the command line turns a default threshold off."""
-    from minekit.stages import none_float
+def _threshold(value: str | float | None, *, auto: bool = False) -> str | float | None:
+    """'none' on the command line turns a default threshold off; 'auto', where taken, leaves it to the stage."""
+    from minekit.stages import auto_float, none_float
 
     try:
-        return none_float(value)
+        return (auto_float if auto else none_float)(value)
     except ConfigError as exc:
         raise typer.BadParameter(str(exc)) from None
 
@@ -446,7 +446,7 @@ def build(
     = DEFAULT,
     relative_margin: Annotated[Optional[float], typer.Option(
         help="Per row: leave out candidates some miner scores above positive - |positive| * relative_margin "
-             "for the row's own positive (TopK-PercPos; 'none' turns it off).", parser=lambda v: _none_float(v))]
+             "for the row's own positive (TopK-PercPos; 'none' turns it off).", parser=lambda v: _threshold(v))]
     = DEFAULT,
     simans_a: Annotated[float, typer.Option(
         help="simans: sharpness a of exp(-a (gap - b)^2), gap = (score - positive) / |positive|.")] = DEFAULT,
@@ -520,10 +520,15 @@ def denoise_cmd(
              "makes): RocketQA keeps negatives below 0.1. Logit models: pick a logit, e.g. the score the model "
              "gives at the 0.1 probability point, log(0.1/0.9) = -2.2, or look at the scores of known "
              "positives (ce_score with --keep-dropped).")] = DEFAULT,
-    absolute_margin: Annotated[Optional[float], typer.Option(
+    max_positive_similarity: Annotated[Optional[str], typer.Option(
+        help="Bi-encoder guide: drop candidates whose cosine to one of the query's positives (passage to passage) "
+             "is above this. The default, auto, is the median cosine between a positive and its nearest other "
+             "positive of the same query in --positives ('none' turns it off).",
+        parser=lambda v: _threshold(v, auto=True))] = DEFAULT,
+    absolute_margin: Annotated[Optional[str], typer.Option(
         help="Per positive: a candidate scored above (positive - absolute_margin) leaves that positive's rows, "
-             "and is dropped when above every positive's; the default 0 is GISTEmbed's rule ('none' turns it "
-             "off).", parser=lambda v: _none_float(v))]
+             "and is dropped when above every positive's. The default, auto, is 0 (GISTEmbed's rule) unless "
+             "--max-positive-similarity judges ('none' turns it off).", parser=lambda v: _threshold(v, auto=True))]
     = DEFAULT,
     relative_margin: Annotated[Optional[float], typer.Option(
         help="As --absolute-margin with the bound positive - |positive| * relative_margin (NV-Retriever: "

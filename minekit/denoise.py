@@ -3,12 +3,19 @@
 Every (query, candidate) pair and every (query, positive) pair is scored once; a candidate is dropped
 when its score is too high in absolute terms (max_score, RocketQA style) or too close to the score
 of the query's positives (absolute_margin, relative_margin: NV-Retriever's positive-aware threshold;
-absolute_margin=0, the default, is GISTEmbed's rule: drop a negative the scorer puts above the
+absolute_margin=0, the default with a cross-encoder, is GISTEmbed's rule: drop a negative the scorer puts above the
 query's positive; it holds for any kind of score, logit, probability or cosine, where a fixed
 max_score or a relative margin depends on the scorer's scale and can drop everything a weak scorer
 scores near its positives). Margins are judged per (query, positive), as in filter: a candidate too close to
 one positive is left out of that positive's rows (excluded_for), and dropped when it is too close to
 every positive of its query. The positives' scores are written beside (positive_ce_scores).
+
+With the bi-encoder guide, the default rule is another: max_positive_similarity drops a candidate
+whose passage is as close to one of its query's positives as the query's positives are to each
+other ("auto": the median cosine between a positive and its nearest other positive of the same
+query, over the positives file). The guide's (query, candidate) cosines are what mined the candidates,
+so they tell a hidden positive from a hard negative poorly; its (positive, candidate) cosines do it
+better (NFCorpus test: AUC 0.86-0.88 against 0.60-0.80, see benchmarks/bench_denoise.py).
 
 Optionally an LLM judge is asked about the candidates left in a grey zone of scores
 (llm_min_score <= score <= llm_max_score); those it judges relevant are dropped (llm_judge).
@@ -45,6 +52,10 @@ SCORE_CACHE_FILE = "ce-scores.sqlite"
 _CHUNK = 512  # pairs scored (and committed to the cache) at a time
 BLOCK_SIZE = 4096  # queries whose pairs' texts are built and scored at a time (the default of --block-size)
 HASH_SLICE = 65_536  # passages whose texts are built at a time to hash them
+AUTO = "auto"
+MIN_CALIBRATION = 10  # positives with a nearest other positive needed to calibrate max_positive_similarity
+CALIBRATION_QUERIES = 5_000  # multi-positive queries (the lowest sha256 of query_id) it calibrates on
+_SIM_CHUNK = 65_536  # (candidate, positive) pairs whose cosines are computed at a time
 
 
 @dataclass
@@ -256,16 +267,10 @@ def score_bi_encoder(
     """Cosine similarity of (query, passage) pairs under a bi-encoder guide; each text is encoded once
     (and, with a cache_dir, read back from minekit.embed's embedding cache on a rerun). Prompts, dtype
     and max_seq_length are as for mine dense, so a guide shares mine dense's cached embeddings."""
-    from minekit.embed import Encoder
-
     q_texts = list(dict.fromkeys(queries))
     p_texts = list(dict.fromkeys(passages))
-    encoder = (_shared or {}).get("encoder")
-    if encoder is None:
-        encoder = Encoder(model=model, batch_size=batch_size, device=device, dtype=dtype,
-                          max_seq_length=max_seq_length, cache_dir=cache_dir, trust_remote_code=trust_remote_code)
-        if _shared is not None:
-            _shared["encoder"] = encoder
+    encoder = _guide_encoder(_shared, model=model, batch_size=batch_size, device=device, dtype=dtype,
+                             max_seq_length=max_seq_length, cache_dir=cache_dir, trust_remote_code=trust_remote_code)
     before = dict(encoder.stats)
     q_prompt = encoder.prompt_text(query_prompt, query_prompt_name, flag="query-prompt")
     p_prompt = encoder.prompt_text(corpus_prompt, corpus_prompt_name, flag="corpus-prompt")
@@ -279,6 +284,76 @@ def score_bi_encoder(
     return scores, {"texts_encoded": encoder.stats["encoded"] - before["encoded"],
                     "texts_cached": encoder.stats["cached"] - before["cached"],
                     "dtype": encoder.dtype, "score_kind": "cosine"}
+
+
+def _guide_encoder(shared: dict | None, **kwargs):
+    """The bi-encoder guide's Encoder, made once and kept in `shared` across blocks and rules."""
+    from minekit.embed import Encoder
+
+    encoder = (shared or {}).get("encoder")
+    if encoder is None:
+        encoder = Encoder(**kwargs)
+        if shared is not None:
+            shared["encoder"] = encoder
+    return encoder
+
+
+def positive_cosines(candidates: "pl.DataFrame", positives: "pl.DataFrame", corpus: "pl.DataFrame", *,
+                     block_size: int = BLOCK_SIZE, show_progress: bool = True, _shared: dict | None = None,
+                     **guide) -> np.ndarray:
+    """For each (query_id, doc_id) row of candidates, the highest cosine between its passage and the passage
+    of one of its query's positives under the bi-encoder guide (NaN when the query has no other positive).
+
+    guide: the Encoder's options (model, batch_size, device, dtype, max_seq_length, cache_dir,
+    trust_remote_code) and corpus_prompt / corpus_prompt_name; passages are encoded with the corpus
+    prompt, the pairs of block_size queries at a time (memory, not results). A positive is never compared
+    with itself, so a positives file passed as candidates gives each positive its nearest other one.
+    """
+    import polars as pl
+
+    prompt_opts = {k: guide.pop(k, None) for k in ("corpus_prompt", "corpus_prompt_name")}
+    for unused in ("query_prompt", "query_prompt_name"):
+        guide.pop(unused, None)
+    encoder = _guide_encoder(_shared, **guide)
+    prompt = encoder.prompt_text(prompt_opts["corpus_prompt"], prompt_opts["corpus_prompt_name"],
+                                 flag="corpus-prompt")
+    rows = candidates.select(pl.int_range(pl.len(), dtype=pl.UInt32).alias("_c"), "query_id", "doc_id")
+    positives = positives.select("query_id", pl.col("doc_id").alias("_pos")).unique()
+    best = np.full(rows.height, np.nan, dtype=np.float32)
+    qids = rows["query_id"].unique().sort()
+    for a in range(0, len(qids), block_size):
+        block = rows.join(qids.slice(a, block_size).to_frame(), on="query_id", how="semi", maintain_order="left")
+        pairs = block.join(positives, on="query_id", how="inner").filter(pl.col("doc_id") != pl.col("_pos"))
+        if pairs.height == 0:
+            continue
+        docs = pl.concat([pairs["doc_id"], pairs["_pos"]]).unique(maintain_order=True).to_frame("doc_id")
+        texts = docs.join(corpus.select("doc_id", passage_text().alias("_t")), on="doc_id", how="left",
+                          maintain_order="left")["_t"].to_list()
+        vectors = encoder.encode(texts, prompt=prompt, show_progress=show_progress, desc="guide: passages")
+        index = docs.with_row_index("_i")
+        left = pairs.join(index, on="doc_id", how="left", maintain_order="left")["_i"].to_numpy()
+        right = pairs.join(index.rename({"doc_id": "_pos"}), on="_pos", how="left", maintain_order="left")["_i"]
+        right = right.to_numpy()
+        sims = np.empty(pairs.height, dtype=np.float32)
+        for start in range(0, pairs.height, _SIM_CHUNK):
+            part = slice(start, start + _SIM_CHUNK)
+            sims[part] = np.einsum("ij,ij->i", vectors[left[part]], vectors[right[part]])
+        top = pairs.select("_c").with_columns(pl.Series("_s", sims)).group_by("_c").agg(pl.col("_s").max())
+        best[top["_c"].to_numpy()] = top["_s"].to_numpy()
+    return best
+
+
+def calibration_positives(positives: "pl.DataFrame", max_queries: int = CALIBRATION_QUERIES) -> "pl.DataFrame":
+    """The positives max_positive_similarity "auto" calibrates on: those of queries with several, at most
+    max_queries queries (the lowest sha256 of query_id, so every shard of a run picks the same ones)."""
+    import polars as pl
+
+    pos = positives.select("query_id", "doc_id").unique()
+    multi = pos.group_by("query_id").len().filter(pl.col("len") >= 2).select("query_id")
+    if multi.height > max_queries:
+        digest = [text_sha256(q) for q in multi["query_id"].to_list()]
+        multi = multi.with_columns(pl.Series("_h", digest)).sort("_h").head(max_queries).select("query_id")
+    return pos.join(multi, on="query_id", how="semi").sort("query_id", "doc_id")
 
 
 # -- keep-mask rules (the score rules are shared with filter, in minekit.rules) -------------------
@@ -330,6 +405,19 @@ def _check(scorer: str, cross_encoder: str | None, model: str | None, max_score:
         raise ConfigError(f"llm_min_score ({llm_min_score}) is larger than llm_max_score ({llm_max_score}).")
 
 
+def _check_rule_values(scorer: str, max_positive_similarity: object, absolute_margin: object) -> None:
+    if isinstance(absolute_margin, str) and absolute_margin != AUTO:
+        raise ConfigError(f"absolute_margin: must be a number, 'auto' or none, got {absolute_margin!r}.")
+    if max_positive_similarity is None or max_positive_similarity == AUTO:
+        return
+    if isinstance(max_positive_similarity, str) or not -1 <= max_positive_similarity <= 1:
+        raise ConfigError(f"max_positive_similarity: a cosine in [-1, 1], 'auto' or none, got "
+                          f"{max_positive_similarity!r}.")
+    if scorer != "bi-encoder":
+        raise ConfigError("max_positive_similarity: compares passages with the query's positives as bi-encoder "
+                          "embeddings; use it with --scorer bi-encoder (and --model).")
+
+
 def _pair_texts(pairs: "pl.DataFrame", queries: "pl.DataFrame", corpus: "pl.DataFrame") -> "pl.DataFrame":
     """(query_id, doc_id) pairs with _q and _p texts; the passage is what models see (title + text)."""
     import polars as pl
@@ -370,7 +458,7 @@ def _pairs(pairs: "pl.DataFrame", queries: "pl.DataFrame", corpus: "pl.DataFrame
 
 
 def _score_in_blocks(pairs: "pl.DataFrame", queries: "pl.DataFrame", corpus: "pl.DataFrame", opts: dict,
-                     block_size: int) -> tuple[np.ndarray, dict]:
+                     block_size: int, shared: dict) -> tuple[np.ndarray, dict]:
     """Bi-encoder scores of (query_id, doc_id) pairs, the texts of block_size queries' pairs at a time (the
     texts of every pair at once would grow with queries x candidates); one model serves every block."""
     import polars as pl
@@ -379,7 +467,6 @@ def _score_in_blocks(pairs: "pl.DataFrame", queries: "pl.DataFrame", corpus: "pl
     block_of = ranked // block_size
     scores = np.zeros(pairs.height, dtype=np.float32)
     counts: dict = {}
-    shared: dict = {}  # the loaded model, kept across blocks
     for b in np.unique(block_of):
         rows = np.flatnonzero(block_of == b)
         texts = _pair_texts(pairs[rows], queries, corpus)
@@ -410,7 +497,8 @@ def denoise_candidates(
     cross_encoder: str | None = None,
     model: str | None = None,
     max_score: float | None = None,
-    absolute_margin: float | None = 0.0,
+    max_positive_similarity: float | str | None = AUTO,
+    absolute_margin: float | str | None = AUTO,
     relative_margin: float | None = None,
     min_positive_score: float | None = None,
     llm_judge: Callable[[list[tuple[str, str]]], list[bool | None]] | None = None,
@@ -431,8 +519,15 @@ def denoise_candidates(
     block_size: int = BLOCK_SIZE,
     show_progress: bool = True,
 ) -> DenoiseResult:
-    """Score candidates and the queries' positives; drop candidates by max_score, absolute_margin,
-    relative_margin, then (optionally) by an LLM judge on the grey zone; write ce_score on every row.
+    """Score candidates and the queries' positives; drop candidates by max_score, max_positive_similarity,
+    absolute_margin, relative_margin, then (optionally) by an LLM judge on the grey zone; write ce_score
+    on every row (and positive_cosine, when max_positive_similarity judges).
+
+    max_positive_similarity (bi-encoder guide only): drop a candidate whose cosine to one of its query's
+    positives (passage to passage, under the guide) is above it; "auto" (the default) calibrates it on the
+    positives file, the median cosine between a positive and its nearest other positive of the same query
+    (needs MIN_CALIBRATION such positives; without them the rule is off). absolute_margin "auto" (the
+    default) is 0, GISTEmbed's rule, unless max_positive_similarity judges.
 
     llm_judge is a callable taking (query text, passage text) pairs and answering True (relevant),
     False, or None (no usable answer, kept); see minekit.llm_judge.LLMJudge. The grey zone is the
@@ -447,6 +542,7 @@ def denoise_candidates(
                  query_prompt_name=query_prompt_name, corpus_prompt_name=corpus_prompt_name)
     _check(scorer, cross_encoder, model, max_score, relative_margin, min_positive_score, llm_judge, llm_min_score,
            llm_max_score, batch_size, max_length, guide)
+    _check_rule_values(scorer, max_positive_similarity, absolute_margin)
     if block_size < 1:
         raise ConfigError(f"block_size: must be at least 1, got {block_size}.")
     from minekit.embed import parse_devices
@@ -457,11 +553,12 @@ def denoise_candidates(
     opts.pop("model" if scorer == "cross-encoder" else "cross_encoder")
     if scorer == "bi-encoder":
         opts.update(guide)
+    shared: dict = {}  # the guide's model, loaded once for scores and positive cosines
     if "drop_reason" not in candidates.columns:
         candidates = candidates.with_columns(pl.lit(None, pl.Utf8).alias("drop_reason"))
     prior = pl.col("drop_reason").is_not_null()  # dropped by an earlier filter --keep-dropped: passed through
     earlier = candidates.filter(prior)
-    live = candidates.filter(~prior).drop("drop_reason", "ce_score", strict=False)
+    live = candidates.filter(~prior).drop("drop_reason", "ce_score", "positive_cosine", strict=False)
 
     pos_pairs = (positives.join(live.select("query_id").unique(), on="query_id", how="semi")
                  .select("query_id", "doc_id").sort("query_id", "doc_id"))
@@ -470,16 +567,35 @@ def denoise_candidates(
     if scorer == "cross-encoder":  # one global order of pairs, texts built per scoring chunk
         scores, score_counts = score_pairs(_pairs(both, queries, corpus), **opts)
     else:
-        scores, score_counts = _score_in_blocks(both, queries, corpus, opts, block_size)
+        scores, score_counts = _score_in_blocks(both, queries, corpus, opts, block_size, shared)
     kind = score_counts.pop("score_kind")
     both = both.with_columns(pl.Series("ce_score", scores, dtype=pl.Float32))
     cand_scores, pos_scores = both.slice(0, cand_pairs.height), both.slice(cand_pairs.height)
+    similarity, calibrated_on = None, None
+    if scorer == "bi-encoder" and max_positive_similarity is not None:
+        cosine_opts = dict(block_size=block_size, show_progress=show_progress, _shared=shared,
+                           **{k: v for k, v in opts.items() if k not in ("show_progress", "max_length")})
+        similarity = max_positive_similarity
+        if similarity == AUTO:
+            calibration = calibration_positives(positives)
+            nearest = positive_cosines(calibration, calibration, corpus, **cosine_opts)
+            nearest = nearest[np.isfinite(nearest)]
+            calibrated_on = len(nearest)
+            similarity = float(np.median(nearest)) if calibrated_on >= MIN_CALIBRATION else None
+        if similarity is not None:
+            cosines = positive_cosines(cand_pairs, pos_pairs, corpus, **cosine_opts)
+            cand_scores = cand_scores.with_columns(
+                pl.Series("positive_cosine", cosines, dtype=pl.Float32).fill_nan(None))
+    if absolute_margin == AUTO:
+        absolute_margin = None if similarity is not None else 0.0
     scored = _with_positive_ce_scores(
         live.join(cand_scores, on=["query_id", "doc_id"], how="left", maintain_order="left"), pos_pairs, pos_scores)
     scored = scored.with_columns(pl.lit(kind).alias("ce_score_kind"))
     judged = rules.judge_margins(scored, absolute_margin=absolute_margin, relative_margin=relative_margin,
                                  score="ce_score", positive_scores="positive_ce_scores")
     score_rules = {"max_score": rules.max_score(max_score, "ce_score"),
+                   "max_positive_similarity": None if similarity is None else
+                   pl.col("positive_cosine").is_null() | (pl.col("positive_cosine") <= similarity),
                    **rules.margin_rules(absolute_margin, relative_margin)}
     marked = rules.mark(judged, score_rules)
     judged_llm, llm_counts = _ask_judge(marked, queries, corpus, llm_judge, llm_min_score, llm_max_score)
@@ -505,6 +621,11 @@ def denoise_candidates(
         **rules.margin_stats(kept),
         **score_counts, **llm_counts,
     }
+    # the rules' values as applied ("auto" resolved); settings, not counts: shards agree on them
+    stats["resolved"] = {"absolute_margin": absolute_margin,
+                         "max_positive_similarity": None if similarity is None else round(similarity, 6)}
+    if calibrated_on is not None:
+        stats["resolved"]["positive_similarity_calibrated_on"] = calibrated_on  # positives with a neighbour
     if earlier.height:
         stats["dropped_before"] = earlier.height
     if pseudo is not None:

@@ -144,7 +144,7 @@ def split_values(fn: Callable, values: dict, *, skip: Sequence[str] = ()) -> tup
         if items and all(_is_path(v) for v in items):
             paths[name] = value
         elif name in floats and isinstance(value, (int, str)) and not isinstance(value, bool):
-            params[name] = none_float(value)  # 1 and 1.0 are one setting, and 'none' is None
+            params[name] = auto_float(value)  # 1 and 1.0 are one setting, 'none' is None, 'auto' stays
         else:
             params[name] = [str(v) if isinstance(v, Path) else v for v in value] if isinstance(value, (list, tuple)) \
                 else str(value) if isinstance(value, Path) else value
@@ -205,6 +205,11 @@ def none_float(value: str | float | None) -> float | None:
         return float(value)
     except ValueError:
         raise ConfigError(f"{value!r} is not a number or 'none'.") from None
+
+
+def auto_float(value: str | float | None) -> str | float | None:
+    """'auto' leaves a threshold to the stage (it depends on the scorer or is calibrated on the data)."""
+    return "auto" if str(value).lower() == "auto" else none_float(value)
 
 
 def require_rows(result, stage: str) -> None:
@@ -677,7 +682,8 @@ def _check_denoise_flags(scorer, cross_encoder, pseudo_positives, min_positive_s
 @stage("denoise", "{step}.parquet")
 def denoise(*, candidates: str | Path, queries: str | Path, positives: str | Path, corpus: str | Path,
             out: str | Path, scorer: str = "cross-encoder", cross_encoder: str | None = None,
-            model: str | None = None, max_score: float | None = None, absolute_margin: float | str | None = 0.0,
+            model: str | None = None, max_score: float | None = None,
+            max_positive_similarity: float | str | None = "auto", absolute_margin: float | str | None = "auto",
             relative_margin: float | None = None, pseudo_positives: str | Path | None = None,
             min_positive_score: float | None = None, llm_judge: str | None = None, llm_model: str | None = None,
             llm_api_key_env: str = "OPENAI_API_KEY", llm_min_score: float | None = None,
@@ -697,7 +703,8 @@ def denoise(*, candidates: str | Path, queries: str | Path, positives: str | Pat
     from minekit.models import model_identity
     from minekit.schema import check_candidates_ids
 
-    absolute_margin = none_float(absolute_margin)
+    absolute_margin = auto_float(absolute_margin)
+    max_positive_similarity = auto_float(max_positive_similarity)
     check_params("denoise", locals())
     _check_denoise_flags(scorer, cross_encoder, pseudo_positives, min_positive_score, llm_judge, llm_model)
     if pseudo_positives is not None and (shard is not None or ray):
@@ -720,7 +727,7 @@ def denoise(*, candidates: str | Path, queries: str | Path, positives: str | Pat
         judge_params = {"url": llm_judge, "llm_model": llm_model, "llm_concurrency": llm_concurrency,
                         "llm_retries": llm_retries, "llm_timeout": llm_timeout, "llm_api_key_env": llm_api_key_env}
     kwargs = dict(scorer=scorer, cross_encoder=cross_encoder, model=model, max_score=max_score,
-                  absolute_margin=absolute_margin, relative_margin=relative_margin,
+                  max_positive_similarity=max_positive_similarity, absolute_margin=absolute_margin, relative_margin=relative_margin,
                   min_positive_score=min_positive_score, llm_min_score=llm_min_score, llm_max_score=llm_max_score,
                   batch_size=batch_size, max_length=max_length, max_seq_length=max_seq_length,
                   query_prompt=query_prompt, corpus_prompt=corpus_prompt, query_prompt_name=query_prompt_name,

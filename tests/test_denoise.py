@@ -255,6 +255,90 @@ def test_cli_bi_encoder_guide(tiny_files, tiny_bi_encoder, tmp_path, tiny):
     assert read_manifest(out)["steps"][-1]["params"]["scorer"] == "bi-encoder"
 
 
+def _passage_cosines(model_dir):
+    """Cosine of every pair of tiny passages under the tiny bi-encoder, computed here by hand."""
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(str(model_dir), device="cpu")
+    vectors = dict(zip(TINY_CORPUS, model.encode(list(TINY_CORPUS.values()), normalize_embeddings=True)))
+    return lambda a, b: float(vectors[a] @ vectors[b])
+
+
+POS = {"q1": ["d01", "d04"], "q2": ["d06"], "q3": ["d11"]}
+
+
+def test_positive_cosines_take_the_nearest_positive_never_itself(tiny, tiny_bi_encoder, tmp_path):
+    queries, positives, corpus = tiny
+    cos = _passage_cosines(tiny_bi_encoder)
+    cands = pl.DataFrame({"query_id": ["q1", "q2", "q1", "q9"], "doc_id": ["d02", "d07", "d01", "d02"]})
+    got = dn.positive_cosines(cands, positives, corpus, model=str(tiny_bi_encoder), dtype="float32",
+                              cache_dir=tmp_path, show_progress=False, block_size=1)
+    assert got[0] == pytest.approx(max(cos("d02", "d01"), cos("d02", "d04")), abs=1e-5)
+    assert got[1] == pytest.approx(cos("d07", "d06"), abs=1e-5)
+    assert got[2] == pytest.approx(cos("d01", "d04"), abs=1e-5)  # a positive: its nearest *other* positive
+    assert np.isnan(got[3])  # q9 has no positive
+
+
+def _guided(tiny, model_dir, tmp_path, **kwargs):
+    queries, positives, corpus = tiny
+    return dn.denoise_candidates(_cands(CANDS), queries, positives, corpus, scorer="bi-encoder",
+                                 model=str(model_dir), dtype="float32", cache_dir=tmp_path, keep_dropped=True,
+                                 show_progress=False, **kwargs)
+
+
+def test_max_positive_similarity_drops_candidates_close_to_a_positive(tiny, tiny_bi_encoder, tmp_path):
+    cos = _passage_cosines(tiny_bi_encoder)
+    nearest = {(q, d): max(cos(d, p) for p in POS[q]) for q, d in CANDS}
+    threshold = float(np.median(list(nearest.values())))
+    result = _guided(tiny, tiny_bi_encoder, tmp_path, max_positive_similarity=threshold)
+    frame = result.frame
+    for r in frame.iter_rows(named=True):
+        assert r["positive_cosine"] == pytest.approx(nearest[(r["query_id"], r["doc_id"])], abs=1e-5)
+        assert (r["drop_reason"] == "max_positive_similarity") == (r["positive_cosine"] > threshold), r
+    expected = sum(v > threshold for v in nearest.values())
+    assert expected > 0 and result.stats["dropped"] == {"max_positive_similarity": expected}
+    # the similarity rule judges: GISTEmbed's margin (absolute_margin "auto") stands down
+    assert result.stats["resolved"]["absolute_margin"] is None
+    assert result.stats["resolved"]["max_positive_similarity"] == pytest.approx(threshold, abs=1e-6)
+
+
+def test_auto_similarity_is_the_median_nearest_positive_cosine(tiny, tiny_bi_encoder, tmp_path, monkeypatch):
+    cos = _passage_cosines(tiny_bi_encoder)
+    # Only q1 has two positives; each one's nearest other positive is the other: the median is cos(d01, d04).
+    monkeypatch.setattr(dn, "MIN_CALIBRATION", 2)
+    result = _guided(tiny, tiny_bi_encoder, tmp_path)
+    assert result.stats["resolved"]["positive_similarity_calibrated_on"] == 2
+    assert result.stats["resolved"]["max_positive_similarity"] == pytest.approx(cos("d01", "d04"), abs=1e-5)
+    dropped = {(r["query_id"], r["doc_id"]) for r in result.frame.iter_rows(named=True) if r["drop_reason"]}
+    assert dropped == {(q, d) for q, d in CANDS if max(cos(d, p) for p in POS[q]) > cos("d01", "d04") + 1e-5}
+    # Too few positives with a neighbour to calibrate on: the rule is off and GISTEmbed's margin judges.
+    monkeypatch.setattr(dn, "MIN_CALIBRATION", 3)
+    fallback = _guided(tiny, tiny_bi_encoder, tmp_path)
+    assert fallback.stats["resolved"]["max_positive_similarity"] is None
+    assert fallback.stats["resolved"]["absolute_margin"] == 0.0 and "positive_cosine" not in fallback.frame.columns
+
+
+def test_calibration_positives_pick_the_same_queries_whatever_the_order():
+    positives = pl.DataFrame({"query_id": ["a", "a", "b", "b", "c", "c", "d"],
+                              "doc_id": ["1", "2", "3", "4", "5", "6", "7"]})
+    picked = dn.calibration_positives(positives, max_queries=2)
+    assert picked.equals(dn.calibration_positives(positives.reverse(), max_queries=2))
+    lowest = sorted("abc", key=dn.text_sha256)[:2]
+    assert sorted(set(picked["query_id"])) == sorted(lowest) and picked.height == 4  # d: one positive only
+
+
+@pytest.mark.parametrize("kwargs, word", [
+    ({"cross_encoder": "x", "max_positive_similarity": 0.8}, "--scorer bi-encoder"),
+    ({"scorer": "bi-encoder", "max_positive_similarity": 1.5}, r"\[-1, 1\]"),
+    ({"scorer": "bi-encoder", "max_positive_similarity": "high"}, "'high'"),
+    ({"scorer": "bi-encoder", "absolute_margin": "some"}, "absolute_margin"),
+])
+def test_positive_similarity_config_errors(tiny, kwargs, word):
+    queries, positives, corpus = tiny
+    with pytest.raises(ConfigError, match=word):
+        dn.denoise_candidates(_cands(CANDS), queries, positives, corpus, show_progress=False, **kwargs)
+
+
 def test_cli_flag_errors(tiny_files, tmp_path):
     cands = _write_cands(tmp_path)
     base = ["denoise", "--candidates", str(cands), "--queries", str(tiny_files["queries"]),
@@ -266,6 +350,8 @@ def test_cli_flag_errors(tiny_files, tmp_path):
     assert result.exit_code == 2 and "--cross-encoder:" in result.stderr
     result = runner.invoke(app, [*base])
     assert result.exit_code == 2 and "train-reranker" in result.stderr
+    result = runner.invoke(app, [*base, "--scorer", "bi-encoder", "--max-positive-similarity", "close"])
+    assert result.exit_code == 2 and "--max-positive-similarity" in result.stderr and "'close'" in result.stderr
     assert not (tmp_path / "o.parquet").exists()
 
 
