@@ -42,7 +42,8 @@ DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "nfcorpus"
 if not DATA.is_dir():
     DATA = Path("/work/shared/data/nfcorpus")
 
-# name -> how its negatives are made: miners, filter params per miner, build params (None = pairs only).
+# name -> how its negatives are made: miners, filter params per miner, optional denoise params, build
+# params (None = pairs only).
 # mhn-*: sentence-transformers' mine_hard_negatives with its defaults (top-1 dense) and with its
 # documented "safe" settings; minekit: `minekit build` with no recipe flag over bm25 + dense candidates.
 RECIPES = {
@@ -69,6 +70,9 @@ RECIPES = {
                    "build": {"sampling_strategy": "trisampler", "format": "n-tuple", "num_negatives": 3}},
     "mix-bm25-dense": {"sources": ["bm25", "dense"], "filter": {},
                        "build": {"source_shares": {"bm25": 1, "dense": 2}, "format": "n-tuple", "num_negatives": 3}},
+    # the default recipe after `minekit denoise --scorer bi-encoder` with its defaults (the guide is the
+    # default model; the positives it knows are the training pairs, in both regimes)
+    "minekit-denoised": {"sources": ["bm25", "dense"], "filter": {}, "denoise": {"scorer": "bi-encoder"}, "build": {}},
 }
 
 
@@ -102,6 +106,7 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(asctime)s %(name)s: %(message)s")
 
     from minekit.build import build_dataset
+    from minekit.denoise import denoise_candidates
     from minekit.evaluate import evaluate_retrieval
     from minekit.filter import filter_candidates
     from minekit.io import read_inputs
@@ -183,6 +188,9 @@ def main() -> None:
                 else:
                     frames = [filter_candidates(mined(s, setting), None, **recipe["filter"]).frame
                               if recipe["filter"] else mined(s, setting) for s in recipe["sources"]]
+                    if "denoise" in recipe:
+                        frames = [denoise_candidates(f, train_in.queries, pairs, train_in.corpus, cache_dir=cache,
+                                                     show_progress=False, **recipe["denoise"]).frame for f in frames]
                     built = build_dataset(frames, train_in.queries, pairs, train_in.corpus,
                                           **{"seed": seed, **recipe["build"]})
                     train, build_stats = built.train, built.stats
