@@ -209,7 +209,12 @@ def none_float(value: str | float | None) -> float | None:
 
 def auto_float(value: str | float | None) -> str | float | None:
     """'auto' leaves a threshold to the stage (it depends on the scorer or is calibrated on the data)."""
-    return "auto" if str(value).lower() == "auto" else none_float(value)
+    if str(value).lower() == "auto":
+        return "auto"
+    try:
+        return none_float(value)
+    except ConfigError:
+        raise ConfigError(f"{value!r} is not a number, 'auto' or 'none'.") from None
 
 
 def require_rows(result, stage: str) -> None:
