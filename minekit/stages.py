@@ -144,7 +144,8 @@ def split_values(fn: Callable, values: dict, *, skip: Sequence[str] = ()) -> tup
         if items and all(_is_path(v) for v in items):
             paths[name] = value
         elif name in floats and isinstance(value, (int, str)) and not isinstance(value, bool):
-            params[name] = auto_float(value)  # 1 and 1.0 are one setting, 'none' is None, 'auto' stays
+            # 1 and 1.0 are one setting, 'none' is None, and 'auto' stays where it is the default
+            params[name] = auto_float(value) if param.default == "auto" else none_float(value)
         else:
             params[name] = [str(v) if isinstance(v, Path) else v for v in value] if isinstance(value, (list, tuple)) \
                 else str(value) if isinstance(value, Path) else value
@@ -732,7 +733,8 @@ def denoise(*, candidates: str | Path, queries: str | Path, positives: str | Pat
         judge_params = {"url": llm_judge, "llm_model": llm_model, "llm_concurrency": llm_concurrency,
                         "llm_retries": llm_retries, "llm_timeout": llm_timeout, "llm_api_key_env": llm_api_key_env}
     kwargs = dict(scorer=scorer, cross_encoder=cross_encoder, model=model, max_score=max_score,
-                  max_positive_similarity=max_positive_similarity, absolute_margin=absolute_margin, relative_margin=relative_margin,
+                  max_positive_similarity=max_positive_similarity, absolute_margin=absolute_margin,
+                  relative_margin=relative_margin,
                   min_positive_score=min_positive_score, llm_min_score=llm_min_score, llm_max_score=llm_max_score,
                   batch_size=batch_size, max_length=max_length, max_seq_length=max_seq_length,
                   query_prompt=query_prompt, corpus_prompt=corpus_prompt, query_prompt_name=query_prompt_name,
