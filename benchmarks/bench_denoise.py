@@ -147,7 +147,7 @@ def guide_rules(queries, corpus, cache: Path, seed: int) -> None:
                                     how="left")["_h"].fill_null(False).to_numpy()
             print(f"{'':23} {h0} hidden positives among {cands.height} candidates; auto threshold "
                   f"{resolved['max_positive_similarity']} (from {resolved['positive_similarity_calibrated_on']} "
-                  f"positives); AUC of the guide's cosine to the query "
+                  f"pairs of positives); AUC of the guide's cosine to the query "
                   f"{auc(scored['ce_score'].to_numpy(), is_hidden):.3f}, to the nearest positive "
                   f"{auc(scored['positive_cosine'].to_numpy(), is_hidden):.3f}")
 

@@ -11,12 +11,11 @@ one positive is left out of that positive's rows (excluded_for), and dropped whe
 every positive of its query. The positives' scores are written beside (positive_ce_scores).
 
 With the bi-encoder guide, the default rule is another: max_positive_similarity drops a candidate
-whose passage is as close to one of its query's positives as the query's positives are to each
-other ("auto": the median cosine between a positive and its nearest other positive of the same
-query, over the positives file). A margin on the guide's (query, candidate) cosine only catches what it
-scores above the positives, a small part of the hidden positives; a threshold on the cosine to the
-nearest positive, set by the positives themselves, removes most of them (NFCorpus test: 51-73% removed,
-88-92% of the other candidates kept, against 6-8% / 95-98% for the margin; benchmarks/bench_denoise.py).
+whose passage is closer to one of its query's positives than 9 in 10 pairs of positives of the same
+query are to each other ("auto": the 0.9 quantile of those cosines over the positives file). A margin
+on the guide's (query, candidate) cosine only catches what it scores above the positives, a small part
+of the hidden positives; the cosine to the nearest positive, with a threshold the positives set, removes
+several times more while keeping >= 90% of the other candidates (benchmarks/bench_denoise.py).
 
 Optionally an LLM judge is asked about the candidates left in a grey zone of scores
 (llm_min_score <= score <= llm_max_score); those it judges relevant are dropped (llm_judge).
@@ -54,8 +53,10 @@ _CHUNK = 512  # pairs scored (and committed to the cache) at a time
 BLOCK_SIZE = 4096  # queries whose pairs' texts are built and scored at a time (the default of --block-size)
 HASH_SLICE = 65_536  # passages whose texts are built at a time to hash them
 AUTO = "auto"
-MIN_CALIBRATION = 10  # positives with a nearest other positive needed to calibrate max_positive_similarity
+AUTO_QUANTILE = 0.9  # max_positive_similarity "auto": this quantile of the cosines between positives of a query
+MIN_CALIBRATION = 10  # pairs of positives of the same query needed to calibrate it
 CALIBRATION_QUERIES = 5_000  # multi-positive queries (the lowest sha256 of query_id) it calibrates on
+CALIBRATION_PER_QUERY = 32  # positives a query (the lowest sha256 of doc_id): at most 496 pairs
 _SIM_CHUNK = 65_536  # (candidate, positive) pairs whose cosines are computed at a time
 
 
@@ -308,53 +309,78 @@ def positive_cosines(candidates: "pl.DataFrame", positives: "pl.DataFrame", corp
     guide: the Encoder's options (model, batch_size, device, dtype, max_seq_length, cache_dir,
     trust_remote_code) and corpus_prompt / corpus_prompt_name; passages are encoded with the corpus
     prompt, the pairs of block_size queries at a time (memory, not results). A positive is never compared
-    with itself, so a positives file passed as candidates gives each positive its nearest other one.
+    with itself.
     """
     import polars as pl
 
-    prompt_opts = {k: guide.pop(k, None) for k in ("corpus_prompt", "corpus_prompt_name")}
-    for unused in ("query_prompt", "query_prompt_name"):
-        guide.pop(unused, None)
-    encoder = _guide_encoder(_shared, **guide)
-    prompt = encoder.prompt_text(prompt_opts["corpus_prompt"], prompt_opts["corpus_prompt_name"],
-                                 flag="corpus-prompt")
     rows = candidates.select(pl.int_range(pl.len(), dtype=pl.UInt32).alias("_c"), "query_id", "doc_id")
-    positives = positives.select("query_id", pl.col("doc_id").alias("_pos")).unique()
+    pairs = (rows.join(positives.select("query_id", pl.col("doc_id").alias("_pos")).unique(), on="query_id")
+             .filter(pl.col("doc_id") != pl.col("_pos")))
+    sims = _pair_cosines(pairs, corpus, block_size, show_progress, _shared, guide)
+    top = pairs.select("_c").with_columns(pl.Series("_s", sims)).group_by("_c").agg(pl.col("_s").max())
     best = np.full(rows.height, np.nan, dtype=np.float32)
-    qids = rows["query_id"].unique().sort()
-    for a in range(0, len(qids), block_size):
-        block = rows.join(qids.slice(a, block_size).to_frame(), on="query_id", how="semi", maintain_order="left")
-        pairs = block.join(positives, on="query_id", how="inner").filter(pl.col("doc_id") != pl.col("_pos"))
-        if pairs.height == 0:
-            continue
-        docs = pl.concat([pairs["doc_id"], pairs["_pos"]]).unique(maintain_order=True).to_frame("doc_id")
-        texts = docs.join(corpus.select("doc_id", passage_text().alias("_t")), on="doc_id", how="left",
-                          maintain_order="left")["_t"].to_list()
-        vectors = encoder.encode(texts, prompt=prompt, show_progress=show_progress, desc="guide: passages")
-        index = docs.with_row_index("_i")
-        left = pairs.join(index, on="doc_id", how="left", maintain_order="left")["_i"].to_numpy()
-        right = pairs.join(index.rename({"doc_id": "_pos"}), on="_pos", how="left", maintain_order="left")["_i"]
-        right = right.to_numpy()
-        sims = np.empty(pairs.height, dtype=np.float32)
-        for start in range(0, pairs.height, _SIM_CHUNK):
-            part = slice(start, start + _SIM_CHUNK)
-            sims[part] = np.einsum("ij,ij->i", vectors[left[part]], vectors[right[part]])
-        top = pairs.select("_c").with_columns(pl.Series("_s", sims)).group_by("_c").agg(pl.col("_s").max())
-        best[top["_c"].to_numpy()] = top["_s"].to_numpy()
+    best[top["_c"].to_numpy()] = top["_s"].to_numpy()
     return best
 
 
-def calibration_positives(positives: "pl.DataFrame", max_queries: int = CALIBRATION_QUERIES) -> "pl.DataFrame":
-    """The positives max_positive_similarity "auto" calibrates on: those of queries with several, at most
-    max_queries queries (the lowest sha256 of query_id, so every shard of a run picks the same ones)."""
+def positive_pair_cosines(positives: "pl.DataFrame", corpus: "pl.DataFrame", *, block_size: int = BLOCK_SIZE,
+                          show_progress: bool = True, _shared: dict | None = None, **guide) -> np.ndarray:
+    """The cosine of every pair of positives of the same query (each pair once) among calibration_positives:
+    what max_positive_similarity "auto" takes the AUTO_QUANTILE of."""
+    import polars as pl
+
+    picked = calibration_positives(positives)
+    pairs = (picked.join(picked.rename({"doc_id": "_pos"}), on="query_id")
+             .filter(pl.col("doc_id") < pl.col("_pos")).sort("query_id", "doc_id", "_pos"))
+    return _pair_cosines(pairs, corpus, block_size, show_progress, _shared, guide)
+
+
+def calibration_positives(positives: "pl.DataFrame", max_queries: int = CALIBRATION_QUERIES,
+                          per_query: int = CALIBRATION_PER_QUERY) -> "pl.DataFrame":
+    """The positives "auto" calibrates on: those of queries with several, at most max_queries queries and
+    per_query positives a query (the lowest sha256 of query_id, then of doc_id: every shard of a run picks
+    the same ones, and a query with hundreds of positives does not outweigh the others)."""
     import polars as pl
 
     pos = positives.select("query_id", "doc_id").unique()
+    pos = pos.with_columns(pl.Series("_h", [text_sha256(d) for d in pos["doc_id"].to_list()], dtype=pl.Utf8))
+    pos = pos.sort("query_id", "_h").group_by("query_id", maintain_order=True).head(per_query)
     multi = pos.group_by("query_id").len().filter(pl.col("len") >= 2).select("query_id")
     if multi.height > max_queries:
         digest = [text_sha256(q) for q in multi["query_id"].to_list()]
         multi = multi.with_columns(pl.Series("_h", digest)).sort("_h").head(max_queries).select("query_id")
-    return pos.join(multi, on="query_id", how="semi").sort("query_id", "doc_id")
+    return pos.join(multi, on="query_id", how="semi").select("query_id", "doc_id").sort("query_id", "doc_id")
+
+
+def _pair_cosines(pairs: "pl.DataFrame", corpus: "pl.DataFrame", block_size: int, show_progress: bool,
+                  shared: dict | None, guide: dict) -> np.ndarray:
+    """Cosines of the (doc_id, _pos) passages of each row of pairs, block_size queries' pairs at a time."""
+    import polars as pl
+
+    guide = dict(guide)
+    prompt_opts = {k: guide.pop(k, None) for k in ("corpus_prompt", "corpus_prompt_name")}
+    for unused in ("query_prompt", "query_prompt_name"):
+        guide.pop(unused, None)
+    encoder = _guide_encoder(shared, **guide)
+    prompt = encoder.prompt_text(prompt_opts["corpus_prompt"], prompt_opts["corpus_prompt_name"],
+                                 flag="corpus-prompt")
+    passages = corpus.select("doc_id", passage_text().alias("_t"))
+    pairs = pairs.select("query_id", "doc_id", "_pos").with_row_index("_row")
+    sims = np.empty(pairs.height, dtype=np.float32)
+    qids = pairs["query_id"].unique().sort()
+    for a in range(0, len(qids), block_size):
+        block = pairs.join(qids.slice(a, block_size).to_frame(), on="query_id", how="semi", maintain_order="left")
+        docs = pl.concat([block["doc_id"], block["_pos"]]).unique(maintain_order=True).to_frame("doc_id")
+        texts = docs.join(passages, on="doc_id", how="left", maintain_order="left")["_t"].to_list()
+        vectors = encoder.encode(texts, prompt=prompt, show_progress=show_progress, desc="guide: passages")
+        index = docs.with_row_index("_i")
+        left = block.join(index, on="doc_id", how="left", maintain_order="left")["_i"].to_numpy()
+        right = block.join(index.rename({"doc_id": "_pos"}), on="_pos", how="left", maintain_order="left")["_i"]
+        right, rows = right.to_numpy(), block["_row"].to_numpy()
+        for start in range(0, block.height, _SIM_CHUNK):
+            part = slice(start, start + _SIM_CHUNK)
+            sims[rows[part]] = np.einsum("ij,ij->i", vectors[left[part]], vectors[right[part]])
+    return sims
 
 
 # -- keep-mask rules (the score rules are shared with filter, in minekit.rules) -------------------
@@ -526,8 +552,8 @@ def denoise_candidates(
 
     max_positive_similarity (bi-encoder guide only): drop a candidate whose cosine to one of its query's
     positives (passage to passage, under the guide) is above it; "auto" (the default) calibrates it on the
-    positives file, the median cosine between a positive and its nearest other positive of the same query
-    (needs MIN_CALIBRATION such positives; without them the rule is off). absolute_margin "auto" (the
+    positives file: the AUTO_QUANTILE of the cosines between positives of the same query (needs
+    MIN_CALIBRATION such pairs; without them the rule is off). absolute_margin "auto" (the
     default) is 0, GISTEmbed's rule, unless max_positive_similarity judges.
 
     llm_judge is a callable taking (query text, passage text) pairs and answering True (relevant),
@@ -578,11 +604,12 @@ def denoise_candidates(
                            **{k: v for k, v in opts.items() if k not in ("show_progress", "max_length")})
         similarity = max_positive_similarity
         if similarity == AUTO:
-            calibration = calibration_positives(positives)
-            nearest = positive_cosines(calibration, calibration, corpus, **cosine_opts)
-            nearest = nearest[np.isfinite(nearest)]
-            calibrated_on = len(nearest)
-            similarity = float(np.median(nearest)) if calibrated_on >= MIN_CALIBRATION else None
+            between = positive_pair_cosines(positives, corpus, **cosine_opts)
+            calibrated_on = len(between)
+            if calibrated_on >= MIN_CALIBRATION:
+                similarity = float(np.quantile(between, AUTO_QUANTILE))
+            else:
+                similarity = None
         if similarity is not None:
             cosines = positive_cosines(cand_pairs, pos_pairs, corpus, **cosine_opts)
             cand_scores = cand_scores.with_columns(
@@ -626,7 +653,7 @@ def denoise_candidates(
     stats["resolved"] = {"absolute_margin": absolute_margin,
                          "max_positive_similarity": None if similarity is None else round(similarity, 6)}
     if calibrated_on is not None:
-        stats["resolved"]["positive_similarity_calibrated_on"] = calibrated_on  # positives with a neighbour
+        stats["resolved"]["positive_similarity_calibrated_on"] = calibrated_on  # pairs of positives
     if earlier.height:
         stats["dropped_before"] = earlier.height
     if pseudo is not None:

@@ -302,29 +302,45 @@ def test_max_positive_similarity_drops_candidates_close_to_a_positive(tiny, tiny
     assert result.stats["resolved"]["max_positive_similarity"] == pytest.approx(threshold, abs=1e-6)
 
 
-def test_auto_similarity_is_the_median_nearest_positive_cosine(tiny, tiny_bi_encoder, tmp_path, monkeypatch):
+def test_positive_pair_cosines_count_each_pair_of_a_query_once(tiny, tiny_bi_encoder, tmp_path):
+    _, _, corpus = tiny
     cos = _passage_cosines(tiny_bi_encoder)
-    # Only q1 has two positives; each one's nearest other positive is the other: the median is cos(d01, d04).
-    monkeypatch.setattr(dn, "MIN_CALIBRATION", 2)
+    positives = pl.DataFrame({"query_id": ["q1", "q1", "q1", "q2", "q2", "q3"],
+                              "doc_id": ["d04", "d01", "d03", "d06", "d07", "d11"]})
+    got = dn.positive_pair_cosines(positives, corpus, model=str(tiny_bi_encoder), dtype="float32",
+                                   cache_dir=tmp_path, show_progress=False, block_size=1)
+    expected = [cos("d01", "d03"), cos("d01", "d04"), cos("d03", "d04"), cos("d06", "d07")]  # q3: one positive
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+
+
+def test_auto_similarity_is_a_quantile_of_the_positives_own_cosines(tiny, tiny_bi_encoder, tmp_path, monkeypatch):
+    cos = _passage_cosines(tiny_bi_encoder)
+    # Only q1 has two positives: one pair, so every quantile of the pairs' cosines is cos(d01, d04).
+    monkeypatch.setattr(dn, "MIN_CALIBRATION", 1)
     result = _guided(tiny, tiny_bi_encoder, tmp_path)
-    assert result.stats["resolved"]["positive_similarity_calibrated_on"] == 2
+    assert result.stats["resolved"]["positive_similarity_calibrated_on"] == 1
     assert result.stats["resolved"]["max_positive_similarity"] == pytest.approx(cos("d01", "d04"), abs=1e-5)
     dropped = {(r["query_id"], r["doc_id"]) for r in result.frame.iter_rows(named=True) if r["drop_reason"]}
     assert dropped == {(q, d) for q, d in CANDS if max(cos(d, p) for p in POS[q]) > cos("d01", "d04") + 1e-5}
-    # Too few positives with a neighbour to calibrate on: the rule is off and GISTEmbed's margin judges.
-    monkeypatch.setattr(dn, "MIN_CALIBRATION", 3)
+    # Too few pairs to calibrate on: the rule is off and GISTEmbed's margin judges.
+    monkeypatch.setattr(dn, "MIN_CALIBRATION", 2)
     fallback = _guided(tiny, tiny_bi_encoder, tmp_path)
     assert fallback.stats["resolved"]["max_positive_similarity"] is None
     assert fallback.stats["resolved"]["absolute_margin"] == 0.0 and "positive_cosine" not in fallback.frame.columns
 
 
-def test_calibration_positives_pick_the_same_queries_whatever_the_order():
-    positives = pl.DataFrame({"query_id": ["a", "a", "b", "b", "c", "c", "d"],
-                              "doc_id": ["1", "2", "3", "4", "5", "6", "7"]})
-    picked = dn.calibration_positives(positives, max_queries=2)
-    assert picked.equals(dn.calibration_positives(positives.reverse(), max_queries=2))
+def test_calibration_positives_pick_the_same_ones_whatever_the_order():
+    positives = pl.DataFrame({"query_id": ["a", "a", "a", "b", "b", "c", "c", "d"],
+                              "doc_id": ["1", "2", "8", "3", "4", "5", "6", "7"]})
+    picked = dn.calibration_positives(positives, max_queries=2, per_query=2)
+    assert picked.equals(dn.calibration_positives(positives.reverse(), max_queries=2, per_query=2))
     lowest = sorted("abc", key=dn.text_sha256)[:2]
-    assert sorted(set(picked["query_id"])) == sorted(lowest) and picked.height == 4  # d: one positive only
+    assert sorted(set(picked["query_id"])) == sorted(lowest)  # d: one positive only, never picked
+    assert picked.group_by("query_id").len()["len"].to_list() == [2, 2]
+    every = dn.calibration_positives(positives, per_query=2)
+    assert sorted(set(every["query_id"])) == ["a", "b", "c"]
+    # a has three positives: the two kept are those with the lowest sha256 of doc_id
+    assert sorted(every.filter(pl.col("query_id") == "a")["doc_id"]) == sorted(sorted("128", key=dn.text_sha256)[:2])
 
 
 @pytest.mark.parametrize("kwargs, word", [
