@@ -523,7 +523,7 @@ def denoise_cmd(
     max_positive_similarity: Annotated[Optional[str], typer.Option(
         help="Bi-encoder guide: drop candidates whose cosine to one of the query's positives (passage to passage) "
              "is above this. The default, auto, is the 0.9 quantile of the cosines between positives of the same "
-             "query in --positives ('none' turns it off).",
+             "query in --positives, and drops at most a tenth of a query's candidates ('none' turns it off).",
         parser=lambda v: _threshold(v, auto=True))] = DEFAULT,
     absolute_margin: Annotated[Optional[str], typer.Option(
         help="Per positive: a candidate scored above (positive - absolute_margin) leaves that positive's rows, "

@@ -12,7 +12,9 @@ every positive of its query. The positives' scores are written beside (positive_
 
 With the bi-encoder guide, the default rule is another: max_positive_similarity drops a candidate
 whose passage is closer to one of its query's positives than 9 in 10 pairs of positives of the same
-query are to each other ("auto": the 0.9 quantile of those cosines over the positives file). A margin
+query are to each other ("auto": the 0.9 quantile of those cosines over the positives file), and never
+more than a tenth of a query's candidates (those closest to a positive: with many positives a query,
+every candidate is close to one of them). A margin
 on the guide's (query, candidate) cosine only catches what it scores above the positives, a small part
 of the hidden positives; the cosine to the nearest positive, with a threshold the positives set, removes
 several times more while keeping >= 90% of the other candidates (benchmarks/bench_denoise.py).
@@ -54,6 +56,7 @@ BLOCK_SIZE = 4096  # queries whose pairs' texts are built and scored at a time (
 HASH_SLICE = 65_536  # passages whose texts are built at a time to hash them
 AUTO = "auto"
 AUTO_QUANTILE = 0.9  # max_positive_similarity "auto": this quantile of the cosines between positives of a query
+AUTO_MAX_SHARE = 0.1  # ... and at most this share of a query's candidates, those closest to a positive
 MIN_CALIBRATION = 10  # pairs of positives of the same query needed to calibrate it
 CALIBRATION_QUERIES = 5_000  # multi-positive queries (the lowest sha256 of query_id) it calibrates on
 CALIBRATION_PER_QUERY = 32  # positives a query (the lowest sha256 of doc_id): at most 496 pairs
@@ -553,7 +556,8 @@ def denoise_candidates(
     max_positive_similarity (bi-encoder guide only): drop a candidate whose cosine to one of its query's
     positives (passage to passage, under the guide) is above it; "auto" (the default) calibrates it on the
     positives file: the AUTO_QUANTILE of the cosines between positives of the same query (needs
-    MIN_CALIBRATION such pairs; without them the rule is off). absolute_margin "auto" (the
+    MIN_CALIBRATION such pairs; without them the rule is off), and "auto" drops at most AUTO_MAX_SHARE
+    of a query's candidates, those with the highest positive_cosine. absolute_margin "auto" (the
     default) is 0, GISTEmbed's rule, unless max_positive_similarity judges.
 
     llm_judge is a callable taking (query text, passage text) pairs and answering True (relevant),
@@ -614,6 +618,11 @@ def denoise_candidates(
             cosines = positive_cosines(cand_pairs, pos_pairs, corpus, **cosine_opts)
             cand_scores = cand_scores.with_columns(
                 pl.Series("positive_cosine", cosines, dtype=pl.Float32).fill_nan(None))
+            # Many positives a query lift every candidate's nearest-positive cosine: "auto" never drops
+            # more than AUTO_MAX_SHARE of a query's candidates (its own, so shards agree).
+            share_bound = (pl.col("positive_cosine").quantile(1 - AUTO_MAX_SHARE, "linear").over("query_id")
+                           if max_positive_similarity == AUTO else pl.lit(None, pl.Float32))
+            cand_scores = cand_scores.with_columns(share_bound.alias("_share_bound"))
     if absolute_margin == AUTO:
         absolute_margin = None if similarity is not None else 0.0
     scored = _with_positive_ce_scores(
@@ -623,7 +632,8 @@ def denoise_candidates(
                                  score="ce_score", positive_scores="positive_ce_scores")
     score_rules = {"max_score": rules.max_score(max_score, "ce_score"),
                    "max_positive_similarity": None if similarity is None else
-                   pl.col("positive_cosine").is_null() | (pl.col("positive_cosine") <= similarity),
+                   pl.col("positive_cosine").is_null() | (pl.col("positive_cosine") <= similarity)
+                   | (pl.col("positive_cosine") <= pl.col("_share_bound")).fill_null(False),
                    **rules.margin_rules(absolute_margin, relative_margin)}
     marked = rules.mark(judged, score_rules)
     judged_llm, llm_counts = _ask_judge(marked, queries, corpus, llm_judge, llm_min_score, llm_max_score)
@@ -654,11 +664,12 @@ def denoise_candidates(
                          "max_positive_similarity": None if similarity is None else round(similarity, 6)}
     if calibrated_on is not None:
         stats["resolved"]["positive_similarity_calibrated_on"] = calibrated_on  # pairs of positives
+        stats["resolved"]["positive_similarity_max_share"] = AUTO_MAX_SHARE if similarity is not None else None
     if earlier.height:
         stats["dropped_before"] = earlier.height
     if pseudo is not None:
         stats["pseudo_positives"] = pseudo.height
-    internal = [*rules.MARGIN_COLUMNS, "_relevant"]
+    internal = [*rules.MARGIN_COLUMNS, "_relevant", "_share_bound"]
     out_cols = [c for c in marked.columns if c not in internal and c != "drop_reason"]
     if keep_dropped:
         frame = pl.concat([marked.select(*out_cols, "drop_reason"), earlier], how="diagonal_relaxed")

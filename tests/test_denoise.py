@@ -320,8 +320,17 @@ def test_auto_similarity_is_a_quantile_of_the_positives_own_cosines(tiny, tiny_b
     result = _guided(tiny, tiny_bi_encoder, tmp_path)
     assert result.stats["resolved"]["positive_similarity_calibrated_on"] == 1
     assert result.stats["resolved"]["max_positive_similarity"] == pytest.approx(cos("d01", "d04"), abs=1e-5)
+    # Dropped: above the threshold, and among the tenth of its query's candidates closest to a positive
+    # (above the 0.9 quantile of theirs: with 2 or 3 candidates a query, at most its closest one).
+    nearest = {(q, d): max(cos(d, p) for p in POS[q]) for q, d in CANDS}
+    bound = {q: np.quantile([v for (q2, _), v in nearest.items() if q2 == q], 0.9) for q in POS}
+    expected = {(q, d) for (q, d), v in nearest.items() if v > cos("d01", "d04") + 1e-5 and v > bound[q] + 1e-6}
     dropped = {(r["query_id"], r["doc_id"]) for r in result.frame.iter_rows(named=True) if r["drop_reason"]}
-    assert dropped == {(q, d) for q, d in CANDS if max(cos(d, p) for p in POS[q]) > cos("d01", "d04") + 1e-5}
+    assert expected and dropped == expected and len(dropped) <= len(POS)
+    above = {key for key, v in nearest.items() if v > cos("d01", "d04") + 1e-5}
+    assert above - expected  # some candidates above the threshold are kept by the share bound
+    assert result.stats["resolved"]["positive_similarity_max_share"] == 0.1
+    assert "_share_bound" not in result.frame.columns
     # Too few pairs to calibrate on: the rule is off and GISTEmbed's margin judges.
     monkeypatch.setattr(dn, "MIN_CALIBRATION", 2)
     fallback = _guided(tiny, tiny_bi_encoder, tmp_path)
