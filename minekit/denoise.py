@@ -3,21 +3,21 @@
 Every (query, candidate) pair and every (query, positive) pair is scored once; a candidate is dropped
 when its score is too high in absolute terms (max_score, RocketQA style) or too close to the score
 of the query's positives (absolute_margin, relative_margin: NV-Retriever's positive-aware threshold;
-absolute_margin=0, the default with a cross-encoder, is GISTEmbed's rule: drop a negative the scorer puts above the
-query's positive; it holds for any kind of score, logit, probability or cosine, where a fixed
-max_score or a relative margin depends on the scorer's scale and can drop everything a weak scorer
-scores near its positives). Margins are judged per (query, positive), as in filter: a candidate too close to
-one positive is left out of that positive's rows (excluded_for), and dropped when it is too close to
-every positive of its query. The positives' scores are written beside (positive_ce_scores).
+absolute_margin=0, the default with a cross-encoder, is GISTEmbed's rule: drop a negative the scorer
+puts above the query's positive; it holds for any kind of score, logit, probability or cosine, where a
+fixed max_score or a relative margin depends on the scorer's scale and can drop everything a weak
+scorer scores near its positives). Margins are judged per (query, positive), as in filter: a candidate
+too close to one positive is left out of that positive's rows (excluded_for), and dropped when it is
+too close to every positive of its query. The positives' scores are written beside (positive_ce_scores).
 
 With the bi-encoder guide, the default rule is another: max_positive_similarity drops a candidate
 whose passage is closer to one of its query's positives than 9 in 10 pairs of positives of the same
 query are to each other ("auto": the 0.9 quantile of those cosines over the positives file), and never
 more than a tenth of a query's candidates (those closest to a positive: with many positives a query,
-every candidate is close to one of them). A margin
-on the guide's (query, candidate) cosine only catches what it scores above the positives, a small part
-of the hidden positives; the cosine to the nearest positive, with a threshold the positives set, removes
-several times more while keeping >= 90% of the other candidates (benchmarks/bench_denoise.py).
+every candidate is close to one of them). A margin on the guide's (query, candidate) cosine only
+catches what it scores above the positives, a small part of the hidden positives; the cosine to the
+nearest positive, with a threshold the positives set, removes several times more while keeping >= 90%
+of the other candidates (benchmarks/bench_denoise.py).
 
 Optionally an LLM judge is asked about the candidates left in a grey zone of scores
 (llm_min_score <= score <= llm_max_score); those it judges relevant are dropped (llm_judge).
