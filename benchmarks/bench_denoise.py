@@ -62,24 +62,6 @@ def train_data(queries, corpus, qrels, *, n_queries, top_k, seed):
     return built.train
 
 
-def hide_positives(qrels, *, n_queries, fraction, seed):
-    """Test queries with >= 2 score-2 positives; hide ceil(fraction * n) of those (at least one stays)."""
-    rng = np.random.default_rng(seed)
-    strong = qrels.filter(pl.col("score") == 2)
-    counts = strong.group_by("query_id").len().filter(pl.col("len") >= 2)
-    qids = sorted(counts["query_id"].to_list())
-    qids = sorted(rng.choice(qids, size=min(n_queries, len(qids)), replace=False).tolist())
-    hidden = []
-    for qid, docs in strong.filter(pl.col("query_id").is_in(qids)).group_by("query_id").agg("doc_id").sort(
-            "query_id").iter_rows():
-        docs = sorted(docs)
-        k = min(len(docs) - 1, max(1, math.ceil(fraction * len(docs))))
-        hidden += [(qid, d) for d in rng.choice(docs, size=k, replace=False).tolist()]
-    hidden = pl.DataFrame(hidden, schema={"query_id": pl.Utf8, "doc_id": pl.Utf8}, orient="row")
-    given = qrels.filter(pl.col("query_id").is_in(qids)).join(hidden, on=["query_id", "doc_id"], how="anti")
-    return given, hidden
-
-
 def measure(cands: pl.DataFrame, hidden: pl.DataFrame) -> tuple[int, int]:
     """(hidden positives among candidates, other candidates), counting (query, doc) pairs."""
     pairs = cands.select("query_id", "doc_id").unique()
@@ -87,14 +69,19 @@ def measure(cands: pl.DataFrame, hidden: pl.DataFrame) -> tuple[int, int]:
     return n_hidden, pairs.height - n_hidden
 
 
-def hide_in_every_query(qrels, *, fraction: float | None, seed: int):
-    """Every test query with >= 2 score-2 positives hides ceil(fraction * n) of them (one when fraction is None;
-    at least one stays). Returns (given: the score-2 positives left, hidden, masked: every labelled
-    document of those queries except the hidden ones, which the miner must not return)."""
+def hide_positives(qrels, *, fraction: float | None, seed: int, n_queries: int | None = None):
+    """Test queries with >= 2 score-2 positives (n_queries of them drawn at random, or all) hide
+    ceil(fraction * n) of those (one when fraction is None; at least one stays). Returns (given: the
+    score-2 positives left, hidden, masked: every labelled document of those queries except the hidden
+    ones, which the miner must not return)."""
     rng = np.random.default_rng(seed)
     strong = qrels.filter(pl.col("score") == 2)
     multi = (strong.group_by("query_id").agg(pl.col("doc_id").sort()).filter(pl.col("doc_id").list.len() >= 2)
              .sort("query_id"))
+    if n_queries is not None:
+        qids = multi["query_id"].to_list()
+        picked = rng.choice(qids, size=min(n_queries, len(qids)), replace=False).tolist()
+        multi = multi.filter(pl.col("query_id").is_in(pl.Series(picked).implode()))
     hidden = []
     for qid, docs in multi.iter_rows():
         k = 1 if fraction is None else min(len(docs) - 1, max(1, math.ceil(fraction * len(docs))))
@@ -127,7 +114,7 @@ def guide_rules(queries, corpus, cache: Path, seed: int) -> None:
     print(f"{'hidden':9} {'miner':13} {'rule':40} {'hidden removed':>15} {'others kept':>12}  target")
     # "all": one hidden, and every other labelled document (score 1 too, ~28 a query) given as a positive
     for label, fraction in (("30%", 0.3), ("one", None), ("one, all", None)):
-        given, hidden, masked = hide_in_every_query(qrels, fraction=fraction, seed=seed)
+        given, hidden, masked = hide_positives(qrels, fraction=fraction, seed=seed)
         if label == "one, all":
             given = masked
         for miner, top_k in (("bm25", 20), ("dense", 30)):
@@ -199,8 +186,9 @@ def main() -> None:
               f"{result.stats['steps']} steps (batch 16, max_length 128, lr {args.learning_rate}), loss {result.stats['train_loss']:.4f}, "
               f"{time.perf_counter() - t:.0f} s")
 
-    given, hidden = hide_positives(load("qrels-test"), n_queries=args.test_queries, fraction=args.hide,
-                                   seed=args.seed)
+    # the miner and denoise are given every labelled document but the hidden ones
+    _, hidden, given = hide_positives(load("qrels-test"), n_queries=args.test_queries, fraction=args.hide,
+                                      seed=args.seed)
     cands = mine_bm25(queries, given, corpus, top_k=args.top_k, show_progress=False).frame
     h0, o0 = measure(cands, hidden)
     print(f"\ntest: {given['query_id'].n_unique()} queries, {given.height} positives given to the miner, "
