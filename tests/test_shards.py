@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 
 import polars as pl
@@ -91,6 +92,21 @@ def test_denoise_shards_merge_to_the_unsharded_bytes(n, tiny_files, tiny_cross_e
     whole = mk.denoise(**kwargs, out=tmp_path / "whole.parquet", cache_dir=tmp_path / "cache", show_progress=False)
     _same_bytes(whole.path, mk.merge(files, out=tmp_path / "merged.parquet").path)
     assert whole.stats["dropped"]  # the margin rule dropped some rows: the counts were merged, not just copied
+
+
+@pytest.mark.parametrize("n", [2, 3])
+def test_denoise_bi_encoder_auto_rule_agrees_across_shards(n, tiny_files, tiny_bi_encoder, tmp_path, monkeypatch):
+    denoise_module = importlib.import_module("minekit.denoise")  # mk.denoise is the stage function
+    monkeypatch.setattr(denoise_module, "MIN_CALIBRATION", 1)  # the tiny positives have one pair
+    cands = mk.mine_bm25(**tiny_files, out=tmp_path / "bm25.parquet", top_k=8, show_progress=False).path
+    kwargs = dict(candidates=cands, **tiny_files, scorer="bi-encoder", model=str(tiny_bi_encoder), dtype="float32",
+                  keep_dropped=True, cache_dir=tmp_path / "cache", show_progress=False)
+    files = [tmp_path / f"denoise.{i}-of-{n}.parquet" for i in range(1, n + 1)]
+    for i, path in enumerate(files, 1):  # each shard calibrates "auto" on the whole positives file
+        mk.denoise(**kwargs, out=path, shard=f"{i}/{n}")
+    whole = mk.denoise(**kwargs, out=tmp_path / "whole.parquet")
+    _same_bytes(whole.path, mk.merge(files, out=tmp_path / "merged.parquet").path)
+    assert whole.stats["dropped"].get("max_positive_similarity")  # the calibrated rule dropped rows
 
 
 # -- errors ----------------------------------------------------------------------------------------
