@@ -346,6 +346,7 @@ def calibration_positives(positives: "pl.DataFrame", max_queries: int = CALIBRAT
     import polars as pl
 
     pos = positives.select("query_id", "doc_id").unique()
+    pos = pos.join(pos.group_by("query_id").len().filter(pl.col("len") >= 2), on="query_id", how="semi")
     pos = pos.with_columns(pl.Series("_h", [text_sha256(d) for d in pos["doc_id"].to_list()], dtype=pl.Utf8))
     pos = pos.sort("query_id", "_h").group_by("query_id", maintain_order=True).head(per_query)
     multi = pos.group_by("query_id").len().filter(pl.col("len") >= 2).select("query_id")
@@ -618,11 +619,11 @@ def denoise_candidates(
             cosines = positive_cosines(cand_pairs, pos_pairs, corpus, **cosine_opts)
             cand_scores = cand_scores.with_columns(
                 pl.Series("positive_cosine", cosines, dtype=pl.Float32).fill_nan(None))
-            # Many positives a query lift every candidate's nearest-positive cosine: "auto" never drops
-            # more than AUTO_MAX_SHARE of a query's candidates (its own, so shards agree).
-            share_bound = (pl.col("positive_cosine").quantile(1 - AUTO_MAX_SHARE, "linear").over("query_id")
-                           if max_positive_similarity == AUTO else pl.lit(None, pl.Float32))
-            cand_scores = cand_scores.with_columns(share_bound.alias("_share_bound"))
+            if max_positive_similarity == AUTO:
+                # Many positives a query lift every candidate's nearest-positive cosine: "auto" never drops
+                # more than AUTO_MAX_SHARE of a query's candidates (its own, so shards agree).
+                cand_scores = cand_scores.with_columns(pl.col("positive_cosine").quantile(1 - AUTO_MAX_SHARE, "linear")
+                                                       .over("query_id").alias("_share_bound"))
     if absolute_margin == AUTO:
         absolute_margin = None if similarity is not None else 0.0
     scored = _with_positive_ce_scores(
@@ -630,10 +631,13 @@ def denoise_candidates(
     scored = scored.with_columns(pl.lit(kind).alias("ce_score_kind"))
     judged = rules.judge_margins(scored, absolute_margin=absolute_margin, relative_margin=relative_margin,
                                  score="ce_score", positive_scores="positive_ce_scores")
+    similar_keep = None
+    if similarity is not None:
+        similar_keep = pl.col("positive_cosine").is_null() | (pl.col("positive_cosine") <= similarity)
+        if max_positive_similarity == AUTO:
+            similar_keep = similar_keep | (pl.col("positive_cosine") <= pl.col("_share_bound")).fill_null(False)
     score_rules = {"max_score": rules.max_score(max_score, "ce_score"),
-                   "max_positive_similarity": None if similarity is None else
-                   pl.col("positive_cosine").is_null() | (pl.col("positive_cosine") <= similarity)
-                   | (pl.col("positive_cosine") <= pl.col("_share_bound")).fill_null(False),
+                   "max_positive_similarity": similar_keep,
                    **rules.margin_rules(absolute_margin, relative_margin)}
     marked = rules.mark(judged, score_rules)
     judged_llm, llm_counts = _ask_judge(marked, queries, corpus, llm_judge, llm_min_score, llm_max_score)
