@@ -5,9 +5,9 @@
    (30% of them, or one per query, as the issue measured it); its other labelled documents are masked,
    so the candidates are hidden positives and unlabelled documents. A third setting hides one and gives
    every other labelled document as a positive (many positives a query). BM25 top-20 and dense top-30 are
-   denoised with the default rules (max_positive_similarity "auto"), with GISTEmbed's margin alone and
-   with a relative margin; printed: the hidden positives removed, the other candidates kept, and the
-   AUC of each signal (hidden positive scored above another candidate).
+   denoised with the default rules (positive_neighbours "auto"), with max_positive_similarity "auto", with
+   GISTEmbed's margin alone and with a relative margin; printed: the hidden positives removed, the other
+   candidates kept, and the AUC of each signal (hidden positive scored above another candidate).
    Target: >= 80% of the hidden positives removed while >= 90% of the other candidates are kept.
    About 2 minutes. Steps 1-2 run with --reranker.
 1. Train a reranker (minekit.train_reranker, from the default MiniLM bi-encoder weights) on NFCorpus
@@ -107,10 +107,11 @@ def guide_rules(queries, corpus, cache: Path, seed: int) -> None:
     from minekit.mine.dense import mine_dense
 
     qrels = load("qrels-test")
-    rules = [("default (max_positive_similarity auto)", {}),
-             ("GISTEmbed margin alone (absolute 0)", {"max_positive_similarity": None}),
-             ("relative margin 0.05", {"max_positive_similarity": None, "absolute_margin": None,
-                                       "relative_margin": 0.05})]
+    off = {"positive_neighbours": None}
+    rules = [("default (positive_neighbours auto)", {}),
+             ("max_positive_similarity auto", {**off, "max_positive_similarity": "auto"}),
+             ("GISTEmbed margin alone (absolute 0)", off),
+             ("relative margin 0.05", {**off, "absolute_margin": None, "relative_margin": 0.05})]
     print(f"{'hidden':9} {'miner':13} {'rule':40} {'hidden removed':>15} {'others kept':>12}  target")
     # "all": one hidden, and every other labelled document (score 1 too, ~28 a query) given as a positive
     for label, fraction in (("30%", 0.3), ("one", None), ("one, all", None)):
@@ -132,15 +133,18 @@ def guide_rules(queries, corpus, cache: Path, seed: int) -> None:
                 ok = "met" if removed >= 0.8 and kept >= 0.9 else "not met"
                 print(f"{label:9} {f'{miner} top-{top_k}':13} {name:40} {removed:>14.1%} {kept:>11.1%}  {ok}")
             run = denoise_candidates(cands, queries, given, corpus, scorer="bi-encoder", cache_dir=str(cache),
-                                     keep_dropped=True, show_progress=False)
+                                     max_positive_similarity="auto", keep_dropped=True, show_progress=False)
             scored, resolved = run.frame, run.stats["resolved"]
             is_hidden = scored.join(hidden.with_columns(pl.lit(True).alias("_h")), on=["query_id", "doc_id"],
                                     how="left")["_h"].fill_null(False).to_numpy()
-            print(f"{'':23} {h0} hidden positives among {cands.height} candidates; auto threshold "
+            k = resolved["positive_neighbours"]
+            near = -scored["neighbour_rank"].fill_null(k + 1).to_numpy().astype(float)  # higher: nearer
+            print(f"{'':23} {h0} hidden positives among {cands.height} candidates; auto k {k} (from "
+                  f"{resolved['positive_neighbours_calibrated_on']} positives), auto cosine threshold "
                   f"{resolved['max_positive_similarity']} (from {resolved['positive_similarity_calibrated_on']} "
-                  f"pairs of positives); AUC of the guide's cosine to the query "
-                  f"{auc(scored['ce_score'].to_numpy(), is_hidden):.3f}, to the nearest positive "
-                  f"{auc(scored['positive_cosine'].to_numpy(), is_hidden):.3f}")
+                  f"pairs); AUC of the guide's cosine to the query {auc(scored['ce_score'].to_numpy(), is_hidden):.3f}, "
+                  f"to the nearest positive {auc(scored['positive_cosine'].to_numpy(), is_hidden):.3f}, of the "
+                  f"neighbour rank {auc(near, is_hidden):.3f}")
 
 
 def main() -> None:
@@ -216,7 +220,7 @@ def main() -> None:
                 for rules in (dict(max_score=0.1), dict(max_score=0.3), dict(max_score=0.5), dict(max_score=0.7),
                               dict(relative_margin=0.05), dict(relative_margin=0.0),
                               dict(max_score=0.5, relative_margin=0.05))]
-    settings += [("bi-encoder", dict(scorer="bi-encoder", model="default", max_positive_similarity=None), rules)
+    settings += [("bi-encoder", dict(scorer="bi-encoder", model="default", positive_neighbours=None), rules)
                  for rules in (dict(relative_margin=0.0), dict(relative_margin=0.05), dict(max_score=0.7),
                                dict(max_score=0.6), dict(max_score=0.5))]
     print(f"\n{'scorer':14} {'rules':38} {'hidden removed':>15} {'others kept':>12}  target")

@@ -520,16 +520,22 @@ def denoise_cmd(
              "makes): RocketQA keeps negatives below 0.1. Logit models: pick a logit, e.g. the score the model "
              "gives at the 0.1 probability point, log(0.1/0.9) = -2.2, or look at the scores of known "
              "positives (ce_score with --keep-dropped).")] = DEFAULT,
+    positive_neighbours: Annotated[Optional[str], typer.Option(
+        help="Bi-encoder guide: drop candidates among the K corpus passages nearest to one of the query's positives "
+             "(passage to passage). The default, auto, sets K so that 8 in 10 positives in --positives are among "
+             "the K nearest to another positive of their query, and drops at most a tenth of a query's "
+             "candidates, the nearest ('none' turns it off). Encodes the whole corpus (shares mine dense's cache).",
+        parser=lambda v: _threshold(v, auto=True))] = DEFAULT,
     max_positive_similarity: Annotated[Optional[str], typer.Option(
         help="Bi-encoder guide: drop candidates whose cosine to one of the query's positives (passage to passage) "
-             "is above this. The default, auto, is the 0.9 quantile of the cosines between positives of the same "
-             "query in --positives, and drops at most a tenth of a query's candidates ('none' turns it off).",
+             "is above this; auto: the 0.9 quantile of the cosines between positives of the same query in "
+             "--positives, dropping at most a tenth of a query's candidates (default: off).",
         parser=lambda v: _threshold(v, auto=True))] = DEFAULT,
     absolute_margin: Annotated[Optional[str], typer.Option(
         help="Per positive: a candidate scored above (positive - absolute_margin) leaves that positive's rows, "
              "and is dropped when above every positive's. The default, auto, is 0 (GISTEmbed's rule) unless "
-             "--max-positive-similarity judges ('none' turns it off).", parser=lambda v: _threshold(v, auto=True))]
-    = DEFAULT,
+             "--positive-neighbours or --max-positive-similarity judges ('none' turns it off).",
+        parser=lambda v: _threshold(v, auto=True))] = DEFAULT,
     relative_margin: Annotated[Optional[float], typer.Option(
         help="As --absolute-margin with the bound positive - |positive| * relative_margin (NV-Retriever: "
              "0.05); stays below the positive for negative scores (logits) too.")] = DEFAULT,

@@ -10,14 +10,16 @@ scorer scores near its positives). Margins are judged per (query, positive), as 
 too close to one positive is left out of that positive's rows (excluded_for), and dropped when it is
 too close to every positive of its query. The positives' scores are written beside (positive_ce_scores).
 
-With the bi-encoder guide, the default rule is another: max_positive_similarity drops a candidate
-whose passage is closer to one of its query's positives than 9 in 10 pairs of positives of the same
-query are to each other ("auto": the 0.9 quantile of those cosines over the positives file), and never
-more than a tenth of a query's candidates (those closest to a positive: with many positives a query,
-every candidate is close to one of them). A margin on the guide's (query, candidate) cosine only
-catches what it scores above the positives, a small part of the hidden positives; the cosine to the
-nearest positive, with a threshold the positives set, removes several times more while keeping >= 90%
-of the other candidates (benchmarks/bench_denoise.py).
+With the bi-encoder guide, the default rule is another: positive_neighbours drops a candidate that is
+among the k corpus passages nearest to one of its query's positives. "auto" sets k by leaving one out:
+k is such that 8 in 10 positives of the positives file are among the k nearest passages of another
+positive of their query, so a positive missing from the file is caught as often; and it never drops
+more than a tenth of a query's candidates, the nearest (with many positives a query, every candidate
+is near one of them). A margin on the guide's (query, candidate) cosine only catches what it scores
+above the positives, a small part of the hidden positives; a rank among a positive's neighbours, which
+does not depend on how crowded the corpus is around that positive, removes several times more while
+keeping about 90% of the other candidates (benchmarks/bench_denoise.py). max_positive_similarity, a
+threshold on the cosine to the nearest positive, is the cheaper rule (no corpus encoding).
 
 Optionally an LLM judge is asked about the candidates left in a grey zone of scores
 (llm_min_score <= score <= llm_max_score); those it judges relevant are dropped (llm_judge).
@@ -57,10 +59,14 @@ HASH_SLICE = 65_536  # passages whose texts are built at a time to hash them
 AUTO = "auto"
 AUTO_QUANTILE = 0.9  # max_positive_similarity "auto": this quantile of the cosines between positives of a query
 AUTO_MAX_SHARE = 0.1  # ... and at most this share of a query's candidates, those closest to a positive
-MIN_CALIBRATION = 10  # pairs of positives of the same query needed to calibrate it
+MIN_CALIBRATION = 10  # pairs of positives (max_positive_similarity) or positives (positive_neighbours) to calibrate
 CALIBRATION_QUERIES = 5_000  # multi-positive queries (the lowest sha256 of query_id) it calibrates on
 CALIBRATION_PER_QUERY = 32  # positives a query (the lowest sha256 of doc_id): at most 496 pairs
 _SIM_CHUNK = 65_536  # (candidate, positive) pairs whose cosines are computed at a time
+NEIGHBOUR_QUANTILE = 0.8  # positive_neighbours "auto": 8 in 10 known positives are within k of another
+MAX_NEIGHBOURS = 256  # the largest k "auto" gives (k nearest passages are kept per positive searched)
+NEIGHBOUR_CALIBRATION_QUERIES = 1_000  # multi-positive queries whose positives "auto" searches to calibrate
+_NEIGHBOUR_BLOCK = 16_384  # positives whose nearest passages are searched (and held) at a time
 
 
 @dataclass
@@ -361,13 +367,7 @@ def _pair_cosines(pairs: "pl.DataFrame", corpus: "pl.DataFrame", block_size: int
     """Cosines of the (doc_id, _pos) passages of each row of pairs, block_size queries' pairs at a time."""
     import polars as pl
 
-    guide = dict(guide)
-    prompt_opts = {k: guide.pop(k, None) for k in ("corpus_prompt", "corpus_prompt_name")}
-    for unused in ("query_prompt", "query_prompt_name"):
-        guide.pop(unused, None)
-    encoder = _guide_encoder(shared, **guide)
-    prompt = encoder.prompt_text(prompt_opts["corpus_prompt"], prompt_opts["corpus_prompt_name"],
-                                 flag="corpus-prompt")
+    encoder, prompt = _passage_encoder(shared, guide)
     passages = corpus.select("doc_id", passage_text().alias("_t"))
     pairs = pairs.select("query_id", "doc_id", "_pos").with_row_index("_row")
     sims = np.empty(pairs.height, dtype=np.float32)
@@ -385,6 +385,94 @@ def _pair_cosines(pairs: "pl.DataFrame", corpus: "pl.DataFrame", block_size: int
             part = slice(start, start + _SIM_CHUNK)
             sims[rows[part]] = np.einsum("ij,ij->i", vectors[left[part]], vectors[right[part]])
     return sims
+
+
+def positive_neighbour_ranks(candidates: "pl.DataFrame", positives: "pl.DataFrame", corpus: "pl.DataFrame", *,
+                             k: int, show_progress: bool = True, _shared: dict | None = None,
+                             **guide) -> tuple[np.ndarray, np.ndarray]:
+    """For each (query_id, doc_id) row of candidates, its best rank among the k corpus passages nearest to one of
+    its query's positives under the bi-encoder guide (1 = the nearest; the positive itself is not counted),
+    0 when it is among none of them; and its cosine to that positive (the highest among equal ranks; NaN
+    with rank 0). A rank, unlike a cosine, does not depend on how crowded the corpus is around a positive.
+    guide: as positive_cosines; the whole corpus is encoded (through the cache)."""
+    import polars as pl
+
+    rows = candidates.select(pl.int_range(pl.len(), dtype=pl.UInt32).alias("_c"), "query_id", "doc_id")
+    pairs = (rows.join(positives.select("query_id", pl.col("doc_id").alias("_pos")).unique(), on="query_id")
+             .filter(pl.col("doc_id") != pl.col("_pos")))
+    ranks, cosines = _neighbour_ranks(pairs, corpus, k, show_progress, _shared, guide)
+    best = (pairs.select("_c").with_columns(pl.Series("_r", ranks), pl.Series("_s", cosines))
+            .filter(pl.col("_r") > 0).sort("_c", "_r", pl.col("_s"), descending=[False, False, True])
+            .group_by("_c", maintain_order=True).first())
+    rank, cosine = np.zeros(rows.height, dtype=np.int32), np.full(rows.height, np.nan, dtype=np.float32)
+    rank[best["_c"].to_numpy()] = best["_r"].to_numpy()
+    cosine[best["_c"].to_numpy()] = best["_s"].to_numpy()
+    return rank, cosine
+
+
+def positive_loo_ranks(positives: "pl.DataFrame", corpus: "pl.DataFrame", *, show_progress: bool = True,
+                       _shared: dict | None = None, **guide) -> np.ndarray:
+    """Leave one out: for each calibration positive (calibration_positives, at most NEIGHBOUR_CALIBRATION_QUERIES
+    queries), its best rank among the MAX_NEIGHBOURS passages nearest to another positive of its query, or
+    MAX_NEIGHBOURS + 1 beyond them. A positive hidden from the positives file would rank as these do: what
+    positive_neighbours "auto" takes the NEIGHBOUR_QUANTILE of."""
+    import polars as pl
+
+    picked = calibration_positives(positives, max_queries=NEIGHBOUR_CALIBRATION_QUERIES)
+    pairs = (picked.join(picked.rename({"doc_id": "_pos"}), on="query_id")
+             .filter(pl.col("doc_id") != pl.col("_pos")).sort("query_id", "doc_id", "_pos"))
+    ranks, _ = _neighbour_ranks(pairs, corpus, MAX_NEIGHBOURS, show_progress, _shared, guide)
+    best = (pairs.select("query_id", "doc_id").with_columns(
+        pl.Series("_r", ranks).replace(0, MAX_NEIGHBOURS + 1)).group_by("query_id", "doc_id", maintain_order=True)
+        .agg(pl.col("_r").min()))
+    return best["_r"].to_numpy()
+
+
+def _neighbour_ranks(pairs: "pl.DataFrame", corpus: "pl.DataFrame", k: int, show_progress: bool,
+                     shared: dict | None, guide: dict) -> tuple[np.ndarray, np.ndarray]:
+    """For each row of pairs, the rank of doc_id among the k corpus passages nearest to _pos (0: not among them),
+    and their cosine (NaN beyond k)."""
+    import polars as pl
+
+    from minekit.embed import TextColumn
+    from minekit.mine.exact import search_exact
+
+    out, cosines = np.zeros(pairs.height, dtype=np.int32), np.full(pairs.height, np.nan, dtype=np.float32)
+    if pairs.height == 0:  # nothing to rank (e.g. one positive a query): the corpus is not encoded
+        return out, cosines
+    encoder, prompt = _passage_encoder(shared, guide)
+    shared = shared if shared is not None else {}
+    if "corpus" not in shared:  # one encoding (and one cache lookup) for calibration and candidates
+        ordered = corpus.sort("doc_id")
+        shared["corpus"] = ordered["doc_id"], encoder.encode_stored(
+            TextColumn(ordered, passage_text()), prompt=prompt, show_progress=show_progress, desc="guide: corpus")
+    doc_ids, vectors = shared["corpus"]
+    where = pl.DataFrame({"_pos": doc_ids, "_at": np.arange(len(doc_ids), dtype=np.int64)})
+    searched = pairs.select("_pos").unique().sort("_pos").join(where, on="_pos", how="inner", maintain_order="left")
+    rows = pairs.select("doc_id", "_pos").with_row_index("_row")
+    for a in range(0, searched.height, _NEIGHBOUR_BLOCK):
+        part = searched.slice(a, _NEIGHBOUR_BLOCK)
+        at = part["_at"].to_numpy()
+        hits = search_exact(vectors, np.arange(len(at)), vectors, [np.array([i]) for i in at], top_k=k, row_index=at,
+                            desc="guide: neighbours of positives", show_progress=show_progress)
+        group, doc, rank, score = hits.arrays()
+        lists = pl.DataFrame({"_pos": part["_pos"].gather(group), "doc_id": doc_ids.gather(doc), "_rank": rank,
+                              "_score": score})
+        found = rows.join(lists, on=["_pos", "doc_id"], how="inner")
+        out[found["_row"].to_numpy()] = found["_rank"].to_numpy()
+        cosines[found["_row"].to_numpy()] = found["_score"].to_numpy()
+    return out, cosines
+
+
+def _passage_encoder(shared: dict | None, guide: dict):
+    """The guide's Encoder and its corpus prompt text (both sides of a passage-to-passage cosine are passages)."""
+    guide = dict(guide)
+    prompt_opts = {k: guide.pop(k, None) for k in ("corpus_prompt", "corpus_prompt_name")}
+    for unused in ("query_prompt", "query_prompt_name"):
+        guide.pop(unused, None)
+    encoder = _guide_encoder(shared, **guide)
+    return encoder, encoder.prompt_text(prompt_opts["corpus_prompt"], prompt_opts["corpus_prompt_name"],
+                                        flag="corpus-prompt")
 
 
 # -- keep-mask rules (the score rules are shared with filter, in minekit.rules) -------------------
@@ -436,17 +524,26 @@ def _check(scorer: str, cross_encoder: str | None, model: str | None, max_score:
         raise ConfigError(f"llm_min_score ({llm_min_score}) is larger than llm_max_score ({llm_max_score}).")
 
 
-def _check_rule_values(scorer: str, max_positive_similarity: object, absolute_margin: object) -> None:
+def _check_rule_values(scorer: str, max_positive_similarity: object, positive_neighbours: object,
+                       absolute_margin: object) -> int | str | None:
+    """Checks the rules' values; returns positive_neighbours as an int (or 'auto', or None)."""
     if isinstance(absolute_margin, str) and absolute_margin != AUTO:
         raise ConfigError(f"absolute_margin: must be a number, 'auto' or none, got {absolute_margin!r}.")
-    if max_positive_similarity is None or max_positive_similarity == AUTO:
-        return
-    if isinstance(max_positive_similarity, str) or not -1 <= max_positive_similarity <= 1:
+    if max_positive_similarity not in (None, AUTO) and (
+            isinstance(max_positive_similarity, str) or not -1 <= max_positive_similarity <= 1):
         raise ConfigError(f"max_positive_similarity: a cosine in [-1, 1], 'auto' or none, got "
                           f"{max_positive_similarity!r}.")
-    if scorer != "bi-encoder":
-        raise ConfigError("max_positive_similarity: compares passages with the query's positives as bi-encoder "
-                          "embeddings; use it with --scorer bi-encoder (and --model).")
+    if positive_neighbours not in (None, AUTO) and (
+            isinstance(positive_neighbours, (str, bool)) or positive_neighbours != int(positive_neighbours)
+            or positive_neighbours < 1):
+        got = repr(positive_neighbours) if isinstance(positive_neighbours, str) else f"{positive_neighbours:g}"
+        raise ConfigError(f"positive_neighbours: a whole number of passages (at least 1), 'auto' or none, got {got}.")
+    for name, value in (("max_positive_similarity", max_positive_similarity),
+                        ("positive_neighbours", positive_neighbours)):
+        if value not in (None, AUTO) and scorer != "bi-encoder":
+            raise ConfigError(f"{name}: compares passages with the query's positives as bi-encoder embeddings; "
+                              "use it with --scorer bi-encoder (and --model).")
+    return positive_neighbours if positive_neighbours in (None, AUTO) else int(positive_neighbours)
 
 
 def _pair_texts(pairs: "pl.DataFrame", queries: "pl.DataFrame", corpus: "pl.DataFrame") -> "pl.DataFrame":
@@ -528,7 +625,8 @@ def denoise_candidates(
     cross_encoder: str | None = None,
     model: str | None = None,
     max_score: float | None = None,
-    max_positive_similarity: float | str | None = AUTO,
+    max_positive_similarity: float | str | None = None,
+    positive_neighbours: int | str | None = AUTO,
     absolute_margin: float | str | None = AUTO,
     relative_margin: float | None = None,
     min_positive_score: float | None = None,
@@ -550,16 +648,20 @@ def denoise_candidates(
     block_size: int = BLOCK_SIZE,
     show_progress: bool = True,
 ) -> DenoiseResult:
-    """Score candidates and the queries' positives; drop candidates by max_score, max_positive_similarity,
-    absolute_margin, relative_margin, then (optionally) by an LLM judge on the grey zone; write ce_score
-    on every row (and positive_cosine, when max_positive_similarity judges).
+    """Score candidates and the queries' positives; drop candidates by max_score, positive_neighbours,
+    max_positive_similarity, absolute_margin, relative_margin, then (optionally) by an LLM judge on the grey
+    zone; write ce_score on every row (and neighbour_rank / positive_cosine when those rules judge).
 
+    positive_neighbours (bi-encoder guide only): drop a candidate among the k corpus passages nearest to one
+    of its query's positives (neighbour_rank: its best rank, null beyond k). "auto" (the default) is the
+    NEIGHBOUR_QUANTILE of positive_loo_ranks (needs MIN_CALIBRATION calibration positives; without them the
+    rule is off), at most MAX_NEIGHBOURS, and drops at most AUTO_MAX_SHARE of a query's candidates, those
+    with the best neighbour_rank.
     max_positive_similarity (bi-encoder guide only): drop a candidate whose cosine to one of its query's
-    positives (passage to passage, under the guide) is above it; "auto" (the default) calibrates it on the
-    positives file: the AUTO_QUANTILE of the cosines between positives of the same query (needs
-    MIN_CALIBRATION such pairs; without them the rule is off), and "auto" drops at most AUTO_MAX_SHARE
-    of a query's candidates, those with the highest positive_cosine. absolute_margin "auto" (the
-    default) is 0, GISTEmbed's rule, unless max_positive_similarity judges.
+    positives (passage to passage, under the guide) is above it; "auto" calibrates it on the positives file:
+    the AUTO_QUANTILE of the cosines between positives of the same query (needs MIN_CALIBRATION such pairs),
+    and drops at most AUTO_MAX_SHARE of a query's candidates, those with the highest positive_cosine.
+    absolute_margin "auto" (the default) is 0, GISTEmbed's rule, unless one of those two rules judges.
 
     llm_judge is a callable taking (query text, passage text) pairs and answering True (relevant),
     False, or None (no usable answer, kept); see minekit.llm_judge.LLMJudge. The grey zone is the
@@ -574,7 +676,7 @@ def denoise_candidates(
                  query_prompt_name=query_prompt_name, corpus_prompt_name=corpus_prompt_name)
     _check(scorer, cross_encoder, model, max_score, relative_margin, min_positive_score, llm_judge, llm_min_score,
            llm_max_score, batch_size, max_length, guide)
-    _check_rule_values(scorer, max_positive_similarity, absolute_margin)
+    positive_neighbours = _check_rule_values(scorer, max_positive_similarity, positive_neighbours, absolute_margin)
     if block_size < 1:
         raise ConfigError(f"block_size: must be at least 1, got {block_size}.")
     from minekit.embed import parse_devices
@@ -590,7 +692,7 @@ def denoise_candidates(
         candidates = candidates.with_columns(pl.lit(None, pl.Utf8).alias("drop_reason"))
     prior = pl.col("drop_reason").is_not_null()  # dropped by an earlier filter --keep-dropped: passed through
     earlier = candidates.filter(prior)
-    live = candidates.filter(~prior).drop("drop_reason", "ce_score", "positive_cosine", strict=False)
+    live = candidates.filter(~prior).drop("drop_reason", "ce_score", "positive_cosine", "neighbour_rank", strict=False)
 
     pos_pairs = (positives.join(live.select("query_id").unique(), on="query_id", how="semi")
                  .select("query_id", "doc_id").sort("query_id", "doc_id"))
@@ -603,10 +705,29 @@ def denoise_candidates(
     kind = score_counts.pop("score_kind")
     both = both.with_columns(pl.Series("ce_score", scores, dtype=pl.Float32))
     cand_scores, pos_scores = both.slice(0, cand_pairs.height), both.slice(cand_pairs.height)
-    similarity, calibrated_on = None, None
+    guide_opts = dict(show_progress=show_progress, _shared=shared,
+                      **{k: v for k, v in opts.items() if k not in ("show_progress", "max_length")})
+    similarity, calibrated_on, neighbours, neighbours_calibrated_on = None, None, None, None
+    if scorer == "bi-encoder" and positive_neighbours is not None:
+        neighbours = positive_neighbours
+        if neighbours == AUTO:
+            loo = positive_loo_ranks(positives, corpus, **guide_opts)
+            neighbours_calibrated_on = len(loo)
+            neighbours = (min(int(np.quantile(loo, NEIGHBOUR_QUANTILE, method="inverted_cdf")), MAX_NEIGHBOURS)
+                          if len(loo) >= MIN_CALIBRATION else None)
+        if neighbours is not None:
+            ranks, cosines = positive_neighbour_ranks(cand_pairs, pos_pairs, corpus, k=neighbours, **guide_opts)
+            cand_scores = cand_scores.with_columns(pl.Series("neighbour_rank", ranks, dtype=pl.UInt32).replace(0, None))
+            if positive_neighbours == AUTO:
+                # As max_positive_similarity "auto": at most AUTO_MAX_SHARE of a query's candidates (rounded down,
+                # at least one), the nearest to a positive: best rank, then highest cosine (many positives a
+                # query tie many candidates at rank 1).
+                nearness = np.where(ranks > 0, ranks + (1 - np.nan_to_num(cosines)) / 4, neighbours + 1)
+                cap = (pl.len() * AUTO_MAX_SHARE).floor().clip(lower_bound=1)
+                cand_scores = cand_scores.with_columns(pl.Series("_within_share", nearness)).with_columns(
+                    pl.col("_within_share").rank("ordinal").over("query_id") <= cap.over("query_id"))
     if scorer == "bi-encoder" and max_positive_similarity is not None:
-        cosine_opts = dict(block_size=block_size, show_progress=show_progress, _shared=shared,
-                           **{k: v for k, v in opts.items() if k not in ("show_progress", "max_length")})
+        cosine_opts = dict(block_size=block_size, **guide_opts)
         similarity = max_positive_similarity
         if similarity == AUTO:
             between = positive_pair_cosines(positives, corpus, **cosine_opts)
@@ -625,7 +746,7 @@ def denoise_candidates(
                 cand_scores = cand_scores.with_columns(pl.col("positive_cosine").quantile(1 - AUTO_MAX_SHARE, "linear")
                                                        .over("query_id").alias("_share_bound"))
     if absolute_margin == AUTO:
-        absolute_margin = None if similarity is not None else 0.0
+        absolute_margin = None if similarity is not None or neighbours is not None else 0.0
     scored = _with_positive_ce_scores(
         live.join(cand_scores, on=["query_id", "doc_id"], how="left", maintain_order="left"), pos_pairs, pos_scores)
     scored = scored.with_columns(pl.lit(kind).alias("ce_score_kind"))
@@ -636,7 +757,13 @@ def denoise_candidates(
         similar_keep = pl.col("positive_cosine").is_null() | (pl.col("positive_cosine") <= similarity)
         if max_positive_similarity == AUTO:
             similar_keep = similar_keep | (pl.col("positive_cosine") <= pl.col("_share_bound")).fill_null(False)
+    neighbour_keep = None
+    if neighbours is not None:
+        neighbour_keep = pl.col("neighbour_rank").is_null()
+        if positive_neighbours == AUTO:
+            neighbour_keep = neighbour_keep | ~pl.col("_within_share")
     score_rules = {"max_score": rules.max_score(max_score, "ce_score"),
+                   "positive_neighbours": neighbour_keep,
                    "max_positive_similarity": similar_keep,
                    **rules.margin_rules(absolute_margin, relative_margin)}
     marked = rules.mark(judged, score_rules)
@@ -666,6 +793,11 @@ def denoise_candidates(
     # the rules' values as applied ("auto" resolved); settings, not counts: shards agree on them
     stats["resolved"] = {"absolute_margin": absolute_margin,
                          "max_positive_similarity": None if similarity is None else round(similarity, 6)}
+    if scorer == "bi-encoder":
+        stats["resolved"]["positive_neighbours"] = neighbours
+    if neighbours_calibrated_on is not None:
+        stats["resolved"]["positive_neighbours_calibrated_on"] = neighbours_calibrated_on  # positives
+        stats["resolved"]["positive_neighbours_max_share"] = AUTO_MAX_SHARE if neighbours is not None else None
     if calibrated_on is not None:
         stats["resolved"]["positive_similarity_calibrated_on"] = calibrated_on  # pairs of positives
         stats["resolved"]["positive_similarity_max_share"] = AUTO_MAX_SHARE if similarity is not None else None
@@ -673,7 +805,7 @@ def denoise_candidates(
         stats["dropped_before"] = earlier.height
     if pseudo is not None:
         stats["pseudo_positives"] = pseudo.height
-    internal = [*rules.MARGIN_COLUMNS, "_relevant", "_share_bound"]
+    internal = [*rules.MARGIN_COLUMNS, "_relevant", "_share_bound", "_within_share"]
     out_cols = [c for c in marked.columns if c not in internal and c != "drop_reason"]
     if keep_dropped:
         frame = pl.concat([marked.select(*out_cols, "drop_reason"), earlier], how="diagonal_relaxed")

@@ -128,9 +128,16 @@ def _float_params(fn: Callable) -> frozenset:
     return frozenset(n for n, h in hints.items() if float in typing.get_args(h) + (h,) and int not in typing.get_args(h))
 
 
+def _auto_params(fn: Callable) -> frozenset:
+    """Thresholds that also take 'auto' (typed float | str | None)."""
+    import typing
+
+    return frozenset(n for n, h in typing.get_type_hints(fn).items() if {float, str} <= set(typing.get_args(h)))
+
+
 def split_values(fn: Callable, values: dict, *, skip: Sequence[str] = ()) -> tuple[dict, dict]:
     """A stage's values, defaults applied, as (params, input paths): a value naming existing files is an input."""
-    floats = _float_params(fn)
+    floats, autos = _float_params(fn), _auto_params(fn)
     params, paths = {}, {}
     for name, param in inspect.signature(fn).parameters.items():
         if name in OUTPUT_PARAMS or name in UNHASHED or name in skip:
@@ -144,8 +151,8 @@ def split_values(fn: Callable, values: dict, *, skip: Sequence[str] = ()) -> tup
         if items and all(_is_path(v) for v in items):
             paths[name] = value
         elif name in floats and isinstance(value, (int, str)) and not isinstance(value, bool):
-            # 1 and 1.0 are one setting, 'none' is None, and 'auto' stays where it is the default
-            params[name] = auto_float(value) if param.default == "auto" else none_float(value)
+            # 1 and 1.0 are one setting, 'none' is None, and 'auto' stays where the stage takes it
+            params[name] = auto_float(value) if name in autos else none_float(value)
         else:
             params[name] = [str(v) if isinstance(v, Path) else v for v in value] if isinstance(value, (list, tuple)) \
                 else str(value) if isinstance(value, Path) else value
@@ -689,7 +696,8 @@ def _check_denoise_flags(scorer, cross_encoder, pseudo_positives, min_positive_s
 def denoise(*, candidates: str | Path, queries: str | Path, positives: str | Path, corpus: str | Path,
             out: str | Path, scorer: str = "cross-encoder", cross_encoder: str | None = None,
             model: str | None = None, max_score: float | None = None,
-            max_positive_similarity: float | str | None = "auto", absolute_margin: float | str | None = "auto",
+            max_positive_similarity: float | str | None = None, positive_neighbours: float | str | None = "auto",
+            absolute_margin: float | str | None = "auto",
             relative_margin: float | None = None, pseudo_positives: str | Path | None = None,
             min_positive_score: float | None = None, llm_judge: str | None = None, llm_model: str | None = None,
             llm_api_key_env: str = "OPENAI_API_KEY", llm_min_score: float | None = None,
@@ -711,6 +719,7 @@ def denoise(*, candidates: str | Path, queries: str | Path, positives: str | Pat
 
     absolute_margin = auto_float(absolute_margin)
     max_positive_similarity = auto_float(max_positive_similarity)
+    positive_neighbours = auto_float(positive_neighbours)
     check_params("denoise", locals())
     _check_denoise_flags(scorer, cross_encoder, pseudo_positives, min_positive_score, llm_judge, llm_model)
     if pseudo_positives is not None and (shard is not None or ray):
@@ -733,7 +742,8 @@ def denoise(*, candidates: str | Path, queries: str | Path, positives: str | Pat
         judge_params = {"url": llm_judge, "llm_model": llm_model, "llm_concurrency": llm_concurrency,
                         "llm_retries": llm_retries, "llm_timeout": llm_timeout, "llm_api_key_env": llm_api_key_env}
     kwargs = dict(scorer=scorer, cross_encoder=cross_encoder, model=model, max_score=max_score,
-                  max_positive_similarity=max_positive_similarity, absolute_margin=absolute_margin,
+                  max_positive_similarity=max_positive_similarity, positive_neighbours=positive_neighbours,
+                  absolute_margin=absolute_margin,
                   relative_margin=relative_margin,
                   min_positive_score=min_positive_score, llm_min_score=llm_min_score, llm_max_score=llm_max_score,
                   batch_size=batch_size, max_length=max_length, max_seq_length=max_seq_length,

@@ -317,7 +317,8 @@ def test_auto_similarity_is_a_quantile_of_the_positives_own_cosines(tiny, tiny_b
     cos = _passage_cosines(tiny_bi_encoder)
     # Only q1 has two positives: one pair, so every quantile of the pairs' cosines is cos(d01, d04).
     monkeypatch.setattr(dn, "MIN_CALIBRATION", 1)
-    result = _guided(tiny, tiny_bi_encoder, tmp_path)
+    rule = dict(max_positive_similarity="auto", positive_neighbours=None)
+    result = _guided(tiny, tiny_bi_encoder, tmp_path, **rule)
     assert result.stats["resolved"]["positive_similarity_calibrated_on"] == 1
     assert result.stats["resolved"]["max_positive_similarity"] == pytest.approx(cos("d01", "d04"), abs=1e-5)
     # Dropped: above the threshold, and among the tenth of its query's candidates closest to a positive
@@ -333,9 +334,89 @@ def test_auto_similarity_is_a_quantile_of_the_positives_own_cosines(tiny, tiny_b
     assert "_share_bound" not in result.frame.columns
     # Too few pairs to calibrate on: the rule is off and GISTEmbed's margin judges.
     monkeypatch.setattr(dn, "MIN_CALIBRATION", 2)
-    fallback = _guided(tiny, tiny_bi_encoder, tmp_path)
+    fallback = _guided(tiny, tiny_bi_encoder, tmp_path, **rule)
     assert fallback.stats["resolved"]["max_positive_similarity"] is None
     assert fallback.stats["resolved"]["absolute_margin"] == 0.0 and "positive_cosine" not in fallback.frame.columns
+
+
+def _neighbour_ranks(model_dir):
+    """rank(p, d): d's rank among the tiny passages nearest to p's (1 = the nearest, p itself left out), by hand."""
+    cos = _passage_cosines(model_dir)
+
+    def rank(p, d):
+        order = sorted((o for o in TINY_CORPUS if o != p), key=lambda o: -cos(p, o))
+        return order.index(d) + 1
+    return rank
+
+
+def test_positive_neighbour_ranks_take_the_best_rank_within_k(tiny, tiny_bi_encoder, tmp_path):
+    queries, positives, corpus = tiny
+    rank = _neighbour_ranks(tiny_bi_encoder)
+    cands = pl.DataFrame({"query_id": [q for q, _ in CANDS] + ["q1", "q9"], "doc_id": [d for _, d in CANDS] + ["d01", "d02"]})
+    k = 6
+    got, cosine = dn.positive_neighbour_ranks(cands, positives, corpus, k=k, model=str(tiny_bi_encoder),
+                                              dtype="float32", cache_dir=tmp_path, show_progress=False)
+    pos = {**POS, "q9": []}
+    expected = [min([r for p in pos[q] if p != d and (r := rank(p, d)) <= k], default=0)
+                for q, d in cands.iter_rows()]
+    assert got.tolist() == expected
+    cos = _passage_cosines(tiny_bi_encoder)
+    for (q, d), r, c in zip(cands.iter_rows(), got, cosine):  # the cosine to the positive it ranks best for
+        assert np.isnan(c) if r == 0 else c == pytest.approx(
+            max(cos(p, d) for p in pos[q] if p != d and rank(p, d) == r), abs=1e-5)
+    assert got[-2] == rank("d04", "d01") or rank("d04", "d01") > k  # a positive: never its own neighbour
+    assert got[-1] == 0 and 0 in expected[:-1] and any(0 < v <= 2 for v in expected)  # no positive: 0; beyond k: 0
+    # leave one out: each positive of q1 among the other's neighbours (q2, q3: one positive, no calibration)
+    loo = dn.positive_loo_ranks(positives, corpus, model=str(tiny_bi_encoder), dtype="float32", cache_dir=tmp_path,
+                                show_progress=False)
+    assert loo.tolist() == [rank("d04", "d01"), rank("d01", "d04")]
+
+
+def test_positive_neighbours_drop_candidates_near_a_positive(tiny, tiny_bi_encoder, tmp_path):
+    rank = _neighbour_ranks(tiny_bi_encoder)
+    best = {(q, d): min(rank(p, d) for p in POS[q]) for q, d in CANDS}
+    k = 3
+    result = _guided(tiny, tiny_bi_encoder, tmp_path, positive_neighbours=k)
+    for r in result.frame.iter_rows(named=True):
+        want = best[(r["query_id"], r["doc_id"])]
+        assert r["neighbour_rank"] == (want if want <= k else None), r
+        assert (r["drop_reason"] == "positive_neighbours") == (want <= k), r
+    expected = sum(v <= k for v in best.values())
+    assert 0 < expected < len(CANDS) and result.stats["dropped"] == {"positive_neighbours": expected}
+    assert result.stats["resolved"]["positive_neighbours"] == k
+    assert result.stats["resolved"]["absolute_margin"] is None  # the neighbour rule judges: GISTEmbed stands down
+
+
+def test_auto_neighbours_leave_one_out_and_drop_a_tenth_at_most(tiny, tiny_bi_encoder, tmp_path, monkeypatch):
+    rank = _neighbour_ranks(tiny_bi_encoder)
+    monkeypatch.setattr(dn, "MIN_CALIBRATION", 1)
+    queries, positives, corpus = tiny
+    # q4 (no candidates) gets a second positive far from its first: calibration sees q1's and q4's pairs.
+    positives = pl.concat([positives, pl.DataFrame({"query_id": ["q4"], "doc_id": ["d20"], "score": [1]},
+                                                   schema=positives.schema)])
+    every = [(q, d) for q in POS for d in TINY_CORPUS if d not in POS[q]]  # 17-19 candidates a query
+    result = dn.denoise_candidates(_cands(every), queries, positives, corpus, scorer="bi-encoder",  # the defaults
+                                   model=str(tiny_bi_encoder), dtype="float32", cache_dir=tmp_path, keep_dropped=True,
+                                   show_progress=False)
+    # Four calibration positives: 8 in 10 of them within k means all four.
+    k = max(rank("d04", "d01"), rank("d01", "d04"), rank("d13", "d20"), rank("d20", "d13"))
+    resolved = result.stats["resolved"]
+    assert resolved["positive_neighbours"] == k and resolved["positive_neighbours_calibrated_on"] == 4
+    assert resolved["positive_neighbours_max_share"] == 0.1 and resolved["absolute_margin"] is None
+    # Dropped: within k, and among the tenth of the query's candidates nearest to a positive (best rank, then
+    # highest cosine; a tenth of 17-19 rounds down to 1: the nearest one).
+    cos = _passage_cosines(tiny_bi_encoder)
+    best = {(q, d): min((rank(p, d), -cos(p, d)) for p in POS[q]) for q, d in every}
+    nearest = {q: min((v, d) for (q2, d), v in best.items() if q2 == q)[1] for q in POS}
+    expected = {(q, d) for q, d in nearest.items() if best[(q, d)][0] <= k}
+    dropped = {(r["query_id"], r["doc_id"]) for r in result.frame.iter_rows(named=True) if r["drop_reason"]}
+    assert expected and dropped == expected
+    assert {key for key, v in best.items() if v[0] <= k} - expected  # some within k are kept by the share bound
+    assert "_within_share" not in result.frame.columns
+    monkeypatch.setattr(dn, "MIN_CALIBRATION", 3)  # q1's two alone: too few to calibrate, GISTEmbed's margin judges
+    fallback = _guided(tiny, tiny_bi_encoder, tmp_path)
+    assert fallback.stats["resolved"]["positive_neighbours"] is None
+    assert fallback.stats["resolved"]["absolute_margin"] == 0.0 and "neighbour_rank" not in fallback.frame.columns
 
 
 def test_calibration_positives_pick_the_same_ones_whatever_the_order():
@@ -357,6 +438,10 @@ def test_calibration_positives_pick_the_same_ones_whatever_the_order():
     ({"scorer": "bi-encoder", "max_positive_similarity": 1.5}, r"\[-1, 1\]"),
     ({"scorer": "bi-encoder", "max_positive_similarity": "high"}, "'high'"),
     ({"scorer": "bi-encoder", "absolute_margin": "some"}, "absolute_margin"),
+    ({"cross_encoder": "x", "positive_neighbours": 5}, "--scorer bi-encoder"),
+    ({"scorer": "bi-encoder", "positive_neighbours": 0}, "at least 1"),
+    ({"scorer": "bi-encoder", "positive_neighbours": 2.5}, "2.5"),
+    ({"scorer": "bi-encoder", "positive_neighbours": "many"}, "'many'"),
 ])
 def test_positive_similarity_config_errors(tiny, kwargs, word):
     queries, positives, corpus = tiny
@@ -378,6 +463,9 @@ def test_cli_flag_errors(tiny_files, tmp_path):
     result = runner.invoke(app, [*base, "--scorer", "bi-encoder", "--max-positive-similarity", "close"])
     assert result.exit_code == 2 and "--max-positive-similarity" in result.stderr
     assert "'close' is not a number, 'auto' or 'none'" in result.stderr
+    result = runner.invoke(app, [*base, "--scorer", "bi-encoder", "--positive-neighbours", "0"])
+    assert result.exit_code == 2 and "--positive-neighbours: a whole number" in result.stderr
+    assert "got 0." in result.stderr and not (tmp_path / "o.parquet").exists()
     assert not (tmp_path / "o.parquet").exists()
 
 

@@ -106,7 +106,7 @@ def test_denoise_bi_encoder_auto_rule_agrees_across_shards(n, tiny_files, tiny_b
         mk.denoise(**kwargs, out=path, shard=f"{i}/{n}")
     whole = mk.denoise(**kwargs, out=tmp_path / "whole.parquet")
     _same_bytes(whole.path, mk.merge(files, out=tmp_path / "merged.parquet").path)
-    assert whole.stats["dropped"].get("max_positive_similarity")  # the calibrated rule dropped rows
+    assert whole.stats["dropped"].get("positive_neighbours")  # the calibrated rule dropped rows
 
 
 # -- errors ----------------------------------------------------------------------------------------
