@@ -192,3 +192,12 @@ def test_one_setting_one_fingerprint_however_it_is_written(tiny_files):
         stages.stage_fingerprint(stages.train, {"dataset": "d", "out": "elsewhere", "epochs": 1.0})
     assert stages.stage_fingerprint(stages.filter, {"candidates": tiny_files["corpus"], "out": "o", "range_min": 1}) != \
         stages.stage_fingerprint(stages.filter, {"candidates": tiny_files["corpus"], "out": "o", "range_min": 2})
+
+
+def test_pipeline_thresholds_take_auto_only_where_the_stage_does():
+    params, _ = stages.split_values(stages.denoise, {"max_positive_similarity": "auto", "positive_neighbours": 12,
+                                                     "absolute_margin": "none"})
+    assert params["max_positive_similarity"] == "auto" and params["positive_neighbours"] == 12.0
+    assert params["absolute_margin"] is None and params["relative_margin"] is None
+    with pytest.raises(ConfigError, match="'auto' is not a number or 'none'"):
+        stages.split_values(stages.denoise, {"relative_margin": "auto"})
