@@ -14,8 +14,8 @@ With the bi-encoder guide, the default rule is another: positive_neighbours drop
 among the k corpus passages nearest to one of its query's positives. "auto" sets k by leaving one out:
 k is such that 8 in 10 positives of the positives file are among the k nearest passages of another
 positive of their query, so a positive missing from the file is caught as often; and it never drops
-more than a tenth of a query's candidates, the nearest (with many positives a query, every candidate
-is near one of them). A margin on the guide's (query, candidate) cosine only catches what it scores
+more than a tenth of a query's candidates (with many positives a query, every candidate is near one of
+them): those both nearest to a positive and closest to the query. A margin on the guide's (query, candidate) cosine only catches what it scores
 above the positives, a small part of the hidden positives; a rank among a positive's neighbours, which
 does not depend on how crowded the corpus is around that positive, removes several times more while
 keeping about 90% of the other candidates (benchmarks/bench_denoise.py). max_positive_similarity, a
@@ -389,25 +389,22 @@ def _pair_cosines(pairs: "pl.DataFrame", corpus: "pl.DataFrame", block_size: int
 
 def positive_neighbour_ranks(candidates: "pl.DataFrame", positives: "pl.DataFrame", corpus: "pl.DataFrame", *,
                              k: int, show_progress: bool = True, _shared: dict | None = None,
-                             **guide) -> tuple[np.ndarray, np.ndarray]:
+                             **guide) -> np.ndarray:
     """For each (query_id, doc_id) row of candidates, its best rank among the k corpus passages nearest to one of
     its query's positives under the bi-encoder guide (1 = the nearest; the positive itself is not counted),
-    0 when it is among none of them; and its cosine to that positive (the highest among equal ranks; NaN
-    with rank 0). A rank, unlike a cosine, does not depend on how crowded the corpus is around a positive.
-    guide: as positive_cosines; the whole corpus is encoded (through the cache)."""
+    0 when it is among none of them. A rank, unlike a cosine, does not depend on how crowded the corpus is
+    around a positive. guide: as positive_cosines; the whole corpus is encoded (through the cache)."""
     import polars as pl
 
     rows = candidates.select(pl.int_range(pl.len(), dtype=pl.UInt32).alias("_c"), "query_id", "doc_id")
     pairs = (rows.join(positives.select("query_id", pl.col("doc_id").alias("_pos")).unique(), on="query_id")
              .filter(pl.col("doc_id") != pl.col("_pos")))
-    ranks, cosines = _neighbour_ranks(pairs, corpus, k, show_progress, _shared, guide)
-    best = (pairs.select("_c").with_columns(pl.Series("_r", ranks), pl.Series("_s", cosines))
-            .filter(pl.col("_r") > 0).sort("_c", "_r", pl.col("_s"), descending=[False, False, True])
-            .group_by("_c", maintain_order=True).first())
-    rank, cosine = np.zeros(rows.height, dtype=np.int32), np.full(rows.height, np.nan, dtype=np.float32)
-    rank[best["_c"].to_numpy()] = best["_r"].to_numpy()
-    cosine[best["_c"].to_numpy()] = best["_s"].to_numpy()
-    return rank, cosine
+    ranks = _neighbour_ranks(pairs, corpus, k, show_progress, _shared, guide)
+    best = (pairs.select("_c").with_columns(pl.Series("_r", ranks)).filter(pl.col("_r") > 0)
+            .group_by("_c").agg(pl.col("_r").min()))
+    out = np.zeros(rows.height, dtype=np.int32)
+    out[best["_c"].to_numpy()] = best["_r"].to_numpy()
+    return out
 
 
 def positive_loo_ranks(positives: "pl.DataFrame", corpus: "pl.DataFrame", *, show_progress: bool = True,
@@ -421,7 +418,7 @@ def positive_loo_ranks(positives: "pl.DataFrame", corpus: "pl.DataFrame", *, sho
     picked = calibration_positives(positives, max_queries=NEIGHBOUR_CALIBRATION_QUERIES)
     pairs = (picked.join(picked.rename({"doc_id": "_pos"}), on="query_id")
              .filter(pl.col("doc_id") != pl.col("_pos")).sort("query_id", "doc_id", "_pos"))
-    ranks, _ = _neighbour_ranks(pairs, corpus, MAX_NEIGHBOURS, show_progress, _shared, guide)
+    ranks = _neighbour_ranks(pairs, corpus, MAX_NEIGHBOURS, show_progress, _shared, guide)
     best = (pairs.select("query_id", "doc_id").with_columns(
         pl.Series("_r", ranks).replace(0, MAX_NEIGHBOURS + 1)).group_by("query_id", "doc_id", maintain_order=True)
         .agg(pl.col("_r").min()))
@@ -429,17 +426,16 @@ def positive_loo_ranks(positives: "pl.DataFrame", corpus: "pl.DataFrame", *, sho
 
 
 def _neighbour_ranks(pairs: "pl.DataFrame", corpus: "pl.DataFrame", k: int, show_progress: bool,
-                     shared: dict | None, guide: dict) -> tuple[np.ndarray, np.ndarray]:
-    """For each row of pairs, the rank of doc_id among the k corpus passages nearest to _pos (0: not among them),
-    and their cosine (NaN beyond k)."""
+                     shared: dict | None, guide: dict) -> np.ndarray:
+    """For each row of pairs, the rank of doc_id among the k corpus passages nearest to _pos (0: not among them)."""
     import polars as pl
 
     from minekit.embed import TextColumn
     from minekit.mine.exact import search_exact
 
-    out, cosines = np.zeros(pairs.height, dtype=np.int32), np.full(pairs.height, np.nan, dtype=np.float32)
+    out = np.zeros(pairs.height, dtype=np.int32)
     if pairs.height == 0:  # nothing to rank (e.g. one positive a query): the corpus is not encoded
-        return out, cosines
+        return out
     encoder, prompt = _passage_encoder(shared, guide)
     shared = shared if shared is not None else {}
     if "corpus" not in shared:  # one encoding (and one cache lookup) for calibration and candidates
@@ -455,13 +451,11 @@ def _neighbour_ranks(pairs: "pl.DataFrame", corpus: "pl.DataFrame", k: int, show
         at = part["_at"].to_numpy()
         hits = search_exact(vectors, np.arange(len(at)), vectors, [np.array([i]) for i in at], top_k=k, row_index=at,
                             desc="guide: neighbours of positives", show_progress=show_progress)
-        group, doc, rank, score = hits.arrays()
-        lists = pl.DataFrame({"_pos": part["_pos"].gather(group), "doc_id": doc_ids.gather(doc), "_rank": rank,
-                              "_score": score})
+        group, doc, rank = hits.arrays()
+        lists = pl.DataFrame({"_pos": part["_pos"].gather(group), "doc_id": doc_ids.gather(doc), "_rank": rank})
         found = rows.join(lists, on=["_pos", "doc_id"], how="inner")
         out[found["_row"].to_numpy()] = found["_rank"].to_numpy()
-        cosines[found["_row"].to_numpy()] = found["_score"].to_numpy()
-    return out, cosines
+    return out
 
 
 def _passage_encoder(shared: dict | None, guide: dict):
@@ -655,8 +649,8 @@ def denoise_candidates(
     positive_neighbours (bi-encoder guide only): drop a candidate among the k corpus passages nearest to one
     of its query's positives (neighbour_rank: its best rank, null beyond k). "auto" (the default) is the
     NEIGHBOUR_QUANTILE of positive_loo_ranks (needs MIN_CALIBRATION calibration positives; without them the
-    rule is off), at most MAX_NEIGHBOURS, and drops at most AUTO_MAX_SHARE of a query's candidates, those
-    with the best neighbour_rank.
+    rule is off), at most MAX_NEIGHBOURS, and drops at most AUTO_MAX_SHARE of a query's candidates: those
+    within k with the lowest log(neighbour_rank) minus the z-score of ce_score among the query's candidates.
     max_positive_similarity (bi-encoder guide only): drop a candidate whose cosine to one of its query's
     positives (passage to passage, under the guide) is above it; "auto" calibrates it on the positives file:
     the AUTO_QUANTILE of the cosines between positives of the same query (needs MIN_CALIBRATION such pairs),
@@ -716,15 +710,18 @@ def denoise_candidates(
             neighbours = (min(int(np.quantile(loo, NEIGHBOUR_QUANTILE, method="inverted_cdf")), MAX_NEIGHBOURS)
                           if len(loo) >= MIN_CALIBRATION else None)
         if neighbours is not None:
-            ranks, cosines = positive_neighbour_ranks(cand_pairs, pos_pairs, corpus, k=neighbours, **guide_opts)
+            ranks = positive_neighbour_ranks(cand_pairs, pos_pairs, corpus, k=neighbours, **guide_opts)
             cand_scores = cand_scores.with_columns(pl.Series("neighbour_rank", ranks, dtype=pl.UInt32).replace(0, None))
             if positive_neighbours == AUTO:
-                # As max_positive_similarity "auto": at most AUTO_MAX_SHARE of a query's candidates (rounded down,
-                # at least one), the nearest to a positive: best rank, then highest cosine (many positives a
-                # query tie many candidates at rank 1).
-                nearness = np.where(ranks > 0, ranks + (1 - np.nan_to_num(cosines)) / 4, neighbours + 1)
+                # As max_positive_similarity "auto", at most AUTO_MAX_SHARE of a query's candidates (rounded down,
+                # at least one): of those within k, the likeliest positives, near a positive *and* close to the
+                # query (log rank minus the z-score of the guide's query cosine among the query's candidates;
+                # either signal alone removes fewer hidden positives at the same share, bench_denoise.py).
+                q = pl.col("ce_score")
+                z = ((q - q.mean().over("query_id")) / q.std().over("query_id")).fill_nan(0).fill_null(0)
+                nearness = pl.Series(np.where(ranks > 0, np.log(np.maximum(ranks, 1)), np.inf))
                 cap = (pl.len() * AUTO_MAX_SHARE).floor().clip(lower_bound=1)
-                cand_scores = cand_scores.with_columns(pl.Series("_within_share", nearness)).with_columns(
+                cand_scores = cand_scores.with_columns((pl.lit(nearness) - z).alias("_within_share")).with_columns(
                     pl.col("_within_share").rank("ordinal").over("query_id") <= cap.over("query_id"))
     if scorer == "bi-encoder" and max_positive_similarity is not None:
         cosine_opts = dict(block_size=block_size, **guide_opts)

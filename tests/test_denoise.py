@@ -264,6 +264,16 @@ def _passage_cosines(model_dir):
     return lambda a, b: float(vectors[a] @ vectors[b])
 
 
+def _query_cosines(model_dir):
+    """Cosine of a tiny query and a tiny passage under the tiny bi-encoder, by hand."""
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(str(model_dir), device="cpu")
+    queries = dict(zip(TINY_QUERIES, model.encode(list(TINY_QUERIES.values()), normalize_embeddings=True)))
+    passages = dict(zip(TINY_CORPUS, model.encode(list(TINY_CORPUS.values()), normalize_embeddings=True)))
+    return lambda q, d: float(queries[q] @ passages[d])
+
+
 POS = {"q1": ["d01", "d04"], "q2": ["d06"], "q3": ["d11"]}
 
 
@@ -354,16 +364,12 @@ def test_positive_neighbour_ranks_take_the_best_rank_within_k(tiny, tiny_bi_enco
     rank = _neighbour_ranks(tiny_bi_encoder)
     cands = pl.DataFrame({"query_id": [q for q, _ in CANDS] + ["q1", "q9"], "doc_id": [d for _, d in CANDS] + ["d01", "d02"]})
     k = 6
-    got, cosine = dn.positive_neighbour_ranks(cands, positives, corpus, k=k, model=str(tiny_bi_encoder),
-                                              dtype="float32", cache_dir=tmp_path, show_progress=False)
+    got = dn.positive_neighbour_ranks(cands, positives, corpus, k=k, model=str(tiny_bi_encoder), dtype="float32",
+                                      cache_dir=tmp_path, show_progress=False)
     pos = {**POS, "q9": []}
     expected = [min([r for p in pos[q] if p != d and (r := rank(p, d)) <= k], default=0)
                 for q, d in cands.iter_rows()]
     assert got.tolist() == expected
-    cos = _passage_cosines(tiny_bi_encoder)
-    for (q, d), r, c in zip(cands.iter_rows(), got, cosine):  # the cosine to the positive it ranks best for
-        assert np.isnan(c) if r == 0 else c == pytest.approx(
-            max(cos(p, d) for p in pos[q] if p != d and rank(p, d) == r), abs=1e-5)
     assert got[-2] == rank("d04", "d01") or rank("d04", "d01") > k  # a positive: never its own neighbour
     assert got[-1] == 0 and 0 in expected[:-1] and any(0 < v <= 2 for v in expected)  # no positive: 0; beyond k: 0
     # leave one out: each positive of q1 among the other's neighbours (q2, q3: one positive, no calibration)
@@ -403,15 +409,20 @@ def test_auto_neighbours_leave_one_out_and_drop_a_tenth_at_most(tiny, tiny_bi_en
     resolved = result.stats["resolved"]
     assert resolved["positive_neighbours"] == k and resolved["positive_neighbours_calibrated_on"] == 4
     assert resolved["positive_neighbours_max_share"] == 0.1 and resolved["absolute_margin"] is None
-    # Dropped: within k, and among the tenth of the query's candidates nearest to a positive (best rank, then
-    # highest cosine; a tenth of 17-19 rounds down to 1: the nearest one).
-    cos = _passage_cosines(tiny_bi_encoder)
-    best = {(q, d): min((rank(p, d), -cos(p, d)) for p in POS[q]) for q, d in every}
-    nearest = {q: min((v, d) for (q2, d), v in best.items() if q2 == q)[1] for q in POS}
-    expected = {(q, d) for q, d in nearest.items() if best[(q, d)][0] <= k}
+    # Dropped: a tenth of a query's 17-19 candidates (rounded down: one), the likeliest positive among those
+    # within k: the lowest log(rank) minus the z-score of its query cosine among the query's candidates.
+    best = {(q, d): min(rank(p, d) for p in POS[q]) for q, d in every}
+    query_cos = _query_cosines(tiny_bi_encoder)
+    expected = set()
+    for q in POS:
+        docs = [d for q2, d in every if q2 == q]
+        sims = np.array([query_cos(q, d) for d in docs])
+        z = (sims - sims.mean()) / sims.std(ddof=1)
+        within = [(np.log(best[(q, d)]) - zi, d) for d, zi in zip(docs, z) if best[(q, d)] <= k]
+        expected |= {(q, min(within)[1])} if within else set()
     dropped = {(r["query_id"], r["doc_id"]) for r in result.frame.iter_rows(named=True) if r["drop_reason"]}
     assert expected and dropped == expected
-    assert {key for key, v in best.items() if v[0] <= k} - expected  # some within k are kept by the share bound
+    assert {key for key, v in best.items() if v <= k} - expected  # some within k are kept by the share bound
     assert "_within_share" not in result.frame.columns
     monkeypatch.setattr(dn, "MIN_CALIBRATION", 3)  # q1's two alone: too few to calibrate, GISTEmbed's margin judges
     fallback = _guided(tiny, tiny_bi_encoder, tmp_path)

@@ -44,12 +44,11 @@ class Hits:
         if positive_scores is not None:
             self.positive_scores[group] = np.asarray(positive_scores, dtype=np.float32)
 
-    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """(group, document position, rank, score) of every hit, in the order added."""
+    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(group, document position, rank) of every hit, in the order added."""
         if not self._docs:
-            return np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.int32), np.empty(0, np.float32)
-        return (np.concatenate(self._groups), np.concatenate(self._docs), np.concatenate(self._ranks),
-                np.concatenate(self._scores))
+            return np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.int32)
+        return np.concatenate(self._groups), np.concatenate(self._docs), np.concatenate(self._ranks)
 
     def to_frame(self, query_ids: list[str], doc_ids: "pl.Series", *, source: str, kind: str | None = None,
                  positives: list[np.ndarray] | None = None,
