@@ -15,11 +15,12 @@ among the k corpus passages nearest to one of its query's positives. "auto" sets
 k is such that 8 in 10 positives of the positives file are among the k nearest passages of another
 positive of their query, so a positive missing from the file is caught as often; and it never drops
 more than a tenth of a query's candidates (with many positives a query, every candidate is near one of
-them): those both nearest to a positive and closest to the query. A margin on the guide's (query, candidate) cosine only catches what it scores
-above the positives, a small part of the hidden positives; a rank among a positive's neighbours, which
-does not depend on how crowded the corpus is around that positive, removes several times more while
-keeping about 90% of the other candidates (benchmarks/bench_denoise.py). max_positive_similarity, a
-threshold on the cosine to the nearest positive, is the cheaper rule (no corpus encoding).
+them): those both nearest to a positive and closest to the query. A margin on the guide's (query,
+candidate) cosine only catches what it scores above the positives, a small part of the hidden
+positives; a rank among a positive's neighbours, which does not depend on how crowded the corpus is
+around that positive, removes several times more while keeping about 90% of the other candidates
+(benchmarks/bench_denoise.py). max_positive_similarity, a threshold on the cosine to the nearest
+positive, is the cheaper rule (no corpus encoding).
 
 Optionally an LLM judge is asked about the candidates left in a grey zone of scores
 (llm_min_score <= score <= llm_max_score); those it judges relevant are dropped (llm_judge).
