@@ -529,7 +529,7 @@ def _check_rule_values(scorer: str, max_positive_similarity: object, positive_ne
         raise ConfigError(f"max_positive_similarity: a cosine in [-1, 1], 'auto' or none, got "
                           f"{max_positive_similarity!r}.")
     if positive_neighbours not in (None, AUTO) and (
-            isinstance(positive_neighbours, (str, bool)) or positive_neighbours != int(positive_neighbours)
+            isinstance(positive_neighbours, (str, bool)) or not float(positive_neighbours).is_integer()
             or positive_neighbours < 1):
         got = repr(positive_neighbours) if isinstance(positive_neighbours, str) else f"{positive_neighbours:g}"
         raise ConfigError(f"positive_neighbours: a whole number of passages (at least 1), 'auto' or none, got {got}.")
