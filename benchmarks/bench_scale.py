@@ -9,7 +9,9 @@ with Q queries (default 10k), each drawn from its positive passage. Prints wall 
             fills it with seeded clustered unit vectors, dim 384, so no model loads and no text is encoded)
   ivfpq     `minekit mine dense --index ivf-pq` on the same cache, and its recall@100 against `dense`
   evaluate  `minekit evaluate` (dense, warm cache) on the first --small passages (default 200k)
-  denoise   `minekit denoise --scorer bi-encoder` (warm cache) on the bm25 candidates of the --small corpus
+  denoise   `minekit denoise --scorer bi-encoder` (warm cache) on the bm25 candidates of the --small corpus,
+            with its positives (one a query: the default rule is off) and with a second positive for half
+            the queries (the default rule, positive_neighbours "auto", searches the corpus)
 
     nice -n 10 python benchmarks/bench_scale.py                         # everything, 1M / 10k, 200k
     nice -n 10 python benchmarks/bench_scale.py --only bm25 --passages 200000
@@ -195,10 +197,23 @@ def run(args: argparse.Namespace, work: Path, steps: list[str]) -> None:
         if not cands.is_file():
             show(f"(mine bm25 on {args.small:,} for denoise's input)",
                  timed([MINEKIT, "-q", "mine", "bm25", *inputs(small), "--out", str(cands), "--top-k", "30"]))
-        r = timed([MINEKIT, "-q", "denoise", "--candidates", str(cands), *inputs(small), "--scorer", "bi-encoder",
-                   "--model", "default", "--cache-dir", str(work / "cache"), "--max-score", "0.9",
+        denoise = [MINEKIT, "-q", "denoise", "--candidates", str(cands), "--queries", str(small / "queries.parquet"),
+                   "--corpus", str(small / "corpus.parquet"), "--scorer", "bi-encoder", "--model", "default",
+                   "--cache-dir", str(work / "cache")]
+        r = timed([*denoise, "--positives", str(small / "positives.parquet"), "--max-score", "0.9",
                    "--out", str(work / "denoised.parquet")])
         show(f"denoise bi-encoder ({args.small:,}, {pl.read_parquet(cands).height:,} pairs)", r)
+        # One positive a query leaves positive_neighbours "auto" off; with a second positive for every
+        # other query it calibrates and searches every positive's neighbours in the corpus.
+        multi = small / "positives-2.parquet"
+        positives = pl.read_parquet(small / "positives.parquet").sort("query_id")
+        extra = positives.gather_every(2).with_columns(
+            pl.read_parquet(small / "corpus.parquet")["doc_id"].sample(n=(positives.height + 1) // 2, seed=0)
+            .alias("doc_id"))
+        pl.concat([positives, extra]).unique(["query_id", "doc_id"]).sort("query_id", "doc_id").write_parquet(multi)
+        r = timed([*denoise, "--positives", str(multi), "--out", str(work / "denoised-2.parquet")])
+        kept = pl.read_parquet(work / "denoised-2.parquet").height
+        show(f"denoise bi-encoder, neighbours auto, 2 positives for half the queries", r, f"{kept:,} rows kept")
     if not args.keep and args.work:
         print(f"(data and caches left in {work}; delete when done)")
 
