@@ -4,7 +4,8 @@
    every query with >= 2 score-2 positives has some of them hidden from the miner and from denoise
    (30% of them, or one per query, as the issue measured it); its other labelled documents are masked,
    so the candidates are hidden positives and unlabelled documents. A third setting hides one and gives
-   every other labelled document as a positive (many positives a query). BM25 top-20 and dense top-30 are
+   every other labelled document as a positive (many positives a query); a fourth hides all but one (one
+   positive a query, nothing to calibrate on). BM25 top-20 and dense top-30 are
    denoised with the default rules (positive_neighbours "auto"), with max_positive_similarity "auto", with
    GISTEmbed's margin alone and with a relative margin; printed: the hidden positives removed, the other
    candidates kept, and the AUC of each signal (hidden positive scored above another candidate).
@@ -113,8 +114,9 @@ def guide_rules(queries, corpus, cache: Path, seed: int) -> None:
              ("GISTEmbed margin alone (absolute 0)", off),
              ("relative margin 0.05", {**off, "absolute_margin": None, "relative_margin": 0.05})]
     print(f"{'hidden':9} {'miner':13} {'rule':40} {'hidden removed':>15} {'others kept':>12}  target")
-    # "all": one hidden, and every other labelled document (score 1 too, ~28 a query) given as a positive
-    for label, fraction in (("30%", 0.3), ("one", None), ("one, all", None)):
+    # "all": one hidden, and every other labelled document (score 1 too, ~28 a query) given as a positive;
+    # "one given": all but one hidden, as with one positive a query (nothing to calibrate on)
+    for label, fraction in (("30%", 0.3), ("one", None), ("one, all", None), ("one given", 1.0)):
         given, hidden, masked = hide_positives(qrels, fraction=fraction, seed=seed)
         if label == "one, all":
             given = masked
@@ -139,12 +141,13 @@ def guide_rules(queries, corpus, cache: Path, seed: int) -> None:
                                     how="left")["_h"].fill_null(False).to_numpy()
             k = resolved["positive_neighbours"]
             near = -scored["neighbour_rank"].fill_null(k + 1).to_numpy().astype(float)  # higher: nearer
+            cosine = (f"{auc(scored['positive_cosine'].to_numpy(), is_hidden):.3f}"
+                      if "positive_cosine" in scored.columns else "- (no pairs to calibrate on)")
             print(f"{'':23} {h0} hidden positives among {cands.height} candidates; auto k {k} (from "
                   f"{resolved['positive_neighbours_calibrated_on']} positives), auto cosine threshold "
                   f"{resolved['max_positive_similarity']} (from {resolved['positive_similarity_calibrated_on']} "
                   f"pairs); AUC of the guide's cosine to the query {auc(scored['ce_score'].to_numpy(), is_hidden):.3f}, "
-                  f"to the nearest positive {auc(scored['positive_cosine'].to_numpy(), is_hidden):.3f}, of the "
-                  f"neighbour rank {auc(near, is_hidden):.3f}")
+                  f"to the nearest positive {cosine}, of the neighbour rank {auc(near, is_hidden):.3f}")
 
 
 def main() -> None:

@@ -10,8 +10,9 @@ with Q queries (default 10k), each drawn from its positive passage. Prints wall 
   ivfpq     `minekit mine dense --index ivf-pq` on the same cache, and its recall@100 against `dense`
   evaluate  `minekit evaluate` (dense, warm cache) on the first --small passages (default 200k)
   denoise   `minekit denoise --scorer bi-encoder` (warm cache) on the bm25 candidates of the --small corpus,
-            with its positives (one a query: the default rule is off) and with a second positive for half
-            the queries (the default rule, positive_neighbours "auto", searches the corpus)
+            with its positives (one a query) and with a second positive for half the queries (the
+            default rule, positive_neighbours "auto", calibrates on those); both search the corpus for
+            every positive's nearest passages
 
     nice -n 10 python benchmarks/bench_scale.py                         # everything, 1M / 10k, 200k
     nice -n 10 python benchmarks/bench_scale.py --only bm25 --passages 200000
@@ -202,9 +203,11 @@ def run(args: argparse.Namespace, work: Path, steps: list[str]) -> None:
                    "--cache-dir", str(work / "cache")]
         r = timed([*denoise, "--positives", str(small / "positives.parquet"), "--max-score", "0.9",
                    "--out", str(work / "denoised.parquet")])
-        show(f"denoise bi-encoder ({args.small:,}, {pl.read_parquet(cands).height:,} pairs)", r)
-        # One positive a query leaves positive_neighbours "auto" off; with a second positive for every
-        # other query it calibrates and searches every positive's neighbours in the corpus.
+        show(f"denoise bi-encoder ({args.small:,}, {pl.read_parquet(cands).height:,} pairs)", r,
+             f"{pl.read_parquet(work / 'denoised.parquet').height:,} rows kept")
+        # With one positive a query, positive_neighbours "auto" has nothing to calibrate on (k is its cap);
+        # with a second positive for every other query it calibrates first. Both search every positive's
+        # nearest passages in the corpus; --max-score 0.9 leaves that out of neither.
         multi = small / "positives-2.parquet"
         positives = pl.read_parquet(small / "positives.parquet").sort("query_id")
         extra = positives.gather_every(2).with_columns(

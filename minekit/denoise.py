@@ -13,7 +13,8 @@ too close to every positive of its query. The positives' scores are written besi
 With the bi-encoder guide, the default rule is another: positive_neighbours drops a candidate that is
 among the k corpus passages nearest to one of its query's positives. "auto" sets k by leaving one out:
 k is such that 8 in 10 positives of the positives file are among the k nearest passages of another
-positive of their query, so a positive missing from the file is caught as often; and it never drops
+positive of their query, so a positive missing from the file is caught as often (with too few
+positives to calibrate on, one a query, k is its cap, MAX_NEIGHBOURS); and it never drops
 more than a tenth of a query's candidates (with many positives a query, every candidate is near one of
 them): those both nearest to a positive and closest to the query. A margin on the guide's (query,
 candidate) cosine only catches what it scores above the positives, a small part of the hidden
@@ -649,8 +650,8 @@ def denoise_candidates(
 
     positive_neighbours (bi-encoder guide only): drop a candidate among the k corpus passages nearest to one
     of its query's positives (neighbour_rank: its best rank, null beyond k). "auto" (the default) is the
-    NEIGHBOUR_QUANTILE of positive_loo_ranks (needs MIN_CALIBRATION calibration positives; without them the
-    rule is off), at most MAX_NEIGHBOURS, and drops at most AUTO_MAX_SHARE of a query's candidates: those
+    NEIGHBOUR_QUANTILE of positive_loo_ranks, at most MAX_NEIGHBOURS (MAX_NEIGHBOURS with fewer than
+    MIN_CALIBRATION calibration positives), and drops at most AUTO_MAX_SHARE of a query's candidates: those
     within k with the lowest log(neighbour_rank) minus the z-score of ce_score among the query's candidates.
     max_positive_similarity (bi-encoder guide only): drop a candidate whose cosine to one of its query's
     positives (passage to passage, under the guide) is above it; "auto" calibrates it on the positives file:
@@ -708,8 +709,10 @@ def denoise_candidates(
         if neighbours == AUTO:
             loo = positive_loo_ranks(positives, corpus, **guide_opts)
             neighbours_calibrated_on = len(loo)
+            # Too few positives to calibrate on (one a query, as in most click data): every candidate within
+            # MAX_NEIGHBOURS may go, and the share bound alone limits what does.
             neighbours = (min(int(np.quantile(loo, NEIGHBOUR_QUANTILE, method="inverted_cdf")), MAX_NEIGHBOURS)
-                          if len(loo) >= MIN_CALIBRATION else None)
+                          if len(loo) >= MIN_CALIBRATION else MAX_NEIGHBOURS)
         if neighbours is not None:
             ranks = positive_neighbour_ranks(cand_pairs, pos_pairs, corpus, k=neighbours, **guide_opts)
             cand_scores = cand_scores.with_columns(pl.Series("neighbour_rank", ranks, dtype=pl.UInt32).replace(0, None))
@@ -795,7 +798,7 @@ def denoise_candidates(
         stats["resolved"]["positive_neighbours"] = neighbours
     if neighbours_calibrated_on is not None:
         stats["resolved"]["positive_neighbours_calibrated_on"] = neighbours_calibrated_on  # positives
-        stats["resolved"]["positive_neighbours_max_share"] = AUTO_MAX_SHARE if neighbours is not None else None
+        stats["resolved"]["positive_neighbours_max_share"] = AUTO_MAX_SHARE
     if calibrated_on is not None:
         stats["resolved"]["positive_similarity_calibrated_on"] = calibrated_on  # pairs of positives
         stats["resolved"]["positive_similarity_max_share"] = AUTO_MAX_SHARE if similarity is not None else None

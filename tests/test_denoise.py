@@ -229,7 +229,7 @@ def test_cli_bi_encoder_guide(tiny_files, tiny_bi_encoder, tmp_path, tiny):
     result = runner.invoke(app, [
         "denoise", "--candidates", str(cands), "--queries", str(tiny_files["queries"]),
         "--positives", str(tiny_files["positives"]), "--corpus", str(tiny_files["corpus"]), "--out", str(out),
-        "--scorer", "bi-encoder", "--model", str(tiny_bi_encoder),
+        "--scorer", "bi-encoder", "--model", str(tiny_bi_encoder), "--positive-neighbours", "none",
         "--cache-dir", str(tmp_path / "cache"), "--keep-dropped", "--dtype", "float32"])
     assert result.exit_code == 0, result.output
     frame = pl.read_parquet(out)
@@ -249,7 +249,7 @@ def test_cli_bi_encoder_guide(tiny_files, tiny_bi_encoder, tmp_path, tiny):
         score = float(q @ emb[TINY_CORPUS[r["doc_id"]]])
         if all(abs(score - ref) > 1e-4 for ref in refs.values()):
             above = sorted(d for d, ref in refs.items() if score > ref)
-            assert (r["drop_reason"] == "absolute_margin") == (above == pos[r["query_id"]]), r  # the default rule
+            assert (r["drop_reason"] == "absolute_margin") == (above == pos[r["query_id"]]), r  # absolute_margin auto
             if r["drop_reason"] is None:
                 assert r["excluded_for"] == above, r
     assert read_manifest(out)["steps"][-1]["params"]["scorer"] == "bi-encoder"
@@ -300,7 +300,7 @@ def test_max_positive_similarity_drops_candidates_close_to_a_positive(tiny, tiny
     cos = _passage_cosines(tiny_bi_encoder)
     nearest = {(q, d): max(cos(d, p) for p in POS[q]) for q, d in CANDS}
     threshold = float(np.median(list(nearest.values())))
-    result = _guided(tiny, tiny_bi_encoder, tmp_path, max_positive_similarity=threshold)
+    result = _guided(tiny, tiny_bi_encoder, tmp_path, max_positive_similarity=threshold, positive_neighbours=None)
     frame = result.frame
     for r in frame.iter_rows(named=True):
         assert r["positive_cosine"] == pytest.approx(nearest[(r["query_id"], r["doc_id"])], abs=1e-5)
@@ -423,10 +423,13 @@ def test_auto_neighbours_leave_one_out_and_drop_a_tenth_at_most(tiny, tiny_bi_en
     assert expected and dropped == expected
     assert {key for key, v in best.items() if v <= k} - expected  # some within k are kept by the share bound
     assert "_within_share" not in result.frame.columns
-    monkeypatch.setattr(dn, "MIN_CALIBRATION", 3)  # q1's two alone: too few to calibrate, GISTEmbed's margin judges
-    fallback = _guided(tiny, tiny_bi_encoder, tmp_path)
-    assert fallback.stats["resolved"]["positive_neighbours"] is None
-    assert fallback.stats["resolved"]["absolute_margin"] == 0.0 and "neighbour_rank" not in fallback.frame.columns
+    # q1's two positives alone are too few to calibrate on: k is its cap, and the share bound alone decides
+    # (2-3 candidates a query: its likeliest one).
+    monkeypatch.setattr(dn, "MIN_CALIBRATION", 3)
+    capped = _guided(tiny, tiny_bi_encoder, tmp_path)
+    resolved = capped.stats["resolved"]
+    assert resolved["positive_neighbours"] == dn.MAX_NEIGHBOURS and resolved["positive_neighbours_calibrated_on"] == 2
+    assert resolved["absolute_margin"] is None and capped.stats["dropped"] == {"positive_neighbours": len(POS)}
 
 
 def test_calibration_positives_pick_the_same_ones_whatever_the_order():
