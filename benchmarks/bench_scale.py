@@ -206,8 +206,8 @@ def run(args: argparse.Namespace, work: Path, steps: list[str]) -> None:
         show(f"denoise bi-encoder ({args.small:,}, {pl.read_parquet(cands).height:,} pairs)", r,
              f"{pl.read_parquet(work / 'denoised.parquet').height:,} rows kept")
         # With one positive a query, positive_neighbours "auto" has nothing to calibrate on (k is its cap);
-        # with a second positive for every other query it calibrates first. Both search every positive's
-        # nearest passages in the corpus; --max-score 0.9 leaves that out of neither.
+        # with a second positive for every other query it calibrates first. Both runs search every
+        # positive's nearest passages in the corpus (the first also applies --max-score 0.9, as it did).
         multi = small / "positives-2.parquet"
         positives = pl.read_parquet(small / "positives.parquet").sort("query_id")
         extra = positives.gather_every(2).with_columns(
@@ -216,7 +216,7 @@ def run(args: argparse.Namespace, work: Path, steps: list[str]) -> None:
         pl.concat([positives, extra]).unique(["query_id", "doc_id"]).sort("query_id", "doc_id").write_parquet(multi)
         r = timed([*denoise, "--positives", str(multi), "--out", str(work / "denoised-2.parquet")])
         kept = pl.read_parquet(work / "denoised-2.parquet").height
-        show(f"denoise bi-encoder, neighbours auto, 2 positives for half the queries", r, f"{kept:,} rows kept")
+        show("denoise bi-encoder, neighbours auto, 2 positives for half the queries", r, f"{kept:,} rows kept")
     if not args.keep and args.work:
         print(f"(data and caches left in {work}; delete when done)")
 

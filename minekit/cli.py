@@ -523,10 +523,9 @@ def denoise_cmd(
     positive_neighbours: Annotated[Optional[str], typer.Option(
         help="Bi-encoder guide: drop candidates among the K corpus passages nearest to one of the query's positives "
              "(passage to passage). The default, auto, sets K so that 8 in 10 positives in --positives are among "
-             "the K nearest to another positive of their query (256 with one positive a query), and drops at most "
-             "a tenth of a query's "
-             "candidates, those both nearest to a positive and closest to the query ('none' turns it off). "
-             "Encodes the whole corpus (shares mine dense's cache).",
+             "the K nearest to another positive of their query (256 with one positive a query), and drops at "
+             "most a tenth of a query's candidates, those both nearest to a positive and closest to the query "
+             "('none' turns it off). Encodes the whole corpus (shares mine dense's cache).",
         parser=lambda v: _threshold(v, auto=True))] = DEFAULT,
     max_positive_similarity: Annotated[Optional[str], typer.Option(
         help="Bi-encoder guide: drop candidates whose cosine to one of the query's positives (passage to passage) "
