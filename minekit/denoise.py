@@ -324,9 +324,7 @@ def positive_cosines(candidates: "pl.DataFrame", positives: "pl.DataFrame", corp
     """
     import polars as pl
 
-    rows = candidates.select(pl.int_range(pl.len(), dtype=pl.UInt32).alias("_c"), "query_id", "doc_id")
-    pairs = (rows.join(positives.select("query_id", pl.col("doc_id").alias("_pos")).unique(), on="query_id")
-             .filter(pl.col("doc_id") != pl.col("_pos")))
+    rows, pairs = _candidate_positive_pairs(candidates, positives)
     sims = _pair_cosines(pairs, corpus, block_size, show_progress, _shared, guide)
     top = pairs.select("_c").with_columns(pl.Series("_s", sims)).group_by("_c").agg(pl.col("_s").max())
     best = np.full(rows.height, np.nan, dtype=np.float32)
@@ -338,12 +336,27 @@ def positive_pair_cosines(positives: "pl.DataFrame", corpus: "pl.DataFrame", *, 
                           show_progress: bool = True, _shared: dict | None = None, **guide) -> np.ndarray:
     """The cosine of every pair of positives of the same query (each pair once) among calibration_positives:
     what max_positive_similarity "auto" takes the AUTO_QUANTILE of."""
+    pairs = _pairs_of_positives(calibration_positives(positives), each_once=True)
+    return _pair_cosines(pairs, corpus, block_size, show_progress, _shared, guide)
+
+
+def _candidate_positive_pairs(candidates: "pl.DataFrame", positives: "pl.DataFrame"):
+    """(rows: candidates numbered _c, pairs: each row with every other positive _pos of its query)."""
     import polars as pl
 
-    picked = calibration_positives(positives)
-    pairs = (picked.join(picked.rename({"doc_id": "_pos"}), on="query_id")
-             .filter(pl.col("doc_id") < pl.col("_pos")).sort("query_id", "doc_id", "_pos"))
-    return _pair_cosines(pairs, corpus, block_size, show_progress, _shared, guide)
+    rows = candidates.select(pl.int_range(pl.len(), dtype=pl.UInt32).alias("_c"), "query_id", "doc_id")
+    pairs = (rows.join(positives.select("query_id", pl.col("doc_id").alias("_pos")).unique(), on="query_id")
+             .filter(pl.col("doc_id") != pl.col("_pos")))
+    return rows, pairs
+
+
+def _pairs_of_positives(picked: "pl.DataFrame", *, each_once: bool) -> "pl.DataFrame":
+    """(query_id, doc_id, _pos) for positives of the same query: each unordered pair once, or both ways."""
+    import polars as pl
+
+    other = pl.col("doc_id") < pl.col("_pos") if each_once else pl.col("doc_id") != pl.col("_pos")
+    return (picked.join(picked.rename({"doc_id": "_pos"}), on="query_id").filter(other)
+            .sort("query_id", "doc_id", "_pos"))
 
 
 def calibration_positives(positives: "pl.DataFrame", max_queries: int = CALIBRATION_QUERIES,
@@ -398,9 +411,7 @@ def positive_neighbour_ranks(candidates: "pl.DataFrame", positives: "pl.DataFram
     around a positive. guide: as positive_cosines; the whole corpus is encoded (through the cache)."""
     import polars as pl
 
-    rows = candidates.select(pl.int_range(pl.len(), dtype=pl.UInt32).alias("_c"), "query_id", "doc_id")
-    pairs = (rows.join(positives.select("query_id", pl.col("doc_id").alias("_pos")).unique(), on="query_id")
-             .filter(pl.col("doc_id") != pl.col("_pos")))
+    rows, pairs = _candidate_positive_pairs(candidates, positives)
     ranks = _neighbour_ranks(pairs, corpus, k, show_progress, _shared, guide)
     best = (pairs.select("_c").with_columns(pl.Series("_r", ranks)).filter(pl.col("_r") > 0)
             .group_by("_c").agg(pl.col("_r").min()))
@@ -417,9 +428,8 @@ def positive_loo_ranks(positives: "pl.DataFrame", corpus: "pl.DataFrame", *, sho
     positive_neighbours "auto" takes the NEIGHBOUR_QUANTILE of."""
     import polars as pl
 
-    picked = calibration_positives(positives, max_queries=NEIGHBOUR_CALIBRATION_QUERIES)
-    pairs = (picked.join(picked.rename({"doc_id": "_pos"}), on="query_id")
-             .filter(pl.col("doc_id") != pl.col("_pos")).sort("query_id", "doc_id", "_pos"))
+    pairs = _pairs_of_positives(calibration_positives(positives, max_queries=NEIGHBOUR_CALIBRATION_QUERIES),
+                                each_once=False)
     ranks = _neighbour_ranks(pairs, corpus, MAX_NEIGHBOURS, show_progress, _shared, guide)
     best = (pairs.select("query_id", "doc_id").with_columns(
         pl.Series("_r", ranks).replace(0, MAX_NEIGHBOURS + 1)).group_by("query_id", "doc_id", maintain_order=True)
