@@ -3,6 +3,8 @@ several training seeds, in two label regimes, and evaluate on a held-out split.
 
   python benchmarks/experiment_nfcorpus.py --work /tmp/nfexp --split dev --seeds 0 \
       --variants base,pairs,ntuple-3,ntuple-3-random,simans,ntuple-5 2>/tmp/nfexp.log     # choose
+  python benchmarks/experiment_nfcorpus.py --work /tmp/nfexp --split dev --seeds 0,1,2 \
+      --variants base,pairs,ntuple-5,ntuple-7 2>/tmp/nfexp.log                           # 5 or 7 negatives
   python benchmarks/experiment_nfcorpus.py --work /tmp/nfexp --split test --seeds 0,1,2 2>/tmp/nfexp.log   # report
 
 Data: ../shared/data/nfcorpus (lowercased, stopwords removed; see its SOURCE.md). Training pairs: one seeded
@@ -62,6 +64,7 @@ RECIPES = {
     "ntuple-3-random": {"sources": ["bm25", "dense"], "filter": {},
                         "build": {"format": "n-tuple", "num_negatives": 3, "sampling_strategy": "random"}},
     "ntuple-5": {"sources": ["bm25", "dense"], "filter": {}, "build": {"format": "n-tuple", "num_negatives": 5}},
+    "ntuple-7": {"sources": ["bm25", "dense"], "filter": {}, "build": {"format": "n-tuple", "num_negatives": 7}},
     "percpos-top1": {"sources": ["bm25", "dense"], "filter": {}, "build": {"num_negatives": 1}},
     # the sampling strategies at 3 negatives (as simans ran on dev), so they compare with ntuple-3:
     "simans": {"sources": ["bm25", "dense"], "filter": {},
