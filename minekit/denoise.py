@@ -723,20 +723,19 @@ def denoise_candidates(
             # MAX_NEIGHBOURS may go, and the share bound alone limits what does.
             neighbours = (min(int(np.quantile(loo, NEIGHBOUR_QUANTILE, method="inverted_cdf")), MAX_NEIGHBOURS)
                           if len(loo) >= MIN_CALIBRATION else MAX_NEIGHBOURS)
-        if neighbours is not None:
-            ranks = positive_neighbour_ranks(cand_pairs, pos_pairs, corpus, k=neighbours, **guide_opts)
-            cand_scores = cand_scores.with_columns(pl.Series("neighbour_rank", ranks, dtype=pl.UInt32).replace(0, None))
-            if positive_neighbours == AUTO:
-                # As max_positive_similarity "auto", at most AUTO_MAX_SHARE of a query's candidates (rounded down,
-                # at least one): of those within k, the likeliest positives, near a positive *and* close to the
-                # query (log rank minus the z-score of the guide's query cosine among the query's candidates;
-                # either signal alone removes fewer hidden positives at the same share, bench_denoise.py).
-                q = pl.col("ce_score")
-                z = ((q - q.mean().over("query_id")) / q.std().over("query_id")).fill_nan(0).fill_null(0)
-                nearness = pl.Series(np.where(ranks > 0, np.log(np.maximum(ranks, 1)), np.inf))
-                cap = (pl.len() * AUTO_MAX_SHARE).floor().clip(lower_bound=1)
-                cand_scores = cand_scores.with_columns((pl.lit(nearness) - z).alias("_within_share")).with_columns(
-                    pl.col("_within_share").rank("ordinal").over("query_id") <= cap.over("query_id"))
+        ranks = positive_neighbour_ranks(cand_pairs, pos_pairs, corpus, k=neighbours, **guide_opts)
+        cand_scores = cand_scores.with_columns(pl.Series("neighbour_rank", ranks, dtype=pl.UInt32).replace(0, None))
+        if positive_neighbours == AUTO:
+            # As max_positive_similarity "auto", at most AUTO_MAX_SHARE of a query's candidates (rounded down,
+            # at least one): of those within k, the likeliest positives, near a positive *and* close to the
+            # query (log rank minus the z-score of the guide's query cosine among the query's candidates;
+            # either signal alone removes fewer hidden positives at the same share, bench_denoise.py).
+            q = pl.col("ce_score")
+            z = ((q - q.mean().over("query_id")) / q.std().over("query_id")).fill_nan(0).fill_null(0)
+            nearness = pl.Series(np.where(ranks > 0, np.log(np.maximum(ranks, 1)), np.inf))
+            cap = (pl.len() * AUTO_MAX_SHARE).floor().clip(lower_bound=1)
+            cand_scores = cand_scores.with_columns((pl.lit(nearness) - z).alias("_within_share")).with_columns(
+                pl.col("_within_share").rank("ordinal").over("query_id") <= cap.over("query_id"))
     if scorer == "bi-encoder" and max_positive_similarity is not None:
         cosine_opts = dict(block_size=block_size, **guide_opts)
         similarity = max_positive_similarity
