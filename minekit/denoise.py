@@ -430,7 +430,7 @@ def positive_loo_ranks(positives: "pl.DataFrame", corpus: "pl.DataFrame", *, sho
 
     pairs = _pairs_of_positives(calibration_positives(positives, max_queries=NEIGHBOUR_CALIBRATION_QUERIES),
                                 each_once=False)
-    ranks = _neighbour_ranks(pairs, corpus, MAX_NEIGHBOURS, show_progress, _shared, guide)
+    ranks = _neighbour_ranks(pairs, corpus, MAX_NEIGHBOURS, show_progress, _shared, guide, keep=True)
     best = (pairs.select("query_id", "doc_id").with_columns(
         pl.Series("_r", ranks).replace(0, MAX_NEIGHBOURS + 1)).group_by("query_id", "doc_id", maintain_order=True)
         .agg(pl.col("_r").min()))
@@ -438,8 +438,12 @@ def positive_loo_ranks(positives: "pl.DataFrame", corpus: "pl.DataFrame", *, sho
 
 
 def _neighbour_ranks(pairs: "pl.DataFrame", corpus: "pl.DataFrame", k: int, show_progress: bool,
-                     shared: dict | None, guide: dict) -> np.ndarray:
-    """For each row of pairs, the rank of doc_id among the k corpus passages nearest to _pos (0: not among them)."""
+                     shared: dict | None, guide: dict, *, keep: bool = False) -> np.ndarray:
+    """For each row of pairs, the rank of doc_id among the k corpus passages nearest to _pos (0: not among them).
+
+    keep holds the lists searched in shared (the calibration's: NEIGHBOUR_CALIBRATION_QUERIES queries at most,
+    k ints a positive, small beside the corpus vectors), so a later call at k or less does not search those
+    positives again."""
     import polars as pl
 
     from minekit.embed import TextColumn
@@ -452,22 +456,46 @@ def _neighbour_ranks(pairs: "pl.DataFrame", corpus: "pl.DataFrame", k: int, show
     shared = shared if shared is not None else {}
     if "corpus" not in shared:  # one encoding (and one cache lookup) for calibration and candidates
         ordered = corpus.sort("doc_id")
-        shared["corpus"] = ordered["doc_id"], encoder.encode_stored(
-            TextColumn(ordered, passage_text()), prompt=prompt, show_progress=show_progress, desc="guide: corpus")
-    doc_ids, vectors = shared["corpus"]
-    where = pl.DataFrame({"_pos": doc_ids, "_at": np.arange(len(doc_ids), dtype=np.int64)})
-    searched = pairs.select("_pos").unique().sort("_pos").join(where, on="_pos", how="inner", maintain_order="left")
-    rows = pairs.select("doc_id", "_pos").with_row_index("_row")
+        vectors = encoder.encode_stored(TextColumn(ordered, passage_text()), prompt=prompt,
+                                        show_progress=show_progress, desc="guide: corpus")
+        where = pl.DataFrame({"_pos": ordered["doc_id"], "_at": np.arange(ordered.height, dtype=np.int64)})
+        shared["corpus"] = vectors, where
+    vectors, where = shared["corpus"]
+    # corpus positions (ints) rather than ids: lighter to hold and to join
+    rows = (pairs.select("doc_id", "_pos").with_row_index("_row")
+            .join(where.rename({"_pos": "doc_id", "_at": "_d"}), on="doc_id", how="inner")
+            .join(where.rename({"_at": "_p"}), on="_pos", how="inner").select("_row", "_p", "_d"))
+    kept_k, kept = shared.get("neighbours", (0, None))
+
+    def record(lists: "pl.DataFrame") -> None:
+        found = rows.join(lists, on=["_p", "_d"], how="inner")
+        out[found["_row"].to_numpy()] = found["_rank"].to_numpy()
+
+    searched = rows.select("_p").unique().sort("_p")
+    if kept is not None and k <= kept_k:
+        record(kept.filter(pl.col("_rank") <= k))
+        searched = searched.join(kept.select("_p").unique(), on="_p", how="anti")
     for a in range(0, searched.height, _NEIGHBOUR_BLOCK):
-        part = searched.slice(a, _NEIGHBOUR_BLOCK)
-        at = part["_at"].to_numpy()
+        at = searched["_p"].slice(a, _NEIGHBOUR_BLOCK).to_numpy()
         hits = search_exact(vectors, np.arange(len(at)), vectors, [np.array([i]) for i in at], top_k=k, row_index=at,
                             desc="guide: neighbours of positives", show_progress=show_progress)
         group, doc, rank = hits.arrays()
-        lists = pl.DataFrame({"_pos": part["_pos"].gather(group), "doc_id": doc_ids.gather(doc), "_rank": rank})
-        found = rows.join(lists, on=["_pos", "doc_id"], how="inner")
-        out[found["_row"].to_numpy()] = found["_rank"].to_numpy()
+        lists = pl.DataFrame({"_p": at[group], "_d": doc, "_rank": rank}, schema_overrides={"_rank": pl.Int32})
+        record(lists)
+        if keep:
+            kept = lists if kept is None or kept_k != k else pl.concat([kept, lists])
+            kept_k = k
+            shared["neighbours"] = kept_k, kept
     return out
+
+
+def _first_share(order: "pl.Expr") -> "pl.Expr":
+    """True for the AUTO_MAX_SHARE of a query's candidates (rounded down, at least one) that come first in
+    order (ties: the first row): the most an "auto" rule drops of a query."""
+    import polars as pl
+
+    cap = (pl.len() * AUTO_MAX_SHARE).floor().clip(lower_bound=1)
+    return order.rank("ordinal").over("query_id") <= cap.over("query_id")
 
 
 def _passage_encoder(shared: dict | None, guide: dict):
@@ -733,9 +761,8 @@ def denoise_candidates(
             q = pl.col("ce_score")
             z = ((q - q.mean().over("query_id")) / q.std().over("query_id")).fill_nan(0).fill_null(0)
             nearness = pl.Series(np.where(ranks > 0, np.log(np.maximum(ranks, 1)), np.inf))
-            cap = (pl.len() * AUTO_MAX_SHARE).floor().clip(lower_bound=1)
             cand_scores = cand_scores.with_columns((pl.lit(nearness) - z).alias("_within_share")).with_columns(
-                pl.col("_within_share").rank("ordinal").over("query_id") <= cap.over("query_id"))
+                _first_share(pl.col("_within_share")))
     if scorer == "bi-encoder" and max_positive_similarity is not None:
         cosine_opts = dict(block_size=block_size, **guide_opts)
         similarity = max_positive_similarity
@@ -752,9 +779,8 @@ def denoise_candidates(
                 pl.Series("positive_cosine", cosines, dtype=pl.Float32).fill_nan(None))
             if max_positive_similarity == AUTO:
                 # Many positives a query lift every candidate's nearest-positive cosine: "auto" never drops
-                # more than AUTO_MAX_SHARE of a query's candidates (its own, so shards agree).
-                cand_scores = cand_scores.with_columns(pl.col("positive_cosine").quantile(1 - AUTO_MAX_SHARE, "linear")
-                                                       .over("query_id").alias("_share_bound"))
+                # more than AUTO_MAX_SHARE of a query's candidates (its own, so shards agree), the closest.
+                cand_scores = cand_scores.with_columns(_first_share(-pl.col("positive_cosine")).alias("_closest_share"))
     if absolute_margin == AUTO:
         absolute_margin = None if similarity is not None or neighbours is not None else 0.0
     scored = _with_positive_ce_scores(
@@ -766,7 +792,7 @@ def denoise_candidates(
     if similarity is not None:
         similar_keep = pl.col("positive_cosine").is_null() | (pl.col("positive_cosine") <= similarity)
         if max_positive_similarity == AUTO:
-            similar_keep = similar_keep | (pl.col("positive_cosine") <= pl.col("_share_bound")).fill_null(False)
+            similar_keep = similar_keep | ~pl.col("_closest_share").fill_null(False)
     neighbour_keep = None
     if neighbours is not None:
         neighbour_keep = pl.col("neighbour_rank").is_null()
@@ -815,7 +841,7 @@ def denoise_candidates(
         stats["dropped_before"] = earlier.height
     if pseudo is not None:
         stats["pseudo_positives"] = pseudo.height
-    internal = [*rules.MARGIN_COLUMNS, "_relevant", "_share_bound", "_within_share"]
+    internal = [*rules.MARGIN_COLUMNS, "_relevant", "_within_share", "_closest_share"]
     out_cols = [c for c in marked.columns if c not in internal and c != "drop_reason"]
     if keep_dropped:
         frame = pl.concat([marked.select(*out_cols, "drop_reason"), earlier], how="diagonal_relaxed")

@@ -16,6 +16,7 @@ dn = importlib.import_module("minekit.denoise")  # minekit.denoise is the stage 
 from minekit.cli import app
 from minekit.errors import ConfigError
 from minekit.io import read_manifest
+from minekit.mine import exact
 
 from conftest import TINY_CORPUS, TINY_QUERIES
 
@@ -332,16 +333,16 @@ def test_auto_similarity_is_a_quantile_of_the_positives_own_cosines(tiny, tiny_b
     assert result.stats["resolved"]["positive_similarity_calibrated_on"] == 1
     assert result.stats["resolved"]["max_positive_similarity"] == pytest.approx(cos("d01", "d04"), abs=1e-5)
     # Dropped: above the threshold, and among the tenth of its query's candidates closest to a positive
-    # (above the 0.9 quantile of theirs: with 2 or 3 candidates a query, at most its closest one).
+    # (rounded down, at least one: with 2 or 3 candidates a query, at most its closest one).
     nearest = {(q, d): max(cos(d, p) for p in POS[q]) for q, d in CANDS}
-    bound = {q: np.quantile([v for (q2, _), v in nearest.items() if q2 == q], 0.9) for q in POS}
-    expected = {(q, d) for (q, d), v in nearest.items() if v > cos("d01", "d04") + 1e-5 and v > bound[q] + 1e-6}
+    closest = {(q, max((v, d) for (q2, d), v in nearest.items() if q2 == q)[1]) for q in POS}
+    expected = {key for key, v in nearest.items() if v > cos("d01", "d04") + 1e-5 and key in closest}
     dropped = {(r["query_id"], r["doc_id"]) for r in result.frame.iter_rows(named=True) if r["drop_reason"]}
     assert expected and dropped == expected and len(dropped) <= len(POS)
     above = {key for key, v in nearest.items() if v > cos("d01", "d04") + 1e-5}
     assert above - expected  # some candidates above the threshold are kept by the share bound
     assert result.stats["resolved"]["positive_similarity_max_share"] == 0.1
-    assert "_share_bound" not in result.frame.columns
+    assert "_closest_share" not in result.frame.columns
     # Too few pairs to calibrate on: the rule is off and GISTEmbed's margin judges.
     monkeypatch.setattr(dn, "MIN_CALIBRATION", 2)
     fallback = _guided(tiny, tiny_bi_encoder, tmp_path, **rule)
@@ -400,6 +401,12 @@ def test_auto_neighbours_leave_one_out_and_drop_a_tenth_at_most(tiny, tiny_bi_en
     positives = pl.concat([positives, pl.DataFrame({"query_id": ["q4"], "doc_id": ["d20"], "score": [1]},
                                                    schema=positives.schema)])
     every = [(q, d) for q in POS for d in TINY_CORPUS if d not in POS[q]]  # 17-19 candidates a query
+    searched, search_exact = [], exact.search_exact
+
+    def spy(*args, row_index, **kwargs):
+        searched.extend(row_index.tolist())
+        return search_exact(*args, row_index=row_index, **kwargs)
+    monkeypatch.setattr(exact, "search_exact", spy)
     result = dn.denoise_candidates(_cands(every), queries, positives, corpus, scorer="bi-encoder",  # the defaults
                                    model=str(tiny_bi_encoder), dtype="float32", cache_dir=tmp_path, keep_dropped=True,
                                    show_progress=False)
@@ -423,6 +430,8 @@ def test_auto_neighbours_leave_one_out_and_drop_a_tenth_at_most(tiny, tiny_bi_en
     assert expected and dropped == expected
     assert {key for key, v in best.items() if v <= k} - expected  # some within k are kept by the share bound
     assert "_within_share" not in result.frame.columns
+    # q1's positives are searched to calibrate k (at the cap) and not again for its candidates
+    assert len(searched) == len(set(searched)) == len({d for docs in POS.values() for d in docs} | {"d13", "d20"})
     # q1's two positives alone are too few to calibrate on: k is its cap, and the share bound alone decides
     # (2-3 candidates a query: its likeliest one).
     monkeypatch.setattr(dn, "MIN_CALIBRATION", 3)
