@@ -20,7 +20,8 @@ query. Two label regimes, the same training pairs:
 Every variant trains the same number of steps (--pairs // --batch-size, one epoch of the pairs) with the
 same learning rate, max_seq_length and training dtype; a training seed sets data order, initialisation of nothing else,
 and the seed of every random draw in build. Evaluation is exact search over the corpus on the chosen
-split (graded nDCG). Results go to WORK/results-SPLIT-DTYPE.json after every run (a rerun skips what is there), and
+split (graded nDCG). Results go to WORK/results-SPLIT-DTYPE.json after every run (a rerun skips what is there;
+another budget, e.g. --learning-rate 2e-5, goes to results-SPLIT-DTYPE-learningrate2e-05.json), and
 the table (mean and standard deviation over seeds) to stdout.
 """
 
@@ -79,6 +80,11 @@ RECIPES = {
 }
 
 
+# The budget and the candidates every variant shares; a run with other values keeps its results (and its
+# candidates) in files named after what differs, so cached runs are never mixed across budgets.
+BUDGET = {"pairs": 1600, "per_query": 3, "batch_size": 32, "learning_rate": 5e-5, "max_seq_length": 96, "top_k": 30}
+
+
 def sample_pairs(positives: pl.DataFrame, *, n: int, per_query: int, seed: int) -> pl.DataFrame:
     """A seeded sample of n score-2 pairs, at most per_query a query."""
     direct = positives.filter(pl.col("score") >= 2).sort("query_id", "doc_id")
@@ -93,12 +99,8 @@ def main() -> None:
     parser.add_argument("--split", default="test", choices=["test", "dev"])
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--settings", default="sparse,complete")
-    parser.add_argument("--pairs", type=int, default=1600)
-    parser.add_argument("--per-query", type=int, default=3)
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--learning-rate", type=float, default=5e-5)
-    parser.add_argument("--max-seq-length", type=int, default=96)
-    parser.add_argument("--top-k", type=int, default=30)
+    for name, value in BUDGET.items():
+        parser.add_argument(f"--{name.replace('_', '-')}", type=type(value), default=value)
     parser.add_argument("--dtype", default="bfloat16", choices=["float32", "bfloat16"],
                         help="training precision (bfloat16 autocast: about 1.8x faster on AMX CPUs); results of "
                              "each dtype are kept apart")
@@ -121,7 +123,10 @@ def main() -> None:
     work = args.work
     work.mkdir(parents=True, exist_ok=True)
     cache = str(work / "embeddings")
-    results_path = work / f"results-{args.split}-{args.dtype}.json"
+    # Runs under another budget (or other candidates) are other results: they get files of their own.
+    tag = "".join(f"-{name.replace('_', '')}{getattr(args, name)}" for name, value in BUDGET.items()
+                  if getattr(args, name) != value)
+    results_path = work / f"results-{args.split}-{args.dtype}{tag}.json"
     results = json.loads(results_path.read_text()) if results_path.is_file() else {}
 
     train_in = read_inputs(DATA / "queries.parquet", DATA / "qrels-train.parquet", DATA / "corpus.parquet")
@@ -153,7 +158,7 @@ def main() -> None:
     def mined(source: str, setting: str) -> pl.DataFrame:
         key = (source, setting)
         if key not in candidates:
-            path = work / f"cands-{source}-{setting}.parquet"
+            path = work / f"cands-{source}-{setting}{tag}.parquet"
             stale = source == "dense" and path.is_file() and "positive_similarities" not in pl.read_parquet_schema(path)
             if stale or not path.is_file():  # written before mine dense kept the candidate-positive cosines
                 started = time.perf_counter()
