@@ -465,16 +465,17 @@ def _neighbour_ranks(pairs: "pl.DataFrame", corpus: "pl.DataFrame", k: int, show
     rows = (pairs.select("doc_id", "_pos").with_row_index("_row")
             .join(where.rename({"_pos": "doc_id", "_at": "_d"}), on="doc_id", how="inner")
             .join(where.rename({"_at": "_p"}), on="_pos", how="inner").select("_row", "_p", "_d"))
-    kept_k, kept = shared.get("neighbours", (0, None))
 
     def record(lists: "pl.DataFrame") -> None:
         found = rows.join(lists, on=["_p", "_d"], how="inner")
         out[found["_row"].to_numpy()] = found["_rank"].to_numpy()
 
     searched = rows.select("_p").unique().sort("_p")
-    if kept is not None and k <= kept_k:
-        record(kept.filter(pl.col("_rank") <= k))
-        searched = searched.join(kept.select("_p").unique(), on="_p", how="anti")
+    known_k, known = shared.get("neighbours", (0, None))
+    if known is not None and k <= known_k:
+        record(known.filter(pl.col("_rank") <= k))
+        searched = searched.join(known.select("_p").unique(), on="_p", how="anti")
+    kept = []
     for a in range(0, searched.height, _NEIGHBOUR_BLOCK):
         at = searched["_p"].slice(a, _NEIGHBOUR_BLOCK).to_numpy()
         hits = search_exact(vectors, np.arange(len(at)), vectors, [np.array([i]) for i in at], top_k=k, row_index=at,
@@ -483,9 +484,9 @@ def _neighbour_ranks(pairs: "pl.DataFrame", corpus: "pl.DataFrame", k: int, show
         lists = pl.DataFrame({"_p": at[group], "_d": doc, "_rank": rank}, schema_overrides={"_rank": pl.Int32})
         record(lists)
         if keep:
-            kept = lists if kept is None or kept_k != k else pl.concat([kept, lists])
-            kept_k = k
-            shared["neighbours"] = kept_k, kept
+            kept.append(lists)
+    if kept:
+        shared["neighbours"] = k, pl.concat(kept)
     return out
 
 
