@@ -2,7 +2,7 @@
 
 0. The bi-encoder guide's rules, as a user runs `minekit denoise --scorer bi-encoder`: on the test split,
    every query with >= 2 score-2 positives has some of them hidden from the miner and from denoise
-   (30% of them, or one per query, as the issue measured it); its other labelled documents are masked,
+   (30% of them, or one per query); its other labelled documents are masked,
    so the candidates are hidden positives and unlabelled documents. A third setting hides one and gives
    every other labelled document as a positive (many positives a query); a fourth hides all but one (one
    positive a query, nothing to calibrate on). BM25 top-20 and dense top-30 are
@@ -11,7 +11,7 @@
    candidates kept, and the AUC of each signal (hidden positive scored above another candidate).
    Target: >= 80% of the hidden positives removed while >= 90% of the other candidates are kept.
    About 2 minutes. Steps 1-2 run with --reranker.
-1. Train a reranker (minekit.train_reranker, from the default MiniLM bi-encoder weights) on NFCorpus
+1. Train a reranker (minekit.training.reranker, from the default MiniLM bi-encoder weights) on NFCorpus
    train data built with minekit: BM25 negatives (all train qrels excluded), a sample of queries with
    up to 2 score-2 positives each, 3 negatives per positive.
 2. On the test split (a sample of queries with >= 2 score-2 positives), hide ~30% of each query's
@@ -48,7 +48,7 @@ def load(name: str) -> pl.DataFrame:
 
 
 def train_data(queries, corpus, qrels, *, n_queries, top_k, seed):
-    from minekit.build import build_dataset
+    from minekit.dataset.build import build_dataset
     from minekit.mine.bm25 import mine_bm25
 
     rng = np.random.default_rng(seed)
@@ -103,7 +103,7 @@ def auc(scores: np.ndarray, is_hidden: np.ndarray) -> float:
 
 
 def guide_rules(queries, corpus, cache: Path, seed: int) -> None:
-    from minekit.denoise import denoise_candidates
+    from minekit.clean.denoise import denoise_candidates
     from minekit.mine.bm25 import mine_bm25
     from minekit.mine.dense import mine_dense
 
@@ -163,9 +163,9 @@ def main() -> None:
     ap.add_argument("--reranker", action="store_true", help="also train a reranker and denoise with it (steps 1-2)")
     args = ap.parse_args()
 
-    from minekit.denoise import denoise_candidates
+    from minekit.clean.denoise import denoise_candidates
     from minekit.mine.bm25 import mine_bm25
-    from minekit.train_reranker import train_reranker
+    from minekit.training.reranker import train_reranker
 
     work = args.work or Path(tempfile.mkdtemp(prefix="bench-denoise-"))
     work.mkdir(parents=True, exist_ok=True)

@@ -90,7 +90,7 @@ def child_st(args: argparse.Namespace) -> None:
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.util import mine_hard_negatives
 
-    from minekit.models import resolve_model
+    from minekit.encode.models import resolve_model
 
     work = Path(args.work)
     queries = pl.read_parquet(work / "queries.parquet")
@@ -217,8 +217,9 @@ def child_fill(args: argparse.Namespace) -> None:
     import numpy as np
     import polars as pl
 
-    from minekit.embed import Encoder, text_keys
-    from minekit.schema import passage_text
+    from minekit.encode.cache import text_keys
+    from minekit.encode.encoder import Encoder
+    from minekit.inputs.schema import passage_text
 
     work = Path(args.work)
     corpus = pl.read_parquet(work / "corpus.parquet").sort("doc_id")

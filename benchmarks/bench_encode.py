@@ -4,7 +4,7 @@ On NFCorpus (a seeded sample of `--passages` passages, title + text as minekit e
 test split's queries), each option encodes the same passages; speed is passages/s (wall and CPU time,
 same process; float32 and the best torch option are timed twice, interleaved with the others, and
 their best run is kept), quality is each query's top-10 passages compared with float32's
-(minekit.embed.top_k_overlap): the mean and the 5th percentile over queries. minekit offers an option
+(minekit.encode.embed.top_k_overlap): the mean and the 5th percentile over queries. minekit offers an option
 only if the mean overlap is >= 0.95, and a runtime other than torch only if it is also >= 1.3x faster
 than the best torch option.
 
@@ -106,8 +106,11 @@ def main() -> None:
     import polars as pl
     import torch
 
-    from minekit.embed import Encoder, _normalize, _quantize, cpu_has_bf16, top_k_overlap
-    from minekit.schema import passage_text
+    from minekit.encode.cache import normalize as _normalize, quantize as _quantize
+    from minekit.encode.device import cpu_has_bf16
+    from minekit.encode.embed import top_k_overlap
+    from minekit.encode.encoder import Encoder
+    from minekit.inputs.schema import passage_text
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--passages", type=int, default=1000, help="Seeded sample of the corpus; 0 = all.")
@@ -167,7 +170,7 @@ def main() -> None:
         q = _normalize(qs.astype(np.float32) * (qscale[:, None] if qscale is not None else 1.0))
         report(f"storage {precision}", q, d, 0, 0)
 
-    from minekit.models import resolve_model
+    from minekit.encode.models import resolve_model
     from sentence_transformers import SentenceTransformer
 
     path = resolve_model("default")

@@ -3,7 +3,7 @@
 Each run is its own process. The Ray runs start a local Ray (`ray.init(num_cpus=N)`), which is counted
 separately ("ray start"), run the stage with ray=True (shards as Ray tasks, encoding on Ray Data actors),
 and are checked byte for byte against the single-process output (dense: against a single-process run
-over the cache the Ray actors filled, see minekit.shards). On one machine Ray can only spread the same
+over the cache the Ray actors filled, see minekit.execution.shards). On one machine Ray can only spread the same
 cores: the ratio shows the overhead of the runner, not the gain of a cluster.
 
     python benchmarks/bench_ray.py                          # 20k synthetic passages (dense: the first 2k)

@@ -24,8 +24,8 @@ def make_dataset(folder: Path, n_queries: int, seed: int = 0) -> Path:
     import numpy as np
     import polars as pl
 
-    from minekit.build import build_dataset, write_dataset
-    from minekit.filter import filter_candidates
+    from minekit.dataset.build import build_dataset, write_dataset
+    from minekit.clean.filter import filter_candidates
     from minekit.io import write_parquet
     from minekit.manifest import describe_inputs, make_manifest, upstream_steps
 
@@ -69,7 +69,7 @@ def main() -> None:
     import polars as pl
 
     from minekit.io import write_text
-    from minekit.report import make_report
+    from minekit.handoff.report import make_report
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--queries", type=int, default=100_000)

@@ -18,7 +18,7 @@ with Q queries (default 10k), each drawn from its positive passage. Prints wall 
     nice -n 10 python benchmarks/bench_scale.py --only bm25 --passages 200000
     python benchmarks/bench_scale.py --work /tmp/scale --keep          # reuse data and caches next time
 
-Targets (issue 15): at 1M, mine bm25 and mine dense (warm) each under 6 GB peak RSS.
+Targets: at 1M, mine bm25 and mine dense (warm) each under 6 GB peak RSS.
 """
 
 from __future__ import annotations
@@ -78,8 +78,9 @@ def child_fill(args: argparse.Namespace) -> None:
     import numpy as np
     import polars as pl
 
-    from minekit.embed import Encoder, text_keys
-    from minekit.schema import passage_text
+    from minekit.encode.cache import text_keys
+    from minekit.encode.encoder import Encoder
+    from minekit.inputs.schema import passage_text
 
     work = Path(args.work)
     corpus = pl.read_parquet(work / "corpus.parquet")

@@ -110,15 +110,15 @@ def main() -> None:
     seeds = [int(s) for s in args.seeds.split(",")]
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(asctime)s %(name)s: %(message)s")
 
-    from minekit.build import build_dataset
-    from minekit.denoise import denoise_candidates
-    from minekit.evaluate import evaluate_retrieval
-    from minekit.filter import filter_candidates
+    from minekit.dataset.build import build_dataset
+    from minekit.clean.denoise import denoise_candidates
+    from minekit.training.evaluate import evaluate_retrieval
+    from minekit.clean.filter import filter_candidates
     from minekit.io import read_inputs
     from minekit.mine.bm25 import mine_bm25
     from minekit.mine.dense import mine_dense
-    from minekit.models import load_bi_encoder
-    from minekit.train import train_bi_encoder
+    from minekit.encode.models import load_bi_encoder
+    from minekit.training.train import train_bi_encoder
 
     work = args.work
     work.mkdir(parents=True, exist_ok=True)

@@ -1,40 +1,28 @@
 """minekit: offline hard-negative mining and training-data building for retrieval models.
 
-The stages are the Python API, one function per command (see minekit/stages.py)::
+The stages are the Python API, one function per command (minekit.api, declared in minekit.registry)::
 
     import minekit as mk
     mk.mine_bm25(queries="q.parquet", positives="p.parquet", corpus="c.parquet", out="bm25.parquet")
 
-They load on first use, so `import minekit` stays light. Some share a name with the library module
-that does the work (mk.build is the stage, minekit/build.py its library): `minekit.build` is the
-stage function; import the module with `from minekit.build import ...`.
+They load on first use, so `import minekit` stays light. The API names never clash with the
+subpackages (inputs, mine, clean, dataset, training, handoff, execution, encode, stages).
 """
 
-import sys
-import types
-
-__version__ = "0.1.0"
-
-_API = frozenset({
-    "validate", "info", "import_beir", "import_pairs", "import_hf", "import_flagembedding", "import_tevatron",
-    "mine_bm25", "mine_passage_bm25", "mine_dense", "embed_corpus", "merge", "mine_cluster", "mine_random", "filter",
-    "denoise",
-    "train_reranker", "build", "export", "report", "train", "evaluate", "compare", "run", "Output",
-})
+from minekit._version import __version__  # noqa: F401  (minekit.__version__)
 
 
-class _Package(types.ModuleType):
-    """Stage names resolve to the stage functions even after a same-named submodule was imported."""
+def __getattr__(name: str):
+    from minekit.registry import API
 
-    def __getattribute__(self, name: str):
-        if name in _API:
-            from minekit import stages
+    if name in API:
+        from minekit import api
 
-            return getattr(stages, name)
-        return super().__getattribute__(name)
-
-    def __dir__(self):
-        return sorted(set(super().__dir__()) | _API)
+        return getattr(api, name)
+    raise AttributeError(f"module 'minekit' has no attribute {name!r}")
 
 
-sys.modules[__name__].__class__ = _Package
+def __dir__():
+    from minekit.registry import API
+
+    return sorted(set(globals()) | set(API))

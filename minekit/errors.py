@@ -14,6 +14,14 @@ class InputError(MinekitError):
 
 
 class ConfigError(MinekitError):
-    """Flags or parameters that cannot work together, or cannot apply (exit code 2)."""
+    """Flags or parameters that cannot work together, or cannot apply (exit code 2).
+
+    `param` names the parameter at fault (as the Python API spells it), so front ends can show it as
+    typed (--top-k, a pipeline key) and tests can check which parameter was refused, not the wording.
+    """
 
     exit_code = 2
+
+    def __init__(self, message: str = "", *, param: str | None = None) -> None:
+        super().__init__(message)
+        self.param = param

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator
 
-from minekit import schema
+from minekit.inputs import schema
 from minekit.errors import InputError
 
 if TYPE_CHECKING:
@@ -102,6 +102,33 @@ def describe_file(path: str | Path, rows: int | None = None) -> dict:
     return entry
 
 
+def fsync_tree(path: Path) -> None:
+    """Flush a file, or every file of a folder and the folder itself, to disk."""
+    for item in sorted(path.rglob("*")) + [path] if path.is_dir() else [path]:
+        fd = os.open(item, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def publish(tmp: str | Path, path: str | Path, *, replace: bool = True) -> None:
+    """Make a finished temp file or folder visible as `path`: durable on disk first, then one rename.
+
+    The one way minekit marks work as done, so a crash right after it never leaves an output that
+    exists but is empty. `replace=False` renames (fails if `path` is a non-empty folder).
+    """
+    tmp, path = Path(tmp), Path(path)
+    fsync_tree(tmp)
+    (os.replace if replace else os.rename)(tmp, path)
+    with contextlib.suppress(OSError):  # the new directory entry, where the platform allows it
+        fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
 @contextmanager
 def atomic_path(path: str | Path, suffix: str = "") -> Iterator[Path]:
     """Yield a temp path beside `path`; rename it over `path` only if the block finishes.
@@ -110,7 +137,7 @@ def atomic_path(path: str | Path, suffix: str = "") -> Iterator[Path]:
     """
     with _temp_beside(Path(path), suffix) as tmp:
         yield tmp
-        os.replace(tmp, path)
+        publish(tmp, path)
 
 
 @contextmanager
@@ -124,7 +151,7 @@ def atomic_paths(*paths: str | Path) -> Iterator[list[Path]]:
         temps = [stack.enter_context(_temp_beside(Path(p), "".join(Path(p).suffixes[-1:]))) for p in paths]
         yield temps
         for tmp, path in zip(temps, paths):
-            os.replace(tmp, path)
+            publish(tmp, path)
 
 
 @contextmanager
@@ -164,7 +191,7 @@ def atomic_folder(path: str | Path) -> Iterator[Path]:
         yield tmp
         if path.is_dir():
             path.rmdir()  # empty: the caller checked
-        os.rename(tmp, path)
+        publish(tmp, path, replace=False)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)

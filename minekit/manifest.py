@@ -10,7 +10,7 @@ import hashlib
 import json
 from pathlib import Path
 
-from minekit import __version__
+from minekit._version import __version__
 from minekit.io import describe_file, read_manifest
 
 

@@ -1,14 +1,20 @@
-"""The allowed values of every stage parameter that its type alone cannot say: ranges and fixed choices.
+"""Options and their value rules, each declared once.
 
-Declared once, here, per command; the stage functions check them on entry, the CLI turns them into
-option callbacks (so a bad flag fails while the command line is parsed), and `minekit run` checks every
-step of a pipeline with them before the first step runs. Choices are read from the library module that
-owns them, imported only when a value is checked, so `minekit --help` stays instant. No click here.
+Option families are options that travel together, with one default, one help line and one rule each:
+EncoderOptions (how texts become embeddings), BM25Options, RunOptions (shards and Ray),
+TrainingOptions, and CommonOptions (top_k, seed, device, ...). A stage takes a family whole or in
+part (minekit.stages.base.stage); the CLI shows it as one option stack, pipelines as keys, the
+Python API as keyword arguments. RULES holds the rules of the parameters one stage owns. The stage
+functions check values on entry, the CLI turns rules into option callbacks (a bad flag fails while the
+command line is parsed), and `minekit run` checks every step before the first runs. Choices are read
+from the library module that owns them, imported only when a value is checked, so `minekit --help`
+stays instant. No click here.
 """
 
 from __future__ import annotations
 
 import importlib
+from dataclasses import Field, dataclass, field, fields
 from typing import Any, Callable
 
 from minekit.errors import ConfigError
@@ -22,12 +28,12 @@ class BadValue(ConfigError):
     """A parameter value outside its range or choices; the CLI and pipelines name it as the user typed it."""
 
     def __init__(self, param: str, reason: str) -> None:
-        self.param, self.reason = param, reason
-        super().__init__(f"Invalid value for {param}: {reason}")
+        super().__init__(f"Invalid value for {param}: {reason}", param=param)
+        self.reason = reason
 
 
 def one_of(module: str, constant: str) -> Rule:
-    """The value must be one of `module.constant` (e.g. minekit.build.FORMATS)."""
+    """The value must be one of `module.constant` (e.g. minekit.dataset.build.FORMATS)."""
 
     def check(value: Any) -> Any:
         if value is None:
@@ -82,51 +88,135 @@ def seed_range(value: Any) -> Any:
 
 
 def shard_spec(value: Any) -> Any:
-    """'i/n' with 1 <= i <= n (minekit.shards)."""
-    from minekit.shards import parse_shard
+    """'i/n' with 1 <= i <= n (minekit.execution.shards)."""
+    from minekit.execution.shards import parse_shard
 
     parse_shard(value)
     return value
 
 
-_SHARDS = {"shard": shard_spec, "shards": at_least(1)}
-_BM25 = {**_SHARDS, "top_k": at_least(1), "k1": between(0), "b": between(0, 1), "method": one_of("minekit.mine.bm25", "METHODS")}
-_ENCODER = {"batch_size": at_least(1), "precision": one_of("minekit.embed", "PRECISIONS"),
-            "backend": one_of("minekit.embed", "BACKENDS")}  # dtype, max_seq_length: minekit.embed checks them
-_TRAINING = {"epochs": between(0, low_open=True), "learning_rate": between(0, low_open=True),
-             "warmup_ratio": between(0, 1, high_open=True), "max_steps": at_least(1), "seed": seed_range,
-             "batch_size": at_least(1)}
+# -- option families: options that travel together, each declared once ------------------------------
+
+def option(default: Any, help: str, rule: Rule | None = None) -> Any:
+    """A family member: its one default, its help line (CLI, docs) and its value rule."""
+    return field(default=default, metadata={"help": help, "rule": rule})
+
+
+@dataclass(frozen=True)
+class EncoderOptions:
+    """How texts become embeddings: shared by mine dense, mine cluster, embed, evaluate, denoise's guide and train."""
+
+    model: str = option("default", "Bi-encoder: 'default' (packaged all-MiniLM-L6-v2), a local folder, or a hub name.")
+    batch_size: int = option(64, "Texts per encoding batch.", at_least(1))
+    dtype: str = option("auto", "Compute dtype: auto = bfloat16 on CPUs with AMX/AVX512-BF16 (faster, same top-10 "
+                                "within 1-2%), float16 on CUDA, else float32; or float32, bfloat16, float16.")
+    max_seq_length: int | None = option(None, "Tokens per text when encoding; longer texts are truncated "
+                                              "(default: the model's).", at_least(1))
+    query_prompt: str | None = option(None, "Text prepended to each query before encoding (e5: 'query: '; bge: its "
+                                            "instruction).")
+    corpus_prompt: str | None = option(None, "Text prepended to each passage before encoding (e5: 'passage: ').")
+    query_prompt_name: str | None = option(None, "Name of one of the model's saved prompts to use for queries "
+                                                 "(e.g. query); default: the model's own.")
+    corpus_prompt_name: str | None = option(None, "Name of one of the model's saved prompts to use for passages "
+                                                  "(e.g. document).")
+    cache_dir: str | None = option(".minekit-cache", "Embedding cache folder (a text is encoded once per model, "
+                                                     "prompt, dtype and precision); 'none' = no cache.")
+    precision: str = option("float32", "Stored embeddings: float32, float16 (half the disk) or int8 (a quarter; "
+                                       "per-row scale).", one_of("minekit.encode.cache", "PRECISIONS"))
+    backend: str = option("torch", "Encoder backend: torch.", one_of("minekit.encode.encoder", "BACKENDS"))
+
+
+@dataclass(frozen=True)
+class BM25Options:
+    """BM25 scoring and tokenization (bm25s): shared by mine bm25 and mine passage-bm25."""
+
+    k1: float = option(1.5, "BM25 term-frequency saturation (>= 0).", between(0))
+    b: float = option(0.75, "BM25 length normalisation (0 to 1).", between(0, 1))
+    method: str = option("lucene", "BM25 variant: lucene, robertson or atire.", one_of("minekit.mine.bm25", "METHODS"))
+    stemmer: str = option("english", "Snowball stemmer language (PyStemmer), or 'none'.")
+    stopwords: str = option("en", "Stopword list known to bm25s (en, fr, de, ...), or 'none'.")
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How a stage runs, never what it writes: one shard of n, or every shard on Ray then merged."""
+
+    shard: str | None = option(None, "Run shard i of n (i/n, e.g. 1/4): the queries whose sha256(query_id) mod n is "
+                                     "i-1, against the whole corpus; `minekit merge` joins all n into the unsharded "
+                                     "output, byte for byte.", shard_spec)
+    ray: bool = option(False, "Run every shard on Ray (RAY_ADDRESS, or a local Ray) and merge: "
+                              "pip install 'minekit[ray]'.")
+    shards: int | None = option(None, "With ray: number of shards (default: the cluster's CPUs).", at_least(1))
+
+
+@dataclass(frozen=True)
+class TrainingOptions:
+    """The optimiser's schedule: shared by train and train-reranker."""
+
+    epochs: float = option(1.0, "Passes over train.parquet.", between(0, low_open=True))
+    learning_rate: float = option(2e-5, "Peak learning rate (AdamW, linear decay).", between(0, low_open=True))
+    warmup_ratio: float = option(0.1, "Share of the steps spent warming up.", between(0, 1, high_open=True))
+    max_steps: int | None = option(None, "Stop after this many steps (quick runs).", at_least(1))
+
+
+@dataclass(frozen=True)
+class CommonOptions:
+    """Options many stages take with one meaning; a stage names the ones it takes."""
+
+    top_k: int = option(100, "Candidates kept per query (after removing its positives).", at_least(1))
+    seed: int = option(0, "Seed of every random choice the command makes: the same seed gives the same output.",
+                       seed_range)
+    device: str = option("cpu", "torch device: cpu, cuda, cuda:1, mps; for encoding, several GPUs (cuda:0,cuda:1) "
+                                "encode disjoint shares.")
+    trust_remote_code: bool = option(False, "Allow model code from the model folder or hub.")
+    show_progress: bool = option(True, "Progress bars on stderr.")
+
+
+FAMILIES = {"encoder": EncoderOptions, "bm25": BM25Options, "run": RunOptions, "training": TrainingOptions,
+            "common": CommonOptions}
+
+
+def members(family: type) -> dict[str, Field]:
+    return {f.name: f for f in fields(family)}
+
+
+def family_rules() -> dict[str, Rule]:
+    """The value rule of every family member, by parameter name."""
+    return {name: f.metadata["rule"] for family in FAMILIES.values() for name, f in members(family).items()
+            if f.metadata["rule"] is not None}
+
+
+# Rules of the parameters a single stage owns (family members' rules live with the family).
+_TRAINING = {"batch_size": at_least(1)}
 
 RULES: dict[str, dict[str, Rule]] = {
-    "mine.bm25": _BM25,
-    "mine.passage-bm25": _BM25,
-    "mine.dense": {**_ENCODER, **_SHARDS, "top_k": at_least(1), "index": one_of("minekit.mine.dense", "INDEXES"),
-                   "nlist": at_least(1), "nprobe": at_least(1), "hnsw_m": at_least(2), "ef_search": at_least(1),
-                   "pq_m": at_least(1), "seed": seed_range, "block_size": at_least(1),
+    "mine.dense": {"index": one_of("minekit.mine.dense", "INDEXES"), "nlist": at_least(1), "nprobe": at_least(1),
+                   "hnsw_m": at_least(2), "ef_search": at_least(1), "pq_m": at_least(1), "block_size": at_least(1),
                    "query_from": one_of("minekit.mine.dense", "QUERY_FROM")},
-    "mine.cluster": {**_ENCODER, "top_k": at_least(1), "n_clusters": at_least(1), "clusters_per_query": at_least(1),
-                     "niter": at_least(1), "seed": seed_range},
-    "mine.random": {"top_k": at_least(1), "seed": seed_range},
+    "mine.cluster": {"n_clusters": at_least(1), "clusters_per_query": at_least(1), "niter": at_least(1)},
     "filter": {"range_min": at_least(0), "range_max": at_least(1), "min_score": between(), "max_score": between()},
-    "build": {"num_negatives": at_least(1), "format": one_of("minekit.build", "FORMATS"),
-              "sampling_strategy": one_of("minekit.build", "SAMPLING_STRATEGIES"), "simans_a": between(),
+    "build": {"num_negatives": at_least(1), "format": one_of("minekit.dataset.build", "FORMATS"),
+              "sampling_strategy": one_of("minekit.dataset.build", "SAMPLING_STRATEGIES"), "simans_a": between(),
               "simans_b": between(), "trisampler_angle": between(0, 180, low_open=True),
-              "fill": one_of("minekit.build", "FILLS"), "seed": seed_range},
-    "embed": {**_ENCODER, "shard": shard_spec},
-    "denoise": {**_SHARDS, "scorer": one_of("minekit.denoise", "SCORERS"), "llm_concurrency": at_least(1),
+              "fill": one_of("minekit.dataset.build", "FILLS")},
+    "denoise": {"scorer": one_of("minekit.clean.denoise", "SCORERS"), "llm_concurrency": at_least(1),
                 "llm_retries": at_least(0), "llm_timeout": between(0, low_open=True), "batch_size": at_least(1),
-                "max_length": at_least(2), "max_seq_length": at_least(1),
-                "block_size": at_least(1)},
+                "max_length": at_least(2), "block_size": at_least(1)},
     "train-reranker": {**_TRAINING, "max_length": at_least(8)},
-    "train": {**_TRAINING, "loss": one_of("minekit.train", "LOSSES"), "max_seq_length": at_least(1),
-              "mini_batch_size": at_least(1), "dtype": one_of("minekit.train", "TRAIN_DTYPES")},
-    "evaluate": {"batch_size": at_least(1), "max_seq_length": at_least(1), "block_size": at_least(1)},
+    "train": {**_TRAINING, "loss": one_of("minekit.training.train", "LOSSES"), "max_seq_length": at_least(1),
+              "mini_batch_size": at_least(1), "dtype": one_of("minekit.training.train", "TRAIN_DTYPES")},
+    "evaluate": {"block_size": at_least(1)},
 }
+
+
+def rule_of(kind: str, name: str) -> Rule | None:
+    """A parameter's one value rule: the stage's own, else its family's."""
+    return RULES.get(kind, {}).get(name) or family_rules().get(name)
 
 
 def check_value(kind: str, name: str, value: Any) -> Any:
     """One value against its command's rule; BadValue(name, why) when it breaks it."""
-    rule = RULES.get(kind, {}).get(name)
+    rule = rule_of(kind, name)
     if rule is None:
         return value
     try:
@@ -137,6 +227,32 @@ def check_value(kind: str, name: str, value: Any) -> Any:
 
 def check_params(kind: str, values: dict[str, Any]) -> None:
     """Every value a command's rules cover; raise BadValue for the first that breaks its rule."""
-    for name in RULES.get(kind, {}):
-        if name in values:
-            check_value(kind, name, values[name])
+    for name, value in values.items():
+        check_value(kind, name, value)
+
+
+# -- words a flag or pipeline value may use for 'no value' and 'let the stage decide' ------------------
+
+def none_word(value: str | None) -> str | None:
+    """'none' (a flag or pipeline value) means no stemmer / no stopwords / no cache."""
+    return None if value is None or str(value).lower() in ("none", "") else str(value)
+
+
+def none_float(value: str | float | None) -> float | None:
+    """'none' turns a default threshold off."""
+    if value is None or str(value).lower() in ("none", ""):
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        raise ConfigError(f"{value!r} is not a number or 'none'.") from None
+
+
+def auto_float(value: str | float | None) -> str | float | None:
+    """'auto' leaves a threshold to the stage (it depends on the scorer or is calibrated on the data)."""
+    if str(value).lower() == "auto":
+        return "auto"
+    try:
+        return none_float(value)
+    except ConfigError:
+        raise ConfigError(f"{value!r} is not a number, 'auto' or 'none'.") from None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -15,6 +16,25 @@ class StageResult:
 
     frame: "pl.DataFrame"
     stats: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Output:
+    """What a stage did: its main output `path`, every file or folder it wrote, its counts."""
+
+    path: Path | None
+    stats: dict = field(default_factory=dict)
+    files: dict[str, Path] = field(default_factory=dict)
+    title: str = ""  # how the counts are headed on the command line
+    reused: bool = False  # an up-to-date output was found and returned, nothing written
+    text: str | None = None  # what the command prints on stdout before the path (a summary, metrics)
+    notes: list[str] = field(default_factory=list)  # lines for a person (stderr on the command line)
+    data: Any = None  # the stage's own result object (metrics dict, pipeline run)
+    show_path: bool = True  # the command line prints `path` last on stdout
+
+    @property
+    def dropped(self) -> dict:
+        return dict(self.stats.get("dropped") or {})
 
 
 def format_stats(title: str, stats: dict[str, Any]) -> str:

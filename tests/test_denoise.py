@@ -12,7 +12,7 @@ import polars as pl
 import pytest
 from typer.testing import CliRunner
 
-dn = importlib.import_module("minekit.denoise")  # minekit.denoise is the stage function (mk.denoise)
+dn = importlib.import_module("minekit.clean.denoise")  # minekit.clean.denoise is the stage function (mk.denoise)
 from minekit.cli import app
 from minekit.errors import ConfigError
 from minekit.io import read_manifest
@@ -140,8 +140,9 @@ def test_pseudo_positives(tiny, fake_scorer):
 def test_config_errors(tiny, kwargs, word):
     queries, positives, corpus = tiny
     base = {"cross_encoder": "x", **kwargs}
-    with pytest.raises(ConfigError, match=word):
+    with pytest.raises(ConfigError, match=word) as exc:
         dn.denoise_candidates(_cands(CANDS), queries, positives, corpus, show_progress=False, **base)
+    assert exc.value.param == word
 
 
 def test_llm_judge_only_asked_about_grey_zone(tiny, fake_scorer):
@@ -171,7 +172,7 @@ def test_score_cache_hit_skips_model(tiny, tiny_cross_encoder, tmp_path, monkeyp
     def no_model(*a, **k):
         raise AssertionError("cache hit must not load the model")
 
-    monkeypatch.setattr("minekit.models.load_cross_encoder", no_model)
+    monkeypatch.setattr("minekit.encode.models.load_cross_encoder", no_model)
     again, counts = dn.score_cross_encoder(qs, ps, cross_encoder=str(tiny_cross_encoder), cache_dir=tmp_path,
                                            show_progress=False)
     assert counts == {"pairs_scored": 0, "cache_hits": 2, "score_kind": "ce_prob"}  # kind known without loading
@@ -311,6 +312,29 @@ def test_max_positive_similarity_drops_candidates_close_to_a_positive(tiny, tiny
     # the similarity rule judges: GISTEmbed's margin (absolute_margin "auto") stands down
     assert result.stats["resolved"]["absolute_margin"] is None
     assert result.stats["resolved"]["max_positive_similarity"] == pytest.approx(threshold, abs=1e-6)
+
+
+def test_guide_encodes_each_text_once_whatever_the_block_size(tiny, tiny_bi_encoder, monkeypatch):
+    # An embedding depends on the batch it is encoded in (padding; bfloat16 on CPU), so the guide encodes
+    # every text it needs in one call before the blocks: block_size never changes a score (test_scale
+    # checks the bytes of a whole run).
+    from minekit.encode.embed import Encoder
+
+    calls, encode = [], Encoder.encode
+    monkeypatch.setattr(Encoder, "encode", lambda self, texts, **kw: calls.append(sorted(texts)) or encode(
+        self, texts, **kw))
+    queries, positives, corpus = tiny
+    pairs = pl.DataFrame({"query_id": [q for q, _ in CANDS], "doc_id": [d for _, d in CANDS]})
+    seen = []
+    for block_size in (4096, 1):
+        calls.clear()
+        dn.positive_cosines(pairs, positives, corpus, model=str(tiny_bi_encoder), dtype="float32", cache_dir=None,
+                            show_progress=False, block_size=block_size)
+        dn.denoise_candidates(_cands(CANDS), queries, positives, corpus, scorer="bi-encoder",
+                              model=str(tiny_bi_encoder), positive_neighbours=None, dtype="float32", cache_dir=None,
+                              block_size=block_size, show_progress=False)
+        seen.append(list(calls))
+    assert seen[0] == seen[1] and len(seen[0]) == 3  # passages (cosines); queries, passages (scores)
 
 
 def test_positive_pair_cosines_count_each_pair_of_a_query_once(tiny, tiny_bi_encoder, tmp_path):
@@ -468,8 +492,9 @@ def test_calibration_positives_pick_the_same_ones_whatever_the_order():
 ])
 def test_positive_similarity_config_errors(tiny, kwargs, word):
     queries, positives, corpus = tiny
-    with pytest.raises(ConfigError, match=word):
+    with pytest.raises(ConfigError, match=word) as exc:
         dn.denoise_candidates(_cands(CANDS), queries, positives, corpus, show_progress=False, **kwargs)
+    assert exc.value.param == next(k for k in kwargs if k not in ("cross_encoder", "scorer"))  # the value refused
 
 
 def test_cli_flag_errors(tiny_files, tmp_path):

@@ -8,7 +8,7 @@ import threading
 import numpy as np
 import pytest
 
-from minekit.embed import Encoder, encode
+from minekit.encode.embed import Encoder, encode
 from minekit.errors import ConfigError
 
 TEXTS = ["solar panels make electricity", "coffee beans are roasted", "solar panels make electricity",
@@ -161,7 +161,7 @@ def test_dtype_is_part_of_the_key(tiny_bi_encoder, tmp_path, count_encode):
 
 
 def test_auto_dtype_follows_the_hardware(tmp_path):
-    from minekit.embed import resolve_dtype
+    from minekit.encode.device import resolve_dtype
 
     amx = tmp_path / "amx"
     amx.write_text("processor : 0\nflags\t\t: fpu sse avx512f amx_bf16 amx_tile\n")
@@ -178,7 +178,7 @@ def test_auto_dtype_follows_the_hardware(tmp_path):
 
 
 def test_top_k_overlap_counts_shared_documents():
-    from minekit.embed import top_k_overlap
+    from minekit.encode.embed import top_k_overlap
 
     docs = np.eye(4, dtype=np.float32)
     q = np.array([[4, 3, 2, 1], [1, 2, 3, 4]], dtype=np.float32)
@@ -190,7 +190,7 @@ def test_top_k_overlap_counts_shared_documents():
 
 def test_bfloat16_mines_what_float32_mines_on_a_tiny_model(tiny_bi_encoder):
     from conftest import TINY_CORPUS, TINY_QUERIES
-    from minekit.embed import top_k_overlap
+    from minekit.encode.embed import top_k_overlap
 
     docs, queries = list(TINY_CORPUS.values()), list(TINY_QUERIES.values())
     ref = [encode(t, str(tiny_bi_encoder), dtype="float32", show_progress=False) for t in (queries, docs)]
@@ -243,11 +243,11 @@ def test_cpu_workers_share_one_model_one_core_each(tiny_bi_encoder, tmp_path, mo
         return original(self, inputs, *args, **kwargs)
 
     monkeypatch.setattr(SentenceTransformer, "encode", recording)
-    monkeypatch.setattr("minekit.embed.cpu_workers", lambda devices: 1)
+    monkeypatch.setattr("minekit.encode.workers.cpu_workers", lambda devices: 1)
     single = encode(texts, str(tiny_bi_encoder), dtype="float32", batch_size=4, show_progress=False)
     assert {c[1] for c in calls} == {threading.get_ident()}
     calls.clear()
-    monkeypatch.setattr("minekit.embed.cpu_workers", lambda devices: 2 if devices == ["cpu"] else 1)
+    monkeypatch.setattr("minekit.encode.workers.cpu_workers", lambda devices: 2 if devices == ["cpu"] else 1)
     threads_before = torch.get_num_threads()
     got = Encoder(model=str(tiny_bi_encoder), dtype="float32", batch_size=4, cache_dir=tmp_path).encode(
         texts, show_progress=False)
@@ -265,7 +265,7 @@ def test_cpu_workers_share_one_model_one_core_each(tiny_bi_encoder, tmp_path, mo
 
 
 def test_interleaved_chunks_balance_lengths():
-    from minekit.embed import _interleaved_chunks
+    from minekit.encode.workers import _interleaved_chunks
 
     order = np.arange(10)
     assert [c.tolist() for c in _interleaved_chunks(order, 1, 4)] == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
@@ -288,7 +288,7 @@ def test_ctrl_c_keeps_the_batches_already_encoded(tiny_bi_encoder, tmp_path, mon
         return counting(self, inputs, *args, **kwargs)
 
     monkeypatch.setattr(SentenceTransformer, "encode", interrupted)
-    monkeypatch.setattr("minekit.embed.cpu_workers", lambda devices: 1)  # one worker: a fixed call order
+    monkeypatch.setattr("minekit.encode.workers.cpu_workers", lambda devices: 1)  # one worker: a fixed call order
     with pytest.raises(KeyboardInterrupt):
         encode(texts, str(tiny_bi_encoder), batch_size=2, cache_dir=tmp_path, show_progress=False)
     done = [t for batch in calls[:3] for t in batch]
@@ -366,7 +366,7 @@ def test_a_damaged_shard_is_detected_and_encoded_again(tiny_bi_encoder, tmp_path
         target.write_bytes(data[:128] + bytes(range(256)) * ((len(data) - 128) // 256 + 1))
         target.write_bytes(target.read_bytes()[: len(data)])
     count_encode.clear()
-    with caplog.at_level("WARNING", logger="minekit.embed"):
+    with caplog.at_level("WARNING", logger="minekit.encode.cache"):
         again = encode(TEXTS, str(tiny_bi_encoder), cache_dir=tmp_path, show_progress=False)
     assert sorted(count_encode) == sorted(set(TEXTS))
     np.testing.assert_array_equal(again, clean)
@@ -379,7 +379,7 @@ def test_garbage_meta_json_is_rewritten(tiny_bi_encoder, tmp_path, count_encode,
     (folder,) = _cache_folders(tmp_path)
     (folder / "meta.json").write_text("{not json")
     count_encode.clear()
-    with caplog.at_level("WARNING", logger="minekit.embed"):
+    with caplog.at_level("WARNING", logger="minekit.encode.cache"):
         again = encode(TEXTS, str(tiny_bi_encoder), cache_dir=tmp_path, show_progress=False)
     assert count_encode == []  # shards are intact: only the model's dim was needed
     np.testing.assert_array_equal(again, clean)
@@ -470,7 +470,7 @@ def test_evaluate_takes_prompts_names_and_dtype(tiny_files, prompted_model, tmp_
 def test_denoise_guide_takes_prompts_and_refuses_them_for_the_cross_encoder(tiny, tiny_bi_encoder, tmp_path):
     import polars as pl
 
-    from minekit.denoise import denoise_candidates
+    from minekit.clean.denoise import denoise_candidates
 
     queries, positives, corpus = tiny
     cands = pl.DataFrame({"query_id": ["q1", "q2"], "doc_id": ["d02", "d05"], "source": ["bm25", "bm25"],
@@ -518,8 +518,8 @@ def test_plain_transformers_path_matches_sentence_transformers(monkeypatch):
     """The packaged default model loads without sentence-transformers and encodes as it does."""
     from sentence_transformers import SentenceTransformer
 
-    from minekit.models import resolve_model
-    from minekit.plain_encoder import PlainEncoder, plain_layout
+    from minekit.encode.models import resolve_model
+    from minekit.encode.plain_encoder import PlainEncoder, plain_layout
 
     texts = ["how do solar panels make electricity", "espresso is brewed by forcing hot water through coffee",
              "a python tuple is an immutable sequence " * 40]  # the last one is truncated at max_seq_length
@@ -533,11 +533,42 @@ def test_plain_transformers_path_matches_sentence_transformers(monkeypatch):
                                                       "normalize": True}
 
 
+def test_plain_path_on_a_classic_folder_matches_sentence_transformers(tiny_bi_encoder, tmp_path, monkeypatch):
+    """A model folder in the classic layout is encoded on plain transformers, never loading a
+    SentenceTransformer, and gives the embeddings sentence-transformers gives for the same folder."""
+    import json
+    import shutil
+
+    from sentence_transformers import SentenceTransformer
+
+    from minekit.encode.plain_encoder import PlainEncoder
+
+    classic = tmp_path / "classic"
+    shutil.copytree(tiny_bi_encoder, classic)
+    (classic / "sentence_bert_config.json").write_text(json.dumps({"max_seq_length": 64, "do_lower_case": False}))
+    encoded = []
+    plain_encode = PlainEncoder.encode
+    monkeypatch.setattr(PlainEncoder, "encode",
+                        lambda self, texts, **kwargs: encoded.extend(texts) or plain_encode(self, texts, **kwargs))
+
+    def no_sentence_transformers(*args, **kwargs):
+        raise AssertionError("loaded with sentence-transformers, not on plain transformers")
+
+    monkeypatch.setattr("minekit.encode.encoder.load_bi_encoder", no_sentence_transformers)
+    encoder = Encoder(model=str(classic), dtype="float32", batch_size=2)
+    got = encoder.encode(TEXTS, show_progress=False)
+    assert isinstance(encoder._loaded, PlainEncoder) and sorted(encoded) == sorted(set(TEXTS))
+    want = SentenceTransformer(str(classic), device="cpu").encode(TEXTS, normalize_embeddings=True,
+                                                                   convert_to_numpy=True)
+    assert got.shape == want.shape == (5, 32)
+    assert (got * want).sum(axis=1).min() > 0.999
+
+
 def test_other_layouts_load_with_sentence_transformers(tiny_bi_encoder, tmp_path):
     import json
     import shutil
 
-    from minekit.plain_encoder import plain_layout
+    from minekit.encode.plain_encoder import plain_layout
 
     assert plain_layout(tiny_bi_encoder) is None  # sentence-transformers 6 layout: its own loader
     classic = tmp_path / "classic"
@@ -551,6 +582,6 @@ def test_other_layouts_load_with_sentence_transformers(tiny_bi_encoder, tmp_path
 def test_return_freed_memory_applies_on_glibc():
     import platform
 
-    from minekit.embed import return_freed_memory
+    from minekit.encode.device import return_freed_memory
 
     assert return_freed_memory() == (platform.libc_ver()[0] == "glibc")

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from minekit.cli import app
 from minekit.errors import ConfigError
-from minekit.evaluate import (compare_metrics, evaluate_retrieval, mrr_at_k, ndcg_at_k, parse_ks, recall_at_k,
+from minekit.training.evaluate import (compare_metrics, evaluate_retrieval, mrr_at_k, ndcg_at_k, parse_ks, recall_at_k,
                               relevance, score_rankings)
 
 runner = CliRunner()

@@ -11,8 +11,8 @@ from typer.testing import CliRunner
 
 from minekit.cli import app
 from minekit.errors import ConfigError
-from minekit.export import export_dataset
-from minekit.importers import import_flagembedding, import_pairs, import_tevatron
+from minekit.handoff.export import export_dataset
+from minekit.inputs.importers import import_flagembedding, import_pairs, import_tevatron
 
 runner = CliRunner()
 

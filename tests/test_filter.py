@@ -6,7 +6,7 @@ import polars as pl
 import pytest
 
 from minekit.errors import ConfigError
-from minekit.filter import filter_candidates
+from minekit.clean.filter import filter_candidates
 
 
 @pytest.fixture
@@ -114,5 +114,6 @@ def test_is_positive_drops_candidates_that_are_positives(cands):
     ({"relative_margin": 1.5}, "relative_margin"),
 ])
 def test_impossible_settings_are_config_errors(cands, kwargs, match):
-    with pytest.raises(ConfigError, match=match):
+    with pytest.raises(ConfigError, match=match) as exc:
         filter_candidates(cands, **kwargs)
+    assert exc.value.param == match

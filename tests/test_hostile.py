@@ -17,7 +17,7 @@ import polars as pl
 import pytest
 from typer.testing import CliRunner
 
-from minekit import __version__
+from minekit._version import __version__
 from minekit.cli import app
 
 

@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from minekit.cli import app
-from minekit.importers import import_pairs
+from minekit.inputs.importers import import_pairs
 from minekit.io import read_inputs
 
 runner = CliRunner()

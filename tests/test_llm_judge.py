@@ -13,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from minekit.cli import app
-from minekit.llm_judge import JudgeError, LLMJudge, chat_url, parse_answer
+from minekit.clean.llm_judge import JudgeError, LLMJudge, chat_url, parse_answer
 
 runner = CliRunner()
 

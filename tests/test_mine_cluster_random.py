@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from minekit.cli import app
-from minekit.embed import encode
+from minekit.encode.embed import encode
 from minekit.errors import ConfigError
 from minekit.mine.cluster import assign, mine_cluster
 from minekit.mine.random import mine_random

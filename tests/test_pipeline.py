@@ -138,12 +138,12 @@ def test_failure_then_resume_gives_the_same_outputs_as_an_uninterrupted_run(tmp_
     monkeypatch.chdir(tmp_path / "a")  # relative run dirs: the manifests inside the outputs match across a and b
     import importlib
 
-    real_build = importlib.import_module("minekit.build").build_dataset
+    real_build = importlib.import_module("minekit.dataset.build").build_dataset
 
     def killed(*args, **kwargs):
         raise KeyboardInterrupt  # what Ctrl-C in the middle of build looks like
 
-    monkeypatch.setattr(importlib.import_module("minekit.build"), "build_dataset", killed)
+    monkeypatch.setattr(importlib.import_module("minekit.dataset.build"), "build_dataset", killed)
     broken = _run(toml)
     assert broken.exit_code == 130, broken.output
     assert "step build (build) failed with exit code 130" in broken.output
@@ -152,7 +152,7 @@ def test_failure_then_resume_gives_the_same_outputs_as_an_uninterrupted_run(tmp_
         "done", "done", "failed")
     assert not Path("runs/cheap/build/demo").exists()
 
-    monkeypatch.setattr(importlib.import_module("minekit.build"), "build_dataset", real_build)
+    monkeypatch.setattr(importlib.import_module("minekit.dataset.build"), "build_dataset", real_build)
     resumed = _run(toml)
     assert resumed.exit_code == 0, resumed.output
     assert _plan(resumed.stdout) == {"bm25": "skip", "filtered": "skip", "build": "ran"}

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import polars as pl
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -22,6 +23,7 @@ def _block(name: str) -> str:
     return match.group(1).strip()
 
 
+@pytest.mark.slow
 def test_readme_demo_runs_end_to_end(tmp_path):
     setup = _block("setup")
     # The install part is CI's job; the demo is everything from the first minekit command on.
@@ -44,9 +46,9 @@ def test_readme_demo_runs_end_to_end(tmp_path):
 
 
 def _python_block() -> str:
-    text = (ROOT / "README.md").read_text()
+    text = (ROOT / "docs" / "python.md").read_text()
     match = re.search(r"<!-- ci: python -->\s*```python\n(.*?)```", text, re.S)
-    assert match, "README.md lost its <!-- ci: python --> block"
+    assert match, "docs/python.md lost its <!-- ci: python --> block"
     return match.group(1)
 
 
@@ -79,7 +81,7 @@ name = "sample"
 
 def test_readme_python_recipe_writes_the_dataset_the_cli_and_a_pipeline_write(tmp_path, monkeypatch, capsys,
                                                                              tiny_bi_encoder):
-    # Mining uses the packaged default model, as the README does (a tiny random model's scores leave the filter
+    # Mining uses the packaged default model, as docs/python.md does (a tiny random model's scores leave the filter
     # nothing to keep), with one embedding cache shared by the three folders; the tiny model is the one trained
     # and evaluated, which the compared dataset files do not depend on.
     from typer.testing import CliRunner
@@ -97,7 +99,7 @@ def test_readme_python_recipe_writes_the_dataset_the_cli_and_a_pipeline_write(tm
         (folder / ".minekit-cache").symlink_to(tmp_path / "cache")
 
     monkeypatch.chdir(folders["python"])
-    exec(compile(code, "README.md", "exec"), {})
+    exec(compile(code, "docs/python.md", "exec"), {})
     printed = capsys.readouterr().out.splitlines()
     assert Path(printed[-1].split()[0]).resolve() == Path("datasets/sample/v1").resolve()
     # The default recipe's counts, as the dataset's manifest records them: it did leave candidates out.

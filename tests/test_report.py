@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 from pathlib import Path
@@ -13,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from minekit.cli import app
-from minekit.report import make_report
+from minekit.handoff.report import make_report
 
 runner = CliRunner()
 ROOT = Path(__file__).resolve().parents[1]
@@ -171,17 +170,3 @@ def test_report_renders_in_a_headless_browser_offline(built, tmp_path):
     assert errors == []
     assert requests == [out.as_uri()]  # the page itself, nothing else
 
-
-SAMPLE_REPORT = ROOT / "runs" / "sample" / "report.html"
-
-
-@pytest.mark.skipif(not CHROMIUM.is_file() or not SAMPLE_REPORT.is_file(),
-                    reason="needs a browser and the README demo's runs/sample/report.html (CI runs the demo first)")
-def test_the_demo_report_renders_offline(tmp_path):
-    """The page `minekit run pipelines/sample.toml` wrote; MINEKIT_UPDATE_DOCS=1 makes it the README's screenshot."""
-    shot = tmp_path / "report.png"
-    errors, requests = _render(SAMPLE_REPORT, shot)
-    assert errors == [] and requests == [SAMPLE_REPORT.as_uri()]
-    if os.environ.get("MINEKIT_UPDATE_DOCS"):
-        (ROOT / "docs").mkdir(exist_ok=True)
-        shutil.copyfile(shot, ROOT / "docs" / "report.png")

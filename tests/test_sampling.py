@@ -7,9 +7,10 @@ import polars as pl
 import pytest
 from typer.testing import CliRunner
 
-from minekit.build import _quotas, build_dataset
+from minekit.dataset.build import build_dataset
+from minekit.dataset.sampling import quotas
 from minekit.cli import app
-from minekit.embed import encode
+from minekit.encode.embed import encode
 from minekit.errors import ConfigError
 from minekit.mine.dense import mine_dense
 
@@ -106,9 +107,9 @@ def test_a_miner_short_of_its_share_leaves_the_rest_to_the_others():
 
 
 def test_quotas_use_largest_remainders():
-    assert _quotas({"bm25": 1, "dense": 2}, 3) == {"bm25": 1, "dense": 2}
-    assert _quotas({"bm25": 1, "dense": 1}, 3) == {"bm25": 2, "dense": 1}
-    assert _quotas({"bm25": 1, "dense": 3}, 7) == {"bm25": 2, "dense": 5}
+    assert quotas({"bm25": 1, "dense": 2}, 3) == {"bm25": 1, "dense": 2}
+    assert quotas({"bm25": 1, "dense": 1}, 3) == {"bm25": 2, "dense": 1}
+    assert quotas({"bm25": 1, "dense": 3}, 7) == {"bm25": 2, "dense": 5}
 
 
 @pytest.mark.parametrize("shares, message", [

@@ -7,12 +7,12 @@ import numpy as np
 import polars as pl
 import pytest
 
-from minekit.embed import Encoder
+from minekit.encode.encoder import Encoder
 from minekit.errors import ConfigError
 from minekit.mine import exact
 from minekit.mine.dense import _resolve_index, build_index, mine_dense, search_ann
 from minekit.mine.exact import search_exact
-from minekit.vectors import ArrayVectors, StoredVectors, canonical_dot
+from minekit.encode.vectors import ArrayVectors, StoredVectors, canonical_dot
 
 
 def _frame(hits, n_groups, n_docs):
@@ -183,16 +183,17 @@ def test_ivf_pq_knobs_are_checked(tiny, tiny_bi_encoder):
 
 
 def test_text_column_is_encoded_and_read_a_slice_at_a_time(tiny_bi_encoder, tmp_path, monkeypatch):
-    import minekit.embed as embed
-    from minekit.embed import TextColumn
-    from minekit.schema import passage_text
+    import minekit.encode.encoder as encoder_module
+    from minekit.encode.cache import text_keys
+    from minekit.encode.encoder import TextColumn
+    from minekit.inputs.schema import passage_text
 
     frame = pl.DataFrame({"doc_id": [f"d{i}" for i in range(23)], "title": ["", "T"] * 11 + [""],
                           "text": [f"passage {i} about {w}" for i, w in enumerate(["cats", "dogs", "rain"] * 7 + ["x", "y"])]})
     texts = frame.select(passage_text()).to_series().to_list()
-    monkeypatch.setattr(embed, "ENCODE_SLICE", 5)  # hashed and encoded 5 texts at a time
+    monkeypatch.setattr(encoder_module, "ENCODE_SLICE", 5)  # hashed and encoded 5 texts at a time
     column = TextColumn(frame, passage_text())
-    np.testing.assert_array_equal(column.keys(), embed.text_keys(texts))
+    np.testing.assert_array_equal(column.keys(), text_keys(texts))
     cold = Encoder(model=str(tiny_bi_encoder), cache_dir=tmp_path, dtype="float32").encode_stored(
         column, show_progress=False)
     want = Encoder(model=str(tiny_bi_encoder), cache_dir=None, dtype="float32").encode(texts, show_progress=False)
@@ -220,7 +221,7 @@ def test_ann_index_built_from_stored_vectors_equals_in_memory(tiny_bi_encoder, t
 
 
 def test_evaluate_is_block_size_invariant(tiny, tiny_bi_encoder, tmp_path):
-    from minekit.evaluate import evaluate_retrieval
+    from minekit.training.evaluate import evaluate_retrieval
 
     runs = [evaluate_retrieval(*tiny, model=str(tiny_bi_encoder), cache_dir=str(tmp_path), block_size=b,
                                show_progress=False) for b in (None, 2, 7)]
@@ -236,14 +237,14 @@ def test_evaluate_is_block_size_invariant(tiny, tiny_bi_encoder, tmp_path):
 def test_denoise_in_query_blocks_equals_one_block(tiny, tiny_cross_encoder, tiny_bi_encoder, monkeypatch, scorer):
     import importlib
 
-    import minekit.models
+    import minekit.encode.models
 
-    dn = importlib.import_module("minekit.denoise")
+    dn = importlib.import_module("minekit.clean.denoise")
     queries, positives, corpus = tiny
     cands = mine_dense(*tiny, model=str(tiny_bi_encoder), top_k=6, show_progress=False).frame
     loads = []
-    real = minekit.models.load_cross_encoder
-    monkeypatch.setattr(minekit.models, "load_cross_encoder", lambda *a, **k: loads.append(1) or real(*a, **k))
+    real = minekit.encode.models.load_cross_encoder
+    monkeypatch.setattr(minekit.encode.models, "load_cross_encoder", lambda *a, **k: loads.append(1) or real(*a, **k))
     opts = ({"cross_encoder": str(tiny_cross_encoder)} if scorer == "cross-encoder"
             else {"scorer": "bi-encoder", "model": str(tiny_bi_encoder)})
     runs = [dn.denoise_candidates(cands, queries, positives, corpus, **opts, max_score=0.9, keep_dropped=True,

@@ -14,10 +14,10 @@ import polars as pl
 import pytest
 from typer.testing import CliRunner
 
-from minekit.build import build_dataset
+from minekit.dataset.build import build_dataset
 from minekit.cli import app
 from minekit.mine.bm25 import mine_bm25, mine_passage_bm25
-from minekit.schema import positive_pairs
+from minekit.inputs.schema import positive_pairs
 
 runner = CliRunner()
 
@@ -107,8 +107,8 @@ def test_build_keeps_one_score_column_per_miner(tiny):
 
 
 def test_margin_mse_after_denoise_uses_cross_encoder_scores_on_both_sides(tiny, monkeypatch):
-    dn = importlib.import_module("minekit.denoise")  # the library module, not the stage mk.denoise
-    from minekit.train import _margins
+    dn = importlib.import_module("minekit.clean.denoise")  # the library module, not the stage mk.denoise
+    from minekit.training.train import _margins
 
     queries, positives, corpus = tiny
     cands = mine_bm25(queries, positives, corpus, top_k=4, show_progress=False).frame
@@ -181,7 +181,7 @@ def test_simans_samples_near_the_positive_and_is_seeded(tiny):
     b = build_dataset([cands], queries, positives, corpus, num_negatives=1, sampling_strategy="simans",
                       seed=1, fill="random").ids
     assert a.equals(b)
-    from minekit.build import simans_weights
+    from minekit.dataset.build import simans_weights
 
     w = simans_weights(np.array([-0.05, -0.3, -0.9, np.nan]), a=50.0, b=-0.05)
     assert w[0] == pytest.approx(1.0) and w[0] > w[1] > w[2] and w[3] == pytest.approx(w[2])

@@ -14,7 +14,7 @@ from minekit.cli import app
 from minekit.errors import InputError
 from minekit.io import read_manifest
 from minekit.options import BadValue
-from minekit.shards import merge_stats, parse_shard, shard_numbers
+from minekit.execution.shards import merge_stats, parse_shard, shard_numbers
 
 runner = CliRunner()
 
@@ -96,7 +96,7 @@ def test_denoise_shards_merge_to_the_unsharded_bytes(n, tiny_files, tiny_cross_e
 
 @pytest.mark.parametrize("n", [2, 3])
 def test_denoise_bi_encoder_auto_rule_agrees_across_shards(n, tiny_files, tiny_bi_encoder, tmp_path, monkeypatch):
-    denoise_module = importlib.import_module("minekit.denoise")  # mk.denoise is the stage function
+    denoise_module = importlib.import_module("minekit.clean.denoise")  # mk.denoise is the stage function
     monkeypatch.setattr(denoise_module, "MIN_CALIBRATION", 1)  # the tiny positives have one pair
     cands = mk.mine_bm25(**tiny_files, out=tmp_path / "bm25.parquet", top_k=8, show_progress=False).path
     kwargs = dict(candidates=cands, **tiny_files, scorer="bi-encoder", model=str(tiny_bi_encoder), dtype="float32",

@@ -13,7 +13,7 @@ import typer
 from typer.testing import CliRunner
 
 import minekit as mk
-from minekit import stages
+from minekit import registry
 from minekit.cli import app
 from minekit.errors import ConfigError
 from minekit.options import RULES, BadValue
@@ -50,19 +50,20 @@ def test_cli_and_library_agree_on_every_flag_and_default(path, cmd):
 
 
 def test_every_stage_is_a_command_and_a_package_attribute():
-    kinds = {".".join(p) for p, _ in COMMANDS}
-    assert set(stages.STAGES) <= kinds
-    for name in stages.API:
-        assert getattr(mk, name) is getattr(stages, name)
+    commands = {path: cmd.callback.stage for path, cmd in COMMANDS}
+    assert {spec.command for spec in registry.SPECS.values()} == set(commands)
+    for spec in (s for s in registry.SPECS.values() if s.step):
+        assert getattr(mk, spec.function).kind == spec.kind == commands[spec.command].kind
+    assert set(registry.API) <= set(dir(mk))
 
 
 def test_stage_names_stay_stages_after_their_library_module_is_imported():
     import importlib
 
-    importlib.import_module("minekit.build")
-    importlib.import_module("minekit.filter")
-    assert mk.build is stages.build and mk.filter is stages.filter
-    assert importlib.import_module("minekit.build").build_dataset  # the library module is still there
+    importlib.import_module("minekit.dataset.build")
+    importlib.import_module("minekit.clean.filter")
+    assert mk.build.kind == "build" and mk.filter.kind == "filter"
+    assert importlib.import_module("minekit.dataset.build").build_dataset  # the library module is still there
 
 
 def test_import_minekit_stays_light():
@@ -85,7 +86,7 @@ def test_rules_apply_to_python_callers_before_any_file_is_read(tmp_path):
 
 @pytest.mark.parametrize("kind", sorted(RULES))
 def test_every_rule_names_a_parameter_of_its_stage(kind):
-    params = inspect.signature(stages.STAGES[kind]).parameters
+    params = inspect.signature(registry.load(kind)).parameters
     assert set(RULES[kind]) <= set(params)
 
 
@@ -185,19 +186,19 @@ num_negatives = 1
 
 def test_one_setting_one_fingerprint_however_it_is_written(tiny_files):
     base = dict(candidates=[tiny_files["corpus"]], queries="q", positives="p", corpus="c", name="d")
-    fingerprints = {stages.stage_fingerprint(stages.build, {**base, "relative_margin": value})
+    fingerprints = {registry.stage_fingerprint(mk.build, {**base, "relative_margin": value})
                     for value in ("none", "None", None)}
     assert len(fingerprints) == 1
-    assert stages.stage_fingerprint(stages.train, {"dataset": "d", "out": "m", "epochs": 1}) == \
-        stages.stage_fingerprint(stages.train, {"dataset": "d", "out": "elsewhere", "epochs": 1.0})
-    assert stages.stage_fingerprint(stages.filter, {"candidates": tiny_files["corpus"], "out": "o", "range_min": 1}) != \
-        stages.stage_fingerprint(stages.filter, {"candidates": tiny_files["corpus"], "out": "o", "range_min": 2})
+    assert registry.stage_fingerprint(mk.train, {"dataset": "d", "out": "m", "epochs": 1}) == \
+        registry.stage_fingerprint(mk.train, {"dataset": "d", "out": "elsewhere", "epochs": 1.0})
+    assert registry.stage_fingerprint(mk.filter, {"candidates": tiny_files["corpus"], "out": "o", "range_min": 1}) != \
+        registry.stage_fingerprint(mk.filter, {"candidates": tiny_files["corpus"], "out": "o", "range_min": 2})
 
 
 def test_pipeline_thresholds_take_auto_only_where_the_stage_does():
-    params, _ = stages.split_values(stages.denoise, {"max_positive_similarity": "auto", "positive_neighbours": 12,
+    params, _ = registry.split_values(mk.denoise, {"max_positive_similarity": "auto", "positive_neighbours": 12,
                                                      "absolute_margin": "none"})
     assert params["max_positive_similarity"] == "auto" and params["positive_neighbours"] == 12.0
     assert params["absolute_margin"] is None and params["relative_margin"] is None
     with pytest.raises(ConfigError, match="'auto' is not a number or 'none'"):
-        stages.split_values(stages.denoise, {"relative_margin": "auto"})
+        registry.split_values(mk.denoise, {"relative_margin": "auto"})

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from minekit.cli import app
 from minekit.errors import ConfigError, InputError
-from minekit.train import read_dataset, train_bi_encoder
+from minekit.training.train import read_dataset, train_bi_encoder
 
 runner = CliRunner()
 
@@ -70,6 +70,11 @@ def test_train_cli_changes_weights_and_writes_manifest(dataset, tiny_bi_encoder,
     assert manifest["wall_s"] > 0 and manifest["minekit_version"]
     card = (out / "README.md").read_text()
     assert "# tiny" in card and built["fingerprint"] in card and "loss: mnrl" in card
+    # the model carries the lineage of its dataset: every step that made it, mining included
+    lineage = json.loads((out / "lineage.json").read_text())
+    assert lineage["fingerprint"] == manifest["fingerprint"] and lineage["dataset"] == manifest["dataset"]
+    assert [s["stage"] for s in lineage["steps"]] == [s["stage"] for s in built["steps"]]
+    assert lineage["steps"][0]["stage"].startswith("mine.") and lineage["steps"][-1]["stage"] == "build"
     # the saved model keeps the training sequence length
     from sentence_transformers import SentenceTransformer
     assert SentenceTransformer(str(out), device="cpu").max_seq_length == 32
@@ -114,7 +119,7 @@ def test_pairs_only_trains_without_negatives(dataset, tiny_bi_encoder):
 
 
 def test_margin_mse_uses_one_teacher_for_both_sides_or_refuses(dataset):
-    from minekit.train import _margins
+    from minekit.training.train import _margins
 
     data = read_dataset(dataset)
     # miners' scores (BM25 here) are no teacher: refused, saying what to run

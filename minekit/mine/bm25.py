@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from minekit.errors import ConfigError, InputError
-from minekit.schema import passage_text
+from minekit.inputs.schema import passage_text
 from minekit.mine.topk import Hits, top_k_exact
 from minekit.stats import StageResult
 

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from minekit.embed import Encoder
+from minekit.encode.encoder import Encoder
 from minekit.errors import ConfigError
 from minekit.mine.dense import SCORE_BLOCK, embed_inputs, model_stats, positive_scores, resolve_prompts
 from minekit.mine.topk import Hits, top_k_exact

@@ -25,13 +25,13 @@ from typing import TYPE_CHECKING, Iterator
 
 import numpy as np
 
-from minekit.embed import Encoder, TextColumn
+from minekit.encode.encoder import Encoder, TextColumn
 from minekit.errors import ConfigError
 from minekit.mine.exact import BLOCK_SIZE, SCORE_BLOCK, search_exact
 from minekit.mine.topk import Hits, top_k_exact
-from minekit.schema import passage_text
+from minekit.inputs.schema import passage_text
 from minekit.stats import StageResult
-from minekit.vectors import Vectors, as_vectors, canonical_dot
+from minekit.encode.vectors import Vectors, as_vectors, canonical_dot
 
 if TYPE_CHECKING:
     import polars as pl
@@ -57,7 +57,7 @@ PQ_SHORTLIST = 4
 class Embedded:
     """Inputs turned into embeddings, in minekit's order: documents by doc_id, queries by query_id.
 
-    docs and queries stay where the cache stores them (minekit.vectors); doc_emb and query_emb are
+    docs and queries stay where the cache stores them (minekit.encode.vectors); doc_emb and query_emb are
     the whole float32 arrays, made on first use, for the miners that need every row at once.
     """
 

@@ -1,7 +1,7 @@
 """Exact top-k search over embeddings read a block at a time, with results independent of block sizes.
 
 Queries (rows, grouped: a group's rows are max-merged, as passage-dense needs) are taken block_size
-groups at a time; for each, the corpus is read block_size documents at a time (minekit.vectors, as
+groups at a time; for each, the corpus is read block_size documents at a time (minekit.encode.vectors, as
 stored) and scored with one float32 matrix product per score block. The product only *selects*:
 every document whose BLAS score is within the proven float32 error bound of the running k-th best
 (or of the block's k-th best while fewer than k are known) is rescored with canonical_dot and merged
@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from minekit.mine.topk import Hits
-from minekit.vectors import Vectors, as_vectors, blas_error, canonical_dot
+from minekit.encode.vectors import Vectors, as_vectors, blas_error, canonical_dot
 
 BLOCK_SIZE = 65_536  # documents read, and query groups searched, per block (the default of --block-size)
 SCORE_BLOCK = 16_000_000  # floats in one block of query x document scores (64 MB)

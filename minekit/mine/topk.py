@@ -58,7 +58,7 @@ class Hits:
         kind says what scored them (default: the usual kind of the source's miner)."""
         import polars as pl
 
-        from minekit.schema import SOURCE_KINDS, conform_candidates, empty_candidates
+        from minekit.inputs.schema import SOURCE_KINDS, conform_candidates, empty_candidates
 
         kind = kind or SOURCE_KINDS[source]
         if not self._docs or sum(len(d) for d in self._docs) == 0:

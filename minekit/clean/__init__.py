@@ -1,0 +1,1 @@
+"""Cleaning: rules and scorers that remove likely false negatives (filter, denoise, LLM judge)."""

@@ -1,0 +1,152 @@
+"""Ask an OpenAI-compatible chat endpoint whether a passage answers a query (stdlib urllib only).
+
+Requests run in a thread pool; a failed request (connection error, timeout, HTTP 429 or 5xx) is
+retried with exponential backoff; answers are cached on disk (minekit.clean.score_cache) by (model,
+prompt version, query sha256, passage sha256), so a rerun asks nothing it asked before. The API key
+is passed in: only the CLI reads the environment.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Sequence
+
+from minekit.clean.score_cache import JUDGE_ANSWERS, ScoreCache, text_sha256
+from minekit.errors import ConfigError, MinekitError
+
+logger = logging.getLogger(__name__)
+
+PROMPT_VERSION = "v1"
+SYSTEM_PROMPT = ("You judge search results. Given a query and a passage, answer 'yes' if the passage answers "
+                 "the query or is clearly relevant to it, and 'no' otherwise. Answer with one word: yes or no.")
+CACHE_FILE = JUDGE_ANSWERS.file
+_RETRYABLE_HTTP = {408, 409, 425, 429, 500, 502, 503, 504}
+
+
+class JudgeError(MinekitError):
+    """The endpoint could not give an answer after all retries (exit code 1)."""
+
+
+def chat_url(url: str) -> str:
+    """The chat-completions address for a base URL (http://host:port/v1) or the full address itself."""
+    if not url.startswith(("http://", "https://")):
+        raise ConfigError(f"llm_judge: {url!r} is not an http(s) URL; give e.g. http://127.0.0.1:8000/v1.",
+                          param="llm_judge")
+    url = url.rstrip("/")
+    return url if url.endswith("/chat/completions") else f"{url}/chat/completions"
+
+
+def parse_answer(text: str) -> bool | None:
+    """'yes...' -> True, 'no...' -> False, anything else -> None (no usable answer)."""
+    word = text.strip().lstrip("\"'*`").lower()
+    if word.startswith("yes"):
+        return True
+    if word.startswith("no"):
+        return False
+    return None
+
+
+class LLMJudge:
+    """Callable judge: judge([(query, passage), ...]) -> [True | False | None, ...], in order.
+
+    counts after a call: llm_requests (HTTP requests sent, retries included), llm_cache_hits.
+    """
+
+    def __init__(self, url: str, *, llm_model: str, api_key: str | None = None, concurrency: int = 4,
+                 retries: int = 3, backoff: float = 1.0, timeout: float = 60.0,
+                 cache_dir: str | Path | None = ".minekit-cache", max_passage_chars: int = 4000,
+                 show_progress: bool = True) -> None:
+        if concurrency < 1:
+            raise ConfigError(f"llm_concurrency: must be at least 1, got {concurrency}.",
+                              param="llm_concurrency")
+        if retries < 0:
+            raise ConfigError(f"llm_retries: must be 0 or more, got {retries}.", param="llm_retries")
+        self.url = chat_url(url)
+        self.llm_model, self.api_key = llm_model, api_key
+        self.concurrency, self.retries, self.backoff, self.timeout = concurrency, retries, backoff, timeout
+        self.cache_dir, self.max_passage_chars, self.show_progress = cache_dir, max_passage_chars, show_progress
+        self.counts = {"llm_requests": 0, "llm_cache_hits": 0}
+        self._lock = threading.Lock()
+        self._failed: JudgeError | None = None  # first final failure: the other workers stop asking
+
+    def __call__(self, pairs: Sequence[tuple[str, str]]) -> list[bool | None]:
+        from tqdm.auto import tqdm
+
+        cache = ScoreCache(self.cache_dir, JUDGE_ANSWERS) if self.cache_dir is not None else None
+        self._failed = None
+        try:
+            with ThreadPoolExecutor(self.concurrency) as pool, \
+                    tqdm(total=len(pairs), desc="llm judge", unit="pair", disable=not self.show_progress) as bar:
+                def one(pair: tuple[str, str]) -> bool | None:
+                    answer = self._answer(pair, cache)
+                    bar.update(1)
+                    return parse_answer(answer)
+
+                return list(pool.map(one, pairs))
+        finally:
+            if cache:
+                cache.close()
+
+    def _key(self, query: str, passage: str) -> str:
+        return f"{self.llm_model}|{PROMPT_VERSION}|{text_sha256(query)}|{text_sha256(passage)}"
+
+    def _answer(self, pair: tuple[str, str], cache: ScoreCache | None) -> str:
+        key = (self._key(*pair),)
+        if cache is not None and (hit := cache.get([key]).get(key)) is not None:
+            with self._lock:
+                self.counts["llm_cache_hits"] += 1
+            return hit
+        if self._failed is not None:
+            raise self._failed
+        try:
+            answer = self._ask(*pair)
+        except JudgeError as exc:
+            self._failed = exc
+            raise
+        if cache is not None:
+            cache.put([(key, answer)])
+        return answer
+
+    def _ask(self, query: str, passage: str) -> str:
+        body = json.dumps({
+            "model": self.llm_model,
+            "temperature": 0,
+            "max_tokens": 3,
+            "messages": [{"role": "system", "content": SYSTEM_PROMPT},
+                         {"role": "user", "content": f"Query: {query}\n\nPassage: {passage[:self.max_passage_chars]}"
+                                                     "\n\nDoes the passage answer the query? yes or no."}],
+        }).encode()
+        headers = {"Content-Type": "application/json"}
+        if self.api_key:
+            headers["Authorization"] = f"Bearer {self.api_key}"
+        last = ""
+        for attempt in range(self.retries + 1):
+            if attempt:
+                time.sleep(self.backoff * 2 ** (attempt - 1))
+            with self._lock:
+                self.counts["llm_requests"] += 1
+            try:
+                request = urllib.request.Request(self.url, data=body, headers=headers, method="POST")
+                with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                    reply = json.loads(response.read())
+                return str(reply["choices"][0]["message"]["content"] or "")
+            except urllib.error.HTTPError as exc:
+                last = f"HTTP {exc.code} {exc.reason}"
+                if exc.code not in _RETRYABLE_HTTP:
+                    raise JudgeError(f"llm_judge: {self.url} answered {last}; check --llm-judge, --llm-model "
+                                     "and the API key variable.") from exc
+            except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as exc:
+                last = str(getattr(exc, "reason", exc))
+            except (ValueError, KeyError, IndexError, TypeError) as exc:
+                raise JudgeError(f"llm_judge: {self.url} did not answer like an OpenAI-compatible chat endpoint "
+                                 f"({type(exc).__name__}: {exc}).") from exc
+            logger.debug("llm judge attempt %d failed: %s", attempt + 1, last)
+        raise JudgeError(f"llm_judge: cannot get an answer from {self.url} after {self.retries + 1} attempt(s) "
+                         f"({last}). Is the server running and the URL right?")

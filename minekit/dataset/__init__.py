@@ -1,0 +1,1 @@
+"""Datasets: candidates turned into versioned training datasets (datasets/NAME/vN)."""

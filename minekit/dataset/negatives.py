@@ -1,0 +1,145 @@
+"""Each (query, positive) row's negatives: its pool minus the candidates a margin rules out, the
+sampling strategy's choice among the rest, and random corpus documents where fill="random" pads a
+short row. Rows are handled in the order given, each with its own generator: deterministic.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from minekit.clean import rules
+from minekit.dataset.sampling import Chooser, row_rng
+from minekit.dataset.store import score_column
+
+if TYPE_CHECKING:
+    import polars as pl
+
+
+@dataclass
+class Picked:
+    """The ids.parquet rows (tuples in `schema` order) and the counts of what picking did."""
+
+    rows: list[tuple]
+    schema: dict
+    counts: dict
+
+
+def pick_negatives(rows: "pl.DataFrame", corpus: "pl.DataFrame", positives: "pl.DataFrame", *, sources: list[str],
+                   has_ce: bool, num_negatives: int, relative_margin: float | None, chooser: Chooser, fill: str,
+                   seed: int) -> Picked:
+    """Choose the negatives of each (query, positive) row, in the order rows are given (deterministic)."""
+    corpus_ids = corpus["doc_id"].sort().to_list()
+    pos_by_query = dict(positives.group_by("query_id").agg("doc_id").iter_rows())
+    cols = [score_column(s) for s in sources]
+    out, counts = [], {"rows_filled": 0, "negatives_filled": 0, "rows_without_enough_negatives": 0,
+                       "positives_lost": 0, "negatives_excluded_by_margin": 0,
+                       "negatives_excluded_by_relative_margin": 0}
+    for row in rows.iter_rows(named=True):
+        rng = row_rng(seed, row["query_id"], row["positive_id"])
+        pool = _pool(row, cols, relative_margin, counts)
+        negatives = _Negatives.of(row, chooser.take(row, pool, num_negatives, rng), cols, has_ce)
+        missing = num_negatives - len(negatives.ids)
+        if missing and fill == "random":
+            exclude = set(pos_by_query[row["query_id"]]) | set(negatives.ids)
+            extra = _random_fill(rng, corpus_ids, exclude, missing)
+            if len(extra) == missing:
+                negatives.pad(extra)
+                counts["rows_filled"] += 1
+                counts["negatives_filled"] += missing
+                missing = 0
+        if missing:
+            counts["rows_without_enough_negatives"] += 1
+            counts["positives_lost"] += 1
+            continue
+        out.append(negatives.record(row))
+    return Picked(out, _schema(cols, has_ce), counts)
+
+
+def _pool(row: dict, cols: list[str], relative_margin: float | None, counts: dict) -> list[int]:
+    """Positions of the row's candidates it may pick: not excluded for this positive by a margin rule
+    (excluded_for), and, with relative_margin, not scored too close to this positive by any miner."""
+    pid, docs = row["positive_id"], row["neg_ids"] or []
+    pool = [i for i in range(len(docs)) if pid not in (row["neg_excluded"][i] or ())]
+    counts["negatives_excluded_by_margin"] += len(docs) - len(pool)
+    if relative_margin is not None:
+        kept = [i for i in pool if not _too_close(row, i, cols, relative_margin)]
+        counts["negatives_excluded_by_relative_margin"] += len(pool) - len(kept)
+        pool = kept
+    return pool
+
+
+def _too_close(row: dict, i: int, cols: list[str], margin: float) -> bool:
+    """Does any miner score candidate i above positive - |positive| * margin, for this row's positive?
+    A positive scored 0 or null by a miner cannot anchor that miner's margin (rules.unjudged)."""
+    for c in cols:
+        score, positive = row[f"neg_score_{c}"][i], row[f"positive_score_{c}"]
+        if score is not None and rules.can_anchor(positive) and score > rules.relative_threshold(positive, margin):
+            return True
+    return False
+
+
+def _random_fill(rng: np.random.Generator, corpus_ids: list[str], exclude: set[str], n: int) -> list[str]:
+    """n distinct random corpus documents outside `exclude` (fewer if the corpus has not enough)."""
+    available = len(corpus_ids) - len(exclude)
+    if available < n:
+        return []
+    chosen: list[str] = []
+    while len(chosen) < n:
+        doc = corpus_ids[int(rng.integers(len(corpus_ids)))]
+        if doc not in exclude:
+            exclude.add(doc)
+            chosen.append(doc)
+    return chosen
+
+
+@dataclass
+class _Negatives:
+    """One row's chosen negatives, column by column; random fill has no source rank or score."""
+
+    ids: list[str]
+    sources: list[str]
+    ranks: list
+    scores: dict[str, list]  # score column suffix -> each negative's score
+    ce: list | None  # denoise's scores, when the candidates carry them
+
+    @classmethod
+    def of(cls, row: dict, take: list[int], cols: list[str], has_ce: bool) -> "_Negatives":
+        return cls(ids=[row["neg_ids"][i] for i in take],
+                   sources=[row["neg_sources"][i] for i in take], ranks=[row["neg_ranks"][i] for i in take],
+                   scores={c: [row[f"neg_score_{c}"][i] for i in take] for c in cols},
+                   ce=[row["neg_ce"][i] for i in take] if has_ce else None)
+
+    def pad(self, docs: list[str]) -> None:
+        n = len(docs)
+        self.ids += docs
+        self.sources += ["random"] * n
+        self.ranks += [None] * n
+        self.scores = {c: v + [None] * n for c, v in self.scores.items()}
+        if self.ce is not None:
+            self.ce = self.ce + [None] * n
+
+    def record(self, row: dict) -> tuple:
+        """The ids.parquet row, in _schema's column order."""
+        record = [row["query_id"], row["positive_id"], self.ids, self.sources, self.ranks]
+        for c, scores in self.scores.items():
+            record += [row[f"positive_score_{c}"], scores]
+        if self.ce is not None:
+            record += [row["positive_ce_score"], self.ce]
+        return tuple(record)
+
+
+def _schema(cols: list[str], has_ce: bool) -> dict:
+    import polars as pl
+
+    schema = {"query_id": pl.Utf8, "positive_id": pl.Utf8, "negative_ids": pl.List(pl.Utf8),
+              "negative_sources": pl.List(pl.Utf8), "negative_ranks": pl.List(pl.Int32)}
+    for c in cols:
+        schema[f"positive_score_{c}"] = pl.Float32
+        schema[f"negative_scores_{c}"] = pl.List(pl.Float32)
+    if has_ce:
+        schema["positive_ce_score"] = pl.Float32
+        schema["negative_ce_scores"] = pl.List(pl.Float32)
+    return schema

@@ -1,0 +1,1 @@
+"""Encoders: models by name, sentence embeddings and the on-disk embedding cache."""

@@ -1,0 +1,1 @@
+"""Execution: pipelines, shards and Ray, above the stages."""

@@ -1,0 +1,1 @@
+"""Hand-off: exports in other trainers' layouts, and the HTML report."""

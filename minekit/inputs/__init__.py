@@ -1,0 +1,1 @@
+"""Inputs: the data contract (schema) and the importers that turn common layouts into it."""

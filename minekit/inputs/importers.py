@@ -1,0 +1,526 @@
+"""Importers: common layouts in, minekit's queries / positives / corpus parquet files out.
+
+Layouts: BEIR folders; (anchor, positive[, negative...]) text tables as parquet, JSONL or a Hugging Face
+`datasets` folder; FlagEmbedding and Tevatron training JSONL. Texts without ids get stable content-hash
+ids (q.../d...), so repeated texts merge. A layout that carries negatives also gives `negatives.parquet`,
+a candidates file (source "imported", ranks in file order) that `minekit build` or `filter` take as is.
+
+What is written passes the same checks as `minekit validate`; anything wrong stops the import with a
+message naming the file and line (or row), and nothing is written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterator
+
+from minekit.errors import ConfigError, InputError
+
+if TYPE_CHECKING:
+    import polars as pl
+
+IMPORTED_SOURCE = "imported"
+_SPLIT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+@dataclass
+class Imported:
+    queries: "pl.DataFrame"
+    positives: "pl.DataFrame"
+    corpus: "pl.DataFrame"
+    stats: dict
+    negatives: "pl.DataFrame | None" = None  # candidates contract, when the layout has negatives
+    rows: "pl.DataFrame | None" = None  # query_id, positive_ids, negative_ids, negative_scores per record
+    source_files: list[Path] = field(default_factory=list)
+
+
+# -- reading JSONL with clear errors ------------------------------------------------------------------
+
+def _lines(path: Path) -> Iterator[tuple[int, dict]]:
+    if not path.is_file():
+        raise InputError(f"{path}: file not found.")
+    found = False
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise InputError(f"{path}: line {number} is not valid JSON ({exc.msg}).") from exc
+            if not isinstance(record, dict):
+                raise InputError(f"{path}: line {number} is a JSON {type(record).__name__}, not an object.")
+            found = True
+            yield number, record
+    if not found:
+        raise InputError(f"{path}: no records.")
+
+
+def _get(record: dict, key: str, kind: str, where: str, *, required: bool = True) -> Any:
+    """One field, checked: 'text' a non-empty string, 'id' a string or integer, 'str' any string or null."""
+    if key not in record or record[key] is None:
+        if required:
+            raise InputError(f"{where}: lacks field '{key}'.")
+        return None
+    value = record[key]
+    if kind == "id":
+        if isinstance(value, bool) or not isinstance(value, (str, int)):
+            raise InputError(f"{where}: field '{key}' must be a string or integer id, found {_kind(value)}.")
+        value = str(value)
+        if not value.strip():
+            raise InputError(f"{where}: field '{key}' is empty.")
+        return value
+    if not isinstance(value, str):
+        raise InputError(f"{where}: field '{key}' must be a string, found {_kind(value)}.")
+    if kind == "text" and not value.strip():
+        raise InputError(f"{where}: field '{key}' is empty. Fix: remove the record or give it text.")
+    return value
+
+
+def _get_list(record: dict, key: str, where: str, *, required: bool = True) -> list:
+    value = record.get(key)
+    if value is None:
+        if required:
+            raise InputError(f"{where}: lacks field '{key}'.")
+        return []
+    if not isinstance(value, list):
+        raise InputError(f"{where}: field '{key}' must be a list, found {_kind(value)}.")
+    return value
+
+
+def _kind(value: Any) -> str:
+    return {list: "a list", dict: "an object", str: "a string", bool: "a boolean", int: "a number",
+            float: "a number"}.get(type(value), type(value).__name__)
+
+
+def _read_jsonl(path: Path, required: list[str], optional: tuple[str, ...] = (),
+                ids: tuple[str, ...] = ()) -> "pl.DataFrame":
+    """A JSONL file of flat records as a string frame; each field checked (id, non-empty text, string)."""
+    import polars as pl
+
+    columns = (*required, *optional)
+    rows = []
+    for number, record in _lines(path):
+        where = f"{path}: line {number}"
+        rows.append({k: _get(record, k, "id" if k in ids else "text" if k in required else "str", where,
+                             required=k in required) for k in columns})
+    return pl.DataFrame(rows, schema={k: pl.Utf8 for k in columns})
+
+
+# -- BEIR -----------------------------------------------------------------------------------------------
+
+def import_beir(folder: str | Path, *, split: str = "test") -> Imported:
+    """A BEIR folder (corpus.jsonl, queries.jsonl, qrels/<split>.tsv); only the split's queries are kept."""
+    import polars as pl
+
+    from minekit.inputs import schema
+
+    if not _SPLIT.match(split) or ".." in split:
+        raise ConfigError(f"--split: {split!r} is not a split name (letters, digits, '.', '_', '-'; no '/' or "
+                          "'..'), e.g. --split test.")
+    folder = Path(folder)
+    qrels_path = folder / "qrels" / f"{split}.tsv"
+    if not qrels_path.is_file():
+        found = sorted(p.stem for p in (folder / "qrels").glob("*.tsv")) if (folder / "qrels").is_dir() else []
+        raise InputError(f"{qrels_path}: not found; splits in this folder: {', '.join(found) or 'none'}.")
+    corpus_path, queries_path = folder / "corpus.jsonl", folder / "queries.jsonl"
+    corpus = _read_jsonl(corpus_path, ["_id", "text"], optional=("title",), ids=("_id",))
+    with _field_names({"doc_id": "_id"}):
+        corpus = schema.validate_corpus(corpus.rename({"_id": "doc_id"}), corpus_path)
+    queries = _read_jsonl(queries_path, ["_id", "text"], ids=("_id",)).rename({"_id": "query_id"})
+    with _field_names({"query_id": "_id"}):
+        queries = schema.validate_queries(queries, queries_path)
+    qrels = _read_qrels(qrels_path)
+    positives = schema.validate_positives(qrels, qrels_path, queries, corpus)
+    kept = queries.filter(pl.col("query_id").is_in(positives["query_id"].implode()))
+    stats = {"queries": kept.height, "queries_not_in_split": queries.height - kept.height,
+             "documents": corpus.height, "qrels": qrels.height, "positives": positives.height}
+    return Imported(kept, positives, corpus, stats, source_files=[corpus_path, queries_path, qrels_path])
+
+
+@contextmanager
+def _field_names(names: dict[str, str]) -> Iterator[None]:
+    """Checks run on renamed columns: say the file's own field names (`_id`), and records, not rows."""
+    try:
+        yield
+    except InputError as exc:
+        message = str(exc)
+        for column, name in names.items():
+            message = message.replace(f"column '{column}'", f"field '{name}'").replace(f"{column}=", f"{name}=")
+        raise InputError(message.replace("row(s)", "record(s)").replace("(row ", "(record ")
+                         .replace(": row ", ": record ").replace(", row ", ", record ")) from None
+
+
+def _read_qrels(path: Path) -> "pl.DataFrame":
+    import polars as pl
+
+    from minekit.inputs.schema import _fail
+
+    try:
+        qrels = pl.read_csv(path, separator="\t", infer_schema=False, quote_char=None)
+    except Exception as exc:  # polars raises several kinds for malformed CSV
+        raise InputError(f"{path}: cannot be read as a tab-separated file ({exc}).") from exc
+    if not {"query-id", "corpus-id"} <= set(qrels.columns):
+        raise InputError(f"{path}: needs a header with query-id, corpus-id[, score]; found {qrels.columns}.")
+    qrels = qrels.rename({"query-id": "query_id", "corpus-id": "doc_id"})
+    if "score" in qrels.columns:
+        number = pl.col("score").str.strip_chars().cast(pl.Float64, strict=False)
+        bad = qrels.select(number.is_null() & pl.col("score").is_not_null()).to_series()
+        if bad.any():
+            _fail(path, "score", "are not numbers", qrels, bad, "Fix: scores are integer relevance grades.")
+        qrels = qrels.with_columns(number.cast(pl.Int64))
+    else:
+        qrels = qrels.with_columns(pl.lit(1, pl.Int64).alias("score"))
+    return qrels.select("query_id", "doc_id", "score")
+
+
+# -- records: one query, its positives and negatives ------------------------------------------------------
+
+@dataclass
+class _Doc:
+    doc_id: str | None  # None: a content-hash id is given
+    title: str
+    text: str
+
+
+@dataclass
+class _Record:
+    query_id: str | None
+    query: str
+    positives: list[_Doc]
+    negatives: list[_Doc]
+    positive_scores: list[float] | None = None
+    negative_scores: list[float] | None = None
+    where: str = ""
+
+
+def _content_id(prefix: str, text: str) -> str:
+    return f"{prefix}{hashlib.sha256(text.encode()).hexdigest()[:16]}"
+
+
+def _from_records(records: list[_Record], path: Path, *, corpus: "pl.DataFrame | None" = None,
+                  corpus_path: Path | None = None) -> Imported:
+    """Queries, positives, corpus (and negatives) from records; ids for texts that have none; every check run."""
+    import polars as pl
+
+    from minekit.inputs import schema
+
+    known = _text_index(corpus) if corpus is not None else {}
+    queries: dict[str, tuple[str, str]] = {}
+    docs: dict[str, tuple[str, str, str]] = {}
+    added = 0
+
+    def doc_id(doc: _Doc, where: str) -> str:
+        nonlocal added
+        did = doc.doc_id or known.get(doc.text.strip())
+        if did is None:
+            did = _content_id("d", doc.text)
+            added += corpus is not None and did not in docs
+        seen = docs.get(did)
+        if seen is None:
+            docs[did] = (doc.title, doc.text, where)
+        elif seen[:2] != (doc.title, doc.text):
+            raise InputError(f"{where}: document {did!r} has another text than at {seen[2]}. Fix: one id, one text.")
+        return did
+
+    rows = []
+    for r in records:
+        qid = r.query_id or _content_id("q", r.query)
+        seen_q = queries.setdefault(qid, (r.query, r.where))
+        if seen_q[0] != r.query:
+            raise InputError(f"{r.where}: query {qid!r} has another text than at {seen_q[1]}. Fix: one id, one text.")
+        rows.append({"query_id": qid, "positive_ids": [doc_id(d, r.where) for d in r.positives],
+                     "negative_ids": [doc_id(d, r.where) for d in r.negatives],
+                     "positive_scores": r.positive_scores, "negative_scores": r.negative_scores})
+    q = pl.DataFrame({"query_id": list(queries), "text": [t for t, _ in queries.values()]})
+    c = pl.DataFrame({"doc_id": list(docs), "title": [v[0] for v in docs.values()],
+                      "text": [v[1] for v in docs.values()]}, schema={"doc_id": pl.Utf8, "title": pl.Utf8,
+                                                                      "text": pl.Utf8})
+    if corpus is not None:
+        c = pl.concat([corpus, c.join(corpus, on="doc_id", how="anti")])
+    rows_frame = pl.DataFrame(rows, schema={"query_id": pl.Utf8, "positive_ids": pl.List(pl.Utf8),
+                                            "negative_ids": pl.List(pl.Utf8), "positive_scores": pl.List(pl.Float32),
+                                            "negative_scores": pl.List(pl.Float32)})
+    pos = (rows_frame.select("query_id", pl.col("positive_ids").alias("doc_id")).explode("doc_id")
+           .unique(maintain_order=True).with_columns(pl.lit(1, pl.Int64).alias("score")))
+    q = schema.validate_queries(q.sort("query_id"), path)
+    c = schema.validate_corpus(c.sort("doc_id"), corpus_path or path)
+    pos = schema.validate_positives(pos, path, q, c)
+    negatives, dropped = _negatives(rows_frame, pos)
+    stats = {"records": len(records), "queries": q.height, "documents": c.height, "positives": pos.height,
+             "negatives": 0 if negatives is None else negatives.height}
+    if corpus is not None:
+        stats["documents_added_to_corpus"] = added
+    if dropped:
+        stats["dropped"] = {"is_positive": dropped}
+    rows_frame = rows_frame.select("query_id", "positive_ids", "negative_ids", "negative_scores")
+    return Imported(q, pos, c, stats, negatives, rows_frame)
+
+
+def _text_index(corpus: "pl.DataFrame") -> dict[str, str]:
+    """text -> doc_id for a given corpus, by its text and by "title text" (the smallest id where texts repeat)."""
+    import polars as pl
+
+    from minekit.inputs.schema import passage_text
+
+    keyed = pl.concat([corpus.select(pl.col("text").str.strip_chars().alias("key"), "doc_id"),
+                       corpus.select(passage_text().str.strip_chars().alias("key"), "doc_id")])
+    best = keyed.group_by("key").agg(pl.col("doc_id").min())
+    return dict(zip(best["key"].to_list(), best["doc_id"].to_list()))
+
+
+def _negatives(rows: "pl.DataFrame", positives: "pl.DataFrame") -> tuple["pl.DataFrame | None", int]:
+    """A candidates file of the records' negatives: one row per (query, doc), ranked in file order.
+
+    Scores are the file's when it gives them; otherwise 0.0 with no positive_score, as random negatives have.
+    """
+    import polars as pl
+
+    from minekit.inputs.schema import conform_candidates, with_positive_lists
+
+    if rows["negative_ids"].list.len().sum() == 0:
+        return None, 0
+    scores = pl.when(pl.col("negative_scores").is_null()).then(
+        pl.lit(None, pl.Float32).repeat_by(pl.col("negative_ids").list.len())).otherwise(pl.col("negative_scores"))
+    neg = (rows.with_row_index("record").with_columns(scores.alias("score"),
+                                                      pl.col("positive_scores").list.min().alias("positive_score"))
+           .select("record", "query_id", pl.col("negative_ids").alias("doc_id"), "score", "positive_score")
+           .explode("doc_id", "score").with_row_index("order"))
+    before = neg.height
+    neg = neg.join(positives.select("query_id", "doc_id"), on=["query_id", "doc_id"], how="anti")
+    dropped = before - neg.height
+    neg = (neg.sort("order").unique(["query_id", "doc_id"], keep="first", maintain_order=True)
+           .with_columns(pl.col("score").fill_null(0.0),
+                         pl.col("positive_score").min().over("query_id"),
+                         pl.int_range(1, pl.len() + 1).over("query_id").alias("rank"),
+                         pl.lit(IMPORTED_SOURCE).alias("source")))
+    # The file's scores come from a scorer minekit does not know: their own kind, never compared with
+    # a miner's; the positives cannot be told apart, so a margin judges a query's rows as a whole.
+    neg = with_positive_lists(neg.drop("record", "order").with_columns(pl.lit("imported").alias("score_kind")))
+    return conform_candidates(neg), dropped
+
+
+# -- layouts ---------------------------------------------------------------------------------------------
+
+def _scores(record: dict, key: str, n: int, where: str) -> list[float] | None:
+    values = _get_list(record, key, where, required=False) if key in record else None
+    if values is None:
+        return None
+    if len(values) != n or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+        raise InputError(f"{where}: field '{key}' must be a list of {n} numbers, one per passage.")
+    return [float(v) for v in values]
+
+
+def import_flagembedding(file: str | Path, *, corpus: "pl.DataFrame | None" = None,
+                         corpus_path: Path | None = None) -> Imported:
+    """FlagEmbedding fine-tuning JSONL: query, pos, neg[, pos_scores, neg_scores, prompt]; content-hash ids."""
+    path = Path(file)
+    records, prompts = [], set()
+    for number, rec in _lines(path):
+        where = f"{path}: line {number}"
+        query = _get(rec, "query", "text", where)
+        pos = [_text_item(v, "pos", i, where) for i, v in enumerate(_get_list(rec, "pos", where))]
+        if not pos:
+            raise InputError(f"{where}: field 'pos' is empty; every record needs a positive.")
+        neg = [_text_item(v, "neg", i, where) for i, v in enumerate(_get_list(rec, "neg", where, required=False))]
+        prompt = _get(rec, "prompt", "str", where, required=False)
+        if prompt:
+            prompts.add(prompt)
+        records.append(_Record(None, query, [_Doc(None, "", t) for t in pos], [_Doc(None, "", t) for t in neg],
+                               _scores(rec, "pos_scores", len(pos), where), _scores(rec, "neg_scores", len(neg), where),
+                               where))
+    result = _from_records(records, path, corpus=corpus, corpus_path=corpus_path)
+    if prompts:
+        result.stats["prompts_not_imported"] = len(prompts)  # a training-time instruction, not data
+    result.source_files = [path]
+    return result
+
+
+def _text_item(value: Any, key: str, index: int, where: str) -> str:
+    if not isinstance(value, str):
+        raise InputError(f"{where}: field '{key}' item {index + 1} must be a string, found {_kind(value)}.")
+    if not value.strip():
+        raise InputError(f"{where}: field '{key}' item {index + 1} is empty.")
+    return value
+
+
+def import_tevatron(file: str | Path) -> Imported:
+    """Tevatron training JSONL: query_id, query, positive_passages, negative_passages ({docid, title, text})."""
+    path = Path(file)
+    records = []
+    for number, rec in _lines(path):
+        where = f"{path}: line {number}"
+        qid = _get(rec, "query_id", "id", where)
+        query = _get(rec, "query", "text", where)
+        pos = [_passage(p, "positive_passages", i, where)
+               for i, p in enumerate(_get_list(rec, "positive_passages", where))]
+        if not pos:
+            raise InputError(f"{where}: field 'positive_passages' is empty; every record needs a positive.")
+        neg = [_passage(p, "negative_passages", i, where)
+               for i, p in enumerate(_get_list(rec, "negative_passages", where, required=False))]
+        records.append(_Record(qid, query, pos, neg, where=where))
+    result = _from_records(records, path)
+    result.source_files = [path]
+    return result
+
+
+def _passage(value: Any, key: str, index: int, where: str) -> _Doc:
+    at = f"{where}: {key} item {index + 1}"
+    if not isinstance(value, dict):
+        raise InputError(f"{at}: must be an object with docid, title, text; found {_kind(value)}.")
+    return _Doc(_get(value, "docid", "id", at), _get(value, "title", "str", at, required=False) or "",
+                _get(value, "text", "text", at))
+
+
+def import_pairs(file: str | Path, *, anchor_column: str = "anchor", positive_column: str = "positive",
+                 corpus: "pl.DataFrame | None" = None, corpus_path: Path | None = None) -> Imported:
+    """(anchor, positive[, negative / negative_1..n]) texts from parquet, JSONL or a `datasets` folder.
+
+    Ids are content hashes; repeated texts merge. With `corpus`, a text found in it keeps the corpus's
+    doc_id and the rest of the corpus comes along (pairs plus a larger corpus to mine from).
+    """
+    import polars as pl
+
+    file = Path(file)
+    if file.is_dir():
+        table = _read_hf(file)
+    elif file.suffix in (".jsonl", ".json"):
+        table = _read_text_jsonl(file, (anchor_column, positive_column))
+    else:
+        from minekit.io import read_parquet
+
+        table = read_parquet(file, what="pairs")
+    if table.height == 0:
+        raise InputError(f"{file}: no rows.")
+    missing = [c for c in (anchor_column, positive_column) if c not in table.columns]
+    if missing:
+        raise InputError(f"{file}: missing column(s) {', '.join(missing)} (found: {', '.join(table.columns)}); "
+                         "name them with --anchor-column / --positive-column.")
+    negs = [c for c in table.columns if c == "negative" or re.fullmatch(r"negative_\d+", c)]
+    columns = [anchor_column, positive_column, *negs]
+    for column in columns:
+        _check_text_column(table, column, file)
+    records = [_Record(None, row[0], [_Doc(None, "", row[1])], [_Doc(None, "", t) for t in row[2:]],
+                       where=f"{file}: row {i}")
+               for i, row in enumerate(table.select(columns).iter_rows(), start=1)]
+    result = _from_records(records, file, corpus=corpus, corpus_path=corpus_path)
+    pairs = table.select(pl.struct(columns[:2]).n_unique()).item()
+    result.stats = {"pairs": table.height, **result.stats, "duplicate_pairs_merged": table.height - pairs}
+    result.source_files = [file]
+    return result
+
+
+def _check_text_column(table: "pl.DataFrame", column: str, path: Path) -> None:
+    import polars as pl
+
+    from minekit.inputs.schema import _fail
+
+    if table.schema[column] not in (pl.Utf8, pl.String):
+        raise InputError(f"{path}: column '{column}' must hold strings, found {table.schema[column]}. "
+                         "Fix: one text per cell.")
+    bad = table[column].is_null() | (table[column].str.strip_chars() == "")
+    if bad.any():
+        _fail(path, column, "are null or empty", table, bad, "Fix: drop them or give them text.")
+
+
+def _read_text_jsonl(path: Path, wanted: tuple[str, ...]) -> "pl.DataFrame":
+    """The text fields of a JSONL table (the wanted ones, negative, negative_<n>): a list instead of a string is an error."""
+    import polars as pl
+
+    rows = []
+    for number, record in _lines(path):
+        row = {}
+        for key, value in record.items():
+            if key in wanted or key == "negative" or re.fullmatch(r"negative_\d+", key):
+                if value is not None and not isinstance(value, str):
+                    raise InputError(f"{path}: line {number}: field '{key}' must be a string, found {_kind(value)}.")
+                row[key] = value
+        rows.append(row)
+    return pl.DataFrame(rows, schema={k: pl.Utf8 for k in dict.fromkeys(k for r in rows for k in r)})
+
+
+def _read_hf(folder: Path) -> "pl.DataFrame":
+    import polars as pl
+
+    if not (folder / "dataset_info.json").is_file() and not (folder / "dataset_dict.json").is_file():
+        raise InputError(f"{folder}: not a Hugging Face datasets folder (no dataset_info.json; written by "
+                         "save_to_disk?).")
+    if (folder / "dataset_dict.json").is_file():
+        raise InputError(f"{folder}: holds several splits (a DatasetDict); give one split's folder, "
+                         f"e.g. {folder / 'train'}.")
+    import datasets
+
+    try:
+        data = datasets.load_from_disk(str(folder))
+    except Exception as exc:  # datasets raises several kinds for a damaged folder
+        raise InputError(f"{folder}: cannot be loaded with datasets.load_from_disk ({exc}).") from exc
+    return pl.from_arrow(data.data.table)
+
+
+def read_corpus(path: str | Path) -> "pl.DataFrame":
+    """A corpus to import pairs against: minekit's corpus parquet, or JSONL with doc_id (or _id), text[, title]."""
+    from minekit.inputs import schema
+    from minekit.io import read_parquet
+
+    path = Path(path)
+    if path.suffix in (".jsonl", ".json"):
+        import polars as pl
+
+        rows = []
+        for number, record in _lines(path):
+            where = f"{path}: line {number}"
+            key = "doc_id" if "doc_id" in record else "_id"
+            rows.append({"doc_id": _get(record, key, "id", where), "title": _get(record, "title", "str", where,
+                                                                               required=False) or "",
+                         "text": _get(record, "text", "text", where)})
+        frame = pl.DataFrame(rows, schema={"doc_id": pl.Utf8, "title": pl.Utf8, "text": pl.Utf8})
+    else:
+        frame = read_parquet(path, what="corpus")
+    return schema.validate_corpus(frame, path)
+
+
+# -- writing ------------------------------------------------------------------------------------------------
+
+def write_inputs(result: Imported, out: str | Path, *, stage: str, params: dict, source: str | Path,
+                 overwrite: bool = False) -> Path:
+    """queries.parquet, positives.parquet, corpus.parquet (and negatives.parquet) in `out`, each with its manifest.
+
+    A new folder is written as one hidden temp folder and renamed into place; in an existing folder every
+    file is written beside its target first, then renamed over it, so a failed import replaces nothing.
+    Existing files are replaced only with overwrite=True.
+    """
+    from minekit.io import atomic_folder, atomic_paths, describe_file, write_parquet
+    from minekit.manifest import make_manifest
+
+    out = Path(out)
+    frames = {"queries": result.queries, "positives": result.positives, "corpus": result.corpus}
+    if result.negatives is not None:
+        frames["negatives"] = result.negatives
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out: {out} is a file; give a folder.")
+    present = [f"{n}.parquet" for n in frames if (out / f"{n}.parquet").exists()]
+    if present and not overwrite:
+        raise ConfigError(f"--out: {out} already holds {', '.join(present)}; pass --overwrite to replace them, "
+                          "or choose another folder.")
+    inputs = {"source": {"path": str(source)}}
+    for i, path in enumerate(result.source_files):
+        if path.is_file():
+            inputs[f"source[{i}]"] = describe_file(path)
+    manifest = make_manifest(stage, params, inputs, result.stats)
+    if not out.exists():
+        with atomic_folder(out) as tmp:
+            for name, frame in frames.items():
+                write_parquet(frame, tmp / f"{name}.parquet", manifest)
+        return out
+    with atomic_paths(*(out / f"{name}.parquet" for name in frames)) as temps:
+        for frame, tmp in zip(frames.values(), temps):
+            write_parquet(frame, tmp, manifest)
+        stale = out / "negatives.parquet"
+        if "negatives" not in frames and stale.exists():
+            stale.unlink()  # from an earlier import: it would not belong to these files
+    return out

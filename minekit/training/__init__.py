@@ -1,0 +1,1 @@
+"""Training and evaluation: fine-tune a bi-encoder or a reranker, measure retrieval."""
