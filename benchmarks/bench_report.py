@@ -24,7 +24,8 @@ def make_dataset(folder: Path, n_queries: int, seed: int = 0) -> Path:
     import numpy as np
     import polars as pl
 
-    from minekit.dataset.build import build_dataset, write_dataset
+    from minekit.dataset.build import build_dataset
+    from minekit.dataset.store import write_dataset
     from minekit.clean.filter import filter_candidates
     from minekit.io import write_parquet
     from minekit.manifest import describe_inputs, make_manifest, upstream_steps

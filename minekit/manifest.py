@@ -71,7 +71,7 @@ def make_manifest(
 ) -> dict:
     """The manifest of one output: its own step appended to the steps that made its inputs.
 
-    `fingerprint` is the stage's own (minekit.stages.stage_fingerprint: its flags and its inputs'
+    `fingerprint` is the stage's own (minekit.registry.stage_fingerprint: its flags and its inputs'
     identities), which pipelines recompute to tell whether the output is up to date.
     """
     step = {

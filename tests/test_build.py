@@ -9,7 +9,8 @@ import polars as pl
 import pytest
 from typer.testing import CliRunner
 
-from minekit.dataset.build import build_dataset, dataset_root
+from minekit.dataset.build import build_dataset
+from minekit.dataset.store import dataset_root
 from minekit.cli import app
 from minekit.errors import ConfigError
 from minekit.mine.bm25 import mine_bm25, mine_passage_bm25

@@ -318,7 +318,7 @@ def test_guide_encodes_each_text_once_whatever_the_block_size(tiny, tiny_bi_enco
     # An embedding depends on the batch it is encoded in (padding; bfloat16 on CPU), so the guide encodes
     # every text it needs in one call before the blocks: block_size never changes a score (test_scale
     # checks the bytes of a whole run).
-    from minekit.encode.embed import Encoder
+    from minekit.encode.encoder import Encoder
 
     calls, encode = [], Encoder.encode
     monkeypatch.setattr(Encoder, "encode", lambda self, texts, **kw: calls.append(sorted(texts)) or encode(

@@ -8,7 +8,8 @@ import threading
 import numpy as np
 import pytest
 
-from minekit.encode.embed import Encoder, encode
+from minekit.encode.embed import encode
+from minekit.encode.encoder import Encoder
 from minekit.errors import ConfigError
 
 TEXTS = ["solar panels make electricity", "coffee beans are roasted", "solar panels make electricity",

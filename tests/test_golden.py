@@ -1,9 +1,9 @@
 """The sample pipeline, run in full, writes the same bytes as the release that recorded tests/golden/.
 
 What it pins: every parquet file, the trained weights, both metrics files and the two manifests (their
-`created` time, paths and wall times aside). The recorded run used torch 2.13.0 on a CPU with bfloat16
-units (dtype auto = bfloat16); elsewhere encodings differ in the last bits, so the comparison is skipped
-there with the reason.
+`created` time, paths and wall times aside). The recorded run used torch 2.13.0 on a CPU without bfloat16
+units (dtype auto = float32); where either differs, encodings differ in the last bits, so the comparison
+is skipped there with the reason (tests/golden/sample_pipeline.json says what it was made with).
 """
 
 from __future__ import annotations

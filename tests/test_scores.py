@@ -181,7 +181,7 @@ def test_simans_samples_near_the_positive_and_is_seeded(tiny):
     b = build_dataset([cands], queries, positives, corpus, num_negatives=1, sampling_strategy="simans",
                       seed=1, fill="random").ids
     assert a.equals(b)
-    from minekit.dataset.build import simans_weights
+    from minekit.dataset.sampling import simans_weights
 
     w = simans_weights(np.array([-0.05, -0.3, -0.9, np.nan]), a=50.0, b=-0.05)
     assert w[0] == pytest.approx(1.0) and w[0] > w[1] > w[2] and w[3] == pytest.approx(w[2])

@@ -11,7 +11,8 @@ from typer.testing import CliRunner
 
 from minekit.cli import app
 from minekit.errors import ConfigError, InputError
-from minekit.training.train import read_dataset, train_bi_encoder
+from minekit.dataset.store import read_dataset
+from minekit.training.train import train_bi_encoder
 
 runner = CliRunner()
 

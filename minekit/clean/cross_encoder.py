@@ -2,8 +2,9 @@
 
 Repeated pairs are scored once; with a cache_dir, pairs scored before (same model content, same
 max_length) are read back from the score cache (minekit.clean.score_cache). The rest are scored
-shortest first (similar lengths batch well), _CHUNK pairs at a time, their texts built per chunk: a
-batch, and so its padding and its scores, is the same however the caller split its work.
+shortest first, _CHUNK pairs at a time, their texts built per chunk, in batches of one fixed shape per
+length bucket (predict_fixed_shapes): a pair's score is the same however the work was split (query
+blocks, shards).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
     import polars as pl
 
 _CHUNK = 512  # pairs scored (and committed to the cache) at a time
+_BUCKET = 16  # tokens: a pair is padded to its length rounded up to this (fixed shapes, see predict_fixed_shapes)
 HASH_SLICE = 65_536  # passages whose texts are built at a time to hash them
 _LOOKUP = 100_000  # pairs looked up in the cache at a time
 
@@ -180,8 +182,8 @@ def _model(cross_encoder: str, max_length: int | None, device: str, trust_remote
     model = (shared or {}).get("cross_encoder")
     if model is None:
         model = load_cross_encoder(cross_encoder, device=device, trust_remote_code=trust_remote_code)
-        if max_length is not None:
-            model.max_length = max_length
+        if max_length is not None:  # sentence-transformers 5.x named it max_length, later max_seq_length
+            setattr(model, "max_seq_length" if hasattr(type(model), "max_seq_length") else "max_length", max_length)
         if shared is not None:
             shared["cross_encoder"] = model
     return model
@@ -195,13 +197,40 @@ def _score_missing(distinct: _Distinct, todo: np.ndarray, model, batch_size: int
     with tqdm(total=len(todo), desc="cross-encoder", unit="pair", disable=not show_progress) as bar:
         for start in range(0, len(todo), _CHUNK):
             part = todo[start:start + _CHUNK]
-            got = model.predict(distinct.pairs.texts(distinct.rep[part]), batch_size=batch_size,
-                                show_progress_bar=False)
-            distinct.scores[part] = np.asarray(got, dtype=np.float32).reshape(len(part), -1)[:, -1]
+            distinct.scores[part] = predict_fixed_shapes(model, distinct.pairs.texts(distinct.rep[part]), batch_size)
             if cache:
                 cache.put([((model_key, q, p), s)
                            for (q, p), s in zip(distinct.hex_keys(part), distinct.scores[part].tolist())])
             bar.update(len(part))
+
+
+def predict_fixed_shapes(model, texts: Sequence, batch_size: int) -> np.ndarray:
+    """Each pair's score, independent of the pairs it is scored with.
+
+    A forward pass's floating-point result for one row depends on the tensor's shape (the kernels block
+    by it), not on the other rows. So every batch has exactly batch_size rows (a short one is filled with
+    copies of its first pair) and one padded length, the pair's token length rounded up to _BUCKET: a
+    pair scores the same bits in the whole run, in any shard and in any query block.
+    """
+    if not hasattr(model, "preprocess"):  # sentence-transformers before 6: its own batching (length-sorted)
+        got = model.predict(list(texts), batch_size=batch_size, show_progress_bar=False)
+        return np.asarray(got, dtype=np.float32).reshape(len(texts), -1)[:, -1]
+    lengths = model.preprocess(list(texts))["attention_mask"].sum(dim=1).tolist()
+    limit = model.max_seq_length if hasattr(type(model), "max_seq_length") else getattr(model, "max_length", None)
+    buckets: dict[int, list[int]] = {}
+    for i, n in enumerate(lengths):
+        padded = -(-int(n) // _BUCKET) * _BUCKET
+        buckets.setdefault(min(padded, limit) if limit else padded, []).append(i)
+    scores = np.empty(len(texts), dtype=np.float32)
+    for length, rows in sorted(buckets.items()):
+        for a in range(0, len(rows), batch_size):
+            idx = rows[a:a + batch_size]
+            batch = [texts[i] for i in idx]
+            batch += [batch[0]] * (batch_size - len(batch))
+            got = model.predict(batch, batch_size=batch_size, show_progress_bar=False,
+                                processing_kwargs={"text": {"padding": "max_length", "max_length": length}})
+            scores[idx] = np.asarray(got, dtype=np.float32).reshape(batch_size, -1)[:len(idx), -1]
+    return scores
 
 
 def cross_encoder_kind(name: str) -> str:

@@ -187,7 +187,7 @@ def _check(scorer: str, cross_encoder: str | None, model: str | None, max_score:
     _check_grey_zone(llm_judge, llm_min_score, llm_max_score)
     if block_size < 1:
         raise ConfigError(f"block_size: must be at least 1, got {block_size}.", param="block_size")
-    from minekit.encode.embed import parse_devices
+    from minekit.encode.device import parse_devices
 
     parse_devices(device)  # a bad --device fails before any scoring
 

@@ -177,7 +177,7 @@ def _first_share(order: "pl.Expr") -> "pl.Expr":
 
 def _guide_encoder(shared: dict | None, **kwargs):
     """The bi-encoder guide's Encoder, made once and kept in `shared` across blocks and rules."""
-    from minekit.encode.embed import Encoder
+    from minekit.encode.encoder import Encoder
 
     encoder = (shared or {}).get("encoder")
     if encoder is None:
@@ -198,7 +198,7 @@ def _encode_once(encoder, frame: "pl.DataFrame", text: "pl.Expr", prompt: str | 
                  desc: str) -> tuple["Vectors", np.ndarray]:
     """The `text` of each row of frame encoded, each distinct text once and all in one call (so its batch is
     the same however the caller blocks its work): the vectors, and each row's position among them."""
-    from minekit.encode.embed import TextColumn
+    from minekit.encode.encoder import TextColumn
 
     _, first, inverse = np.unique(TextColumn(frame, text).keys(), return_index=True, return_inverse=True)
     reps = np.sort(first)  # a row for each distinct text, in order of first occurrence
@@ -390,7 +390,7 @@ def _corpus_vectors(encoder, prompt: str | None, corpus: "pl.DataFrame", show_pr
     once a run and kept in shared: one encoding (and one cache lookup) for calibration and candidates."""
     import polars as pl
 
-    from minekit.encode.embed import TextColumn
+    from minekit.encode.encoder import TextColumn
 
     if "corpus" not in shared:
         ordered = corpus.sort("doc_id")

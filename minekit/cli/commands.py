@@ -296,8 +296,9 @@ def denoise_cmd(
     max_length: Annotated[Optional[int], typer.Option(help="Cross-encoder max tokens per pair (default: model's).")] = DEFAULT,
     keep_dropped: Annotated[bool, typer.Option(help="Keep dropped rows, marked in a drop_reason column.")] = DEFAULT,
     block_size: Annotated[int, typer.Option(
-        help="Bi-encoder guide: queries whose candidate pairs' texts are built and scored at a time (the "
-             "cross-encoder builds texts per 512-pair chunk); memory, not results.")] = DEFAULT,
+        help="Bi-encoder guide: queries whose candidate pairs are compared at a time (each text is encoded once "
+             "before, so results never depend on it; the cross-encoder scores in its own 512-pair chunks); "
+             "memory, not results.")] = DEFAULT,
     ) -> None:
     """Score candidates and positives with a cross-encoder (or a bi-encoder guide) and drop likely false negatives.
 

@@ -20,10 +20,6 @@ from minekit.dataset.store import BuildResult, score_column
 from minekit.errors import ConfigError
 from minekit.inputs.schema import complete_candidates
 
-# Still importable from here: the stages import find_version and write_dataset, tests dataset_root and
-# simans_weights.
-from minekit.dataset.sampling import simans_weights  # noqa: F401
-from minekit.dataset.store import dataset_root, find_version, write_dataset  # noqa: F401
 
 if TYPE_CHECKING:
     import polars as pl

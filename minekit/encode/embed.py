@@ -8,8 +8,6 @@
     minekit.encode.cache       the cache on disk: keys, shards, checksums, atomic writes
     minekit.encode.vectors     cached embeddings read where they are stored
     minekit.encode.fill_cache  the cache filled ahead of mining (`minekit embed`)
-
-The other names here belong to those modules; they stay importable from here for existing callers.
 """
 
 from __future__ import annotations
@@ -19,12 +17,6 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-# The names other modules import from here.
-from minekit.encode.cache import PRECISIONS, text_keys  # noqa: F401
-from minekit.encode.cache import normalize as _normalize  # noqa: F401
-from minekit.encode.cache import quantize as _quantize  # noqa: F401
-from minekit.encode.device import cpu_has_bf16, parse_devices, resolve_dtype, return_freed_memory  # noqa: F401
-from minekit.encode.encoder import BACKENDS, ENCODE_SLICE, Encoder, TextColumn  # noqa: F401
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -64,6 +56,8 @@ def encode(
     float32). `precision` is how embeddings are stored in the cache (float16 / int8 halve / quarter the
     disk; what is returned is always float32, equal to what a later cached call returns).
     """
+    from minekit.encode.encoder import Encoder
+
     encoder = Encoder(model=model, batch_size=batch_size, device=device, dtype=dtype, max_seq_length=max_seq_length,
                       cache_dir=cache_dir, precision=precision, backend=backend, trust_remote_code=trust_remote_code)
     return encoder.encode(list(texts), prompt=prompt, show_progress=show_progress)

@@ -1,6 +1,6 @@
 """Pipelines: the steps of a pipeline file (minekit.execution.pipeline_file), run in order, skipping what is up to date.
 
-A step's fingerprint is the one its stage stores in its output's manifest (stages.stage_fingerprint:
+A step's fingerprint is the one its stage stores in its output's manifest (registry.stage_fingerprint:
 its command, its options with defaults, and what its input files are); an input that is an earlier
 step's output is identified by that step's fingerprint, so every fingerprint is known before anything
 runs. run.json records every step's status, fingerprint, wall time, output and counts, rewritten
@@ -82,7 +82,7 @@ def fingerprint_parts(step: Step, run_dir: Path, fingerprints: dict[str, str], h
 
 
 def step_fingerprint(step: Step, fingerprints: dict[str, str], hasher: Callable) -> str:
-    """The fingerprint the step's stage will store in its output (stages.stage_fingerprint), known before it runs.
+    """The fingerprint the step's stage will store in its output (registry.stage_fingerprint), known before it runs.
 
     An earlier step's output is identified by that step's fingerprint, which is what its output's
     manifest will hold: so the whole plan is known before anything runs.
@@ -100,7 +100,7 @@ def step_fingerprint(step: Step, fingerprints: dict[str, str], hasher: Callable)
 
 
 class _Identities:
-    """stages.identity of the files and folders steps name, each computed once per plan."""
+    """registry.identity of the files and folders steps name, each computed once per plan."""
 
     def __init__(self) -> None:
         self._cache: dict[str, str | None] = {}

@@ -1,12 +1,10 @@
 """Pipeline files: a TOML file of minekit stages read into checked steps (minekit.execution.pipeline runs them).
 
-Pipelines: a TOML file of minekit commands, run in order, skipping what is up to date.
-
 A step names a command (``mine.bm25`` is ``minekit mine bm25``) and gives its options under their
 own names (``range_max`` is ``--range-max``): the runner knows no command's insides. Each command is a
-stage function (minekit/stages.py): the runner checks every step's keys and values against the
-function's parameters and options.RULES before anything runs, calls the functions directly, and
-keeps each step's output under ``runs/<pipeline>/<step>/``.
+stage (minekit.registry, minekit/stages/): the runner checks every step's keys and values against the
+function's parameters and value rules (minekit.options) before anything runs, calls the stages through
+the executors, and keeps each step's output under ``runs/<pipeline>/<step>/``.
 
 File format (paths are relative to the current working directory, as on the command line)::
 

@@ -142,7 +142,7 @@ def evaluate_retrieval(
     `model` is "bm25" (plain BM25, the lexical reference), "default", a model folder or hub name, or an
     already loaded SentenceTransformer. Dense search is exact (cosine over all documents). With
     `cache_dir`, corpus and query embeddings go through minekit's embedding cache when it exists.
-    Prompts, dtype and max_seq_length are as for mine dense (minekit.encode.embed.Encoder); the metrics
+    Prompts, dtype and max_seq_length are as for mine dense (minekit.encode.encoder.Encoder); the metrics
     record the dtype used. block_size: documents read from the cache, and queries ranked, at a time
     (default minekit.mine.exact.BLOCK_SIZE); memory grows with it, the rankings do not change.
     """
@@ -170,7 +170,7 @@ def evaluate_retrieval(
         rankings = dict(grouped.iter_rows())
         name = BM25
     else:
-        from minekit.encode.embed import Encoder
+        from minekit.encode.encoder import Encoder
 
         encoder = Encoder(model=model, batch_size=batch_size, device=device, dtype=dtype,
                           max_seq_length=max_seq_length, cache_dir=cache_dir, trust_remote_code=trust_remote_code)
@@ -195,7 +195,7 @@ def evaluate_retrieval(
 
 def _dense_rankings(queries: "pl.DataFrame", corpus: "pl.DataFrame", encoder, prompts: tuple, *, depth: int,
                     block_size: int | None, show_progress: bool) -> dict[str, list[str]]:
-    from minekit.encode.embed import TextColumn
+    from minekit.encode.encoder import TextColumn
     from minekit.mine.exact import BLOCK_SIZE, search_exact
     from minekit.inputs.schema import passage_text
 

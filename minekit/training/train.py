@@ -25,7 +25,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from minekit.dataset.store import read_dataset  # noqa: F401  (the stages import it from here)
 from minekit.errors import ConfigError, InputError
 from minekit.options import check_params
 
@@ -184,7 +183,7 @@ def train_bi_encoder(
     """
     import transformers
 
-    from minekit.encode.embed import parse_devices
+    from minekit.encode.device import parse_devices
     from minekit.encode.models import load_bi_encoder
 
     columns = _text_columns(train)
