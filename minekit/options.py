@@ -142,10 +142,11 @@ class RunOptions:
     """How a stage runs, never what it writes: one shard of n, or every shard on Ray then merged."""
 
     shard: str | None = option(None, "Run shard i of n (i/n, e.g. 1/4): the queries whose sha256(query_id) mod n is "
-                                     "i-1, against the whole corpus; `minekit merge` joins all n into the unsharded "
-                                     "output, byte for byte.", shard_spec)
-    ray: bool = option(False, "Run every shard on Ray (RAY_ADDRESS, or a local Ray) and merge: "
-                              "pip install 'minekit[ray]'.")
+                                     "i-1, against the whole corpus (embed: the distinct texts, by sha256 of the "
+                                     "text, into the shared cache); `minekit merge` joins the n outputs into the "
+                                     "unsharded output, byte for byte.", shard_spec)
+    ray: bool = option(False, "Run on Ray (RAY_ADDRESS, or a local Ray): every shard as a task, then merged (embed: "
+                              "encoding on Ray Data actors, one per GPU): pip install 'minekit[ray]'.")
     shards: int | None = option(None, "With ray: number of shards (default: the cluster's CPUs).", at_least(1))
 
 

@@ -51,6 +51,21 @@ TINY_QUERIES = {
 TINY_POSITIVES = [("q1", "d01"), ("q1", "d04"), ("q2", "d06"), ("q3", "d11"), ("q4", "d13"), ("q5", "d16")]
 
 
+def cli_commands(group=None, prefix=()):
+    """Every command of the CLI as (path, click command): ("mine", "bm25"), ..."""
+    if group is None:
+        import typer
+
+        from minekit.cli import app
+
+        group = typer.main.get_command(app)
+    for name, cmd in group.commands.items():
+        if hasattr(cmd, "commands"):  # a group (typer's own class in recent versions)
+            yield from cli_commands(cmd, (*prefix, name))
+        else:
+            yield (*prefix, name), cmd
+
+
 @pytest.fixture(autouse=True)
 def _work_in_tmp(tmp_path, monkeypatch):
     """Each test runs in its own folder, so default outputs (.minekit-cache, datasets/, runs/) stay out of the repo."""

@@ -6,23 +6,15 @@ import subprocess
 import sys
 
 import pytest
-import typer
 from typer.testing import CliRunner
 
+from conftest import cli_commands
 from minekit.cli import app
 
 runner = CliRunner()
 
 
-def _commands(group, prefix=()):
-    for name, cmd in group.commands.items():
-        if hasattr(cmd, "commands"):  # a group (typer's own class in recent versions)
-            yield from _commands(cmd, (*prefix, name))
-        else:
-            yield (*prefix, name), cmd
-
-
-COMMANDS = list(_commands(typer.main.get_command(app)))
+COMMANDS = list(cli_commands())
 
 
 def test_the_expected_commands_exist():

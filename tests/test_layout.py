@@ -9,11 +9,10 @@ import typing
 from pathlib import Path
 
 import pytest
-import typer
 
 import minekit as mk
 from minekit import options, registry
-from minekit.cli import app
+from conftest import cli_commands
 from minekit.execution.pipeline_file import _options as pipeline_keys
 
 PACKAGE = Path(mk.__file__).parent
@@ -83,15 +82,7 @@ def test_no_function_longer_than_80_lines_and_no_module_longer_than_600():
     assert long_modules == [] and long_functions == []
 
 
-def _cli_commands(group, prefix=()):
-    for name, cmd in group.commands.items():
-        if hasattr(cmd, "commands"):
-            yield from _cli_commands(cmd, (*prefix, name))
-        else:
-            yield (*prefix, name), cmd
-
-
-CLI = dict(_cli_commands(typer.main.get_command(app)))
+CLI = dict(cli_commands())
 
 
 @pytest.mark.parametrize("kind", sorted(registry.SPECS))

@@ -9,25 +9,17 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-import typer
 from typer.testing import CliRunner
 
 import minekit as mk
 from minekit import registry
+from conftest import cli_commands
 from minekit.cli import app
 from minekit.errors import ConfigError
 from minekit.options import RULES, BadValue
 
 
-def _commands(group, prefix=()):
-    for name, cmd in group.commands.items():
-        if hasattr(cmd, "commands"):
-            yield from _commands(cmd, (*prefix, name))
-        else:
-            yield (*prefix, name), cmd
-
-
-COMMANDS = list(_commands(typer.main.get_command(app)))
+COMMANDS = list(cli_commands())
 
 
 def _plain(value):

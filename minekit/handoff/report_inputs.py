@@ -49,12 +49,10 @@ def resolve_target(path: Path) -> Target:
 
 
 def read_metrics(path: Path) -> dict:
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise InputError(f"{path}: cannot be read as metrics JSON ({exc}).") from None
-    if not isinstance(data, dict):
-        raise InputError(f"{path}: is not a JSON object of metrics.")
+    """The numbers of a metrics.json (minekit.training.evaluate.load_metrics reads it)."""
+    from minekit.training.evaluate import load_metrics
+
+    data = load_metrics(path)
     return {k: v for k, v in data.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
 
 

@@ -4,12 +4,11 @@ compare evaluations.
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Sequence
 
-from minekit.errors import ConfigError, InputError
+from minekit.errors import ConfigError
 from minekit.options import EncoderOptions, TrainingOptions, check_params, members, none_word
 from minekit.stages.base import (COMMON, every, every_but, flat, manifest_of, new_folder, params_of, read_inputs,
                                  some, stage, stage_fingerprint)
@@ -142,17 +141,9 @@ def evaluate(*, model: str, queries: str | Path, positives: str | Path, corpus: 
 @stage("compare")
 def compare(files: Sequence[str | Path]) -> Output:
     """Several evaluations side by side, with each one's delta to the first."""
-    from minekit.training.evaluate import check_metrics, compare_metrics, comparability_notes
+    from minekit.training.evaluate import check_metrics, comparability_notes, compare_metrics, load_metrics
 
-    runs = []
-    for path in files:
-        if Path(path).is_dir():
-            raise InputError(f"{path}: is a folder; give metrics.json files from `minekit evaluate --out`.")
-        try:
-            runs.append(check_metrics(json.loads(Path(path).read_text()), str(path)))
-        except (OSError, ValueError) as exc:
-            raise InputError(f"{path}: cannot be read as metrics JSON ({exc}). Fix: give metrics.json files "
-                             "written by `minekit evaluate --out`.") from None
+    runs = [check_metrics(load_metrics(path), str(path)) for path in files]
     labels = [Path(p).stem for p in files]
     for note in comparability_notes(runs, labels):
         logger.warning(note)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
@@ -241,6 +242,29 @@ def compare_metrics(runs: list[dict[str, Any]], labels: list[str]) -> str:
     from minekit.stats import format_table
 
     return format_table([header, *rows])
+
+
+def load_metrics(path: str | Path) -> dict[str, Any]:
+    """A metrics.json as `minekit evaluate --out` writes it (a JSON object), or an InputError naming the file.
+
+    The one reader of metrics files: compare and the report read them here.
+    """
+    import json
+
+    from minekit.errors import InputError
+
+    path = Path(path)
+    if path.is_dir():
+        raise InputError(f"{path}: is a folder; give metrics.json files from `minekit evaluate --out`.")
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{path}: cannot be read as metrics JSON ({exc}). Fix: give metrics.json files "
+                         "written by `minekit evaluate --out`.") from None
+    if not isinstance(data, dict):
+        raise InputError(f"{path}: holds a JSON {type(data).__name__}, not the metrics object `minekit evaluate "
+                         "--out` writes. Fix: give metrics.json files from `minekit evaluate`.")
+    return data
 
 
 def check_metrics(run: Any, path: str) -> dict[str, Any]:
