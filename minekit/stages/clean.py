@@ -95,8 +95,8 @@ def denoise(*, candidates: str | Path, queries: str | Path, positives: str | Pat
     absolute_margin = auto_float(absolute_margin)
     max_positive_similarity = auto_float(max_positive_similarity)
     positive_neighbours = auto_float(positive_neighbours)
+    check_params("denoise", locals())  # its own values; the family objects were checked when made
     values = flat(locals())
-    check_params("denoise", values)
     _check_denoise_flags(scorer, cross_encoder, pseudo_positives, min_positive_score, llm_judge, llm_model,
                          run.shard, run.ray)
     job = job_of(denoise, values)

@@ -32,8 +32,8 @@ def mine_bm25(*, queries: str | Path, positives: str | Path, corpus: str | Path,
     """BM25 candidates with the query as query; a query's positives never appear."""
     from minekit.mine.bm25 import mine_bm25 as lib
 
+    check_params("mine.bm25", locals())  # its own values; the family objects were checked when made
     values = flat(locals())
-    check_params("mine.bm25", values)
     return _mine_bm25(lib, "mine.bm25", queries, positives, corpus, out, top_k, bm25, job_of(mine_bm25, values),
                       show_progress)
 
@@ -45,8 +45,8 @@ def mine_passage_bm25(*, queries: str | Path, positives: str | Path, corpus: str
     """BM25 with each positive passage as the query (PassageBM25)."""
     from minekit.mine.bm25 import mine_passage_bm25 as lib
 
+    check_params("mine.passage-bm25", locals())  # its own values; the family objects were checked when made
     values = flat(locals())
-    check_params("mine.passage-bm25", values)
     return _mine_bm25(lib, "mine.passage-bm25", queries, positives, corpus, out, top_k, bm25,
                       job_of(mine_passage_bm25, values), show_progress)
 
@@ -79,8 +79,8 @@ def mine_dense(*, queries: str | Path, positives: str | Path, corpus: str | Path
     """Dense candidates: cosine of bi-encoder embeddings, searched exactly or with faiss."""
     from minekit.mine.dense import mine_dense as lib
 
+    check_params("mine.dense", locals())  # its own values; the family objects were checked when made
     values = flat(locals())
-    check_params("mine.dense", values)
     job = job_of(mine_dense, values)
     kwargs = dict(top_k=top_k, index=index, nlist=nlist, nprobe=nprobe, hnsw_m=hnsw_m, ef_search=ef_search,
                   pq_m=pq_m, seed=seed, block_size=block_size, query_from=query_from,
@@ -169,8 +169,8 @@ def mine_cluster(*, queries: str | Path, positives: str | Path, corpus: str | Pa
     from minekit.io import atomic_paths, write_parquet
     from minekit.mine.cluster import mine_cluster as lib
 
+    check_params("mine.cluster", locals())  # its own values; the family objects were checked when made
     values = flat(locals())
-    check_params("mine.cluster", values)
     fp = stage_fingerprint(mine_cluster, values)
     kwargs = dict(top_k=top_k, n_clusters=n_clusters, clusters_per_query=clusters_per_query, niter=niter, seed=seed,
                   **encoder_kwargs(encoder, device, trust_remote_code))
@@ -197,8 +197,8 @@ def mine_random(*, queries: str | Path, positives: str | Path, corpus: str | Pat
     """Uniformly random non-positive documents per query (seeded)."""
     from minekit.mine.random import mine_random as lib
 
+    check_params("mine.random", locals())  # its own values; the family objects were checked when made
     values = flat(locals())
-    check_params("mine.random", values)
     fp = stage_fingerprint(mine_random, values)
     inputs = read_inputs(queries, positives, corpus)
     result = lib(inputs.queries, inputs.positives, inputs.corpus, top_k=top_k, seed=seed, show_progress=show_progress)

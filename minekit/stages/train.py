@@ -39,8 +39,8 @@ def train_reranker(*, dataset: str | Path, out: str | Path, model: str = "defaul
     from minekit.encode.models import model_identity
     from minekit.training.reranker import train_reranker as lib
 
+    check_params("train-reranker", locals())  # its own values; the family objects were checked when made
     values = flat(locals())
-    check_params("train-reranker", values)
     fp = stage_fingerprint(train_reranker, values)
     kwargs = dict(model=model, epochs=training.epochs, max_steps=training.max_steps, batch_size=batch_size,
                   learning_rate=training.learning_rate, warmup_ratio=training.warmup_ratio, max_length=max_length,
@@ -71,8 +71,8 @@ def train(*, dataset: str | Path, out: str | Path, encoder: EncoderOptions, loss
     from minekit.dataset.store import read_dataset
     from minekit.training.train import train_bi_encoder, write_model
 
+    check_params("train", locals())  # its own values; the family objects were checked when made
     values = flat(locals())
-    check_params("train", values)
     fp = stage_fingerprint(train, values)
     model = encoder.model
     kwargs = dict(model=model, loss=loss, epochs=training.epochs, batch_size=batch_size,
