@@ -13,6 +13,7 @@ stays instant. No click here.
 
 from __future__ import annotations
 
+import functools
 import importlib
 from dataclasses import Field, dataclass, field, fields
 from typing import Any, Callable
@@ -181,8 +182,9 @@ def members(family: type) -> dict[str, Field]:
     return {f.name: f for f in fields(family)}
 
 
+@functools.cache
 def family_rules() -> dict[str, Rule]:
-    """The value rule of every family member, by parameter name."""
+    """The value rule of every family member, by parameter name (static: built once)."""
     return {name: f.metadata["rule"] for family in FAMILIES.values() for name, f in members(family).items()
             if f.metadata["rule"] is not None}
 

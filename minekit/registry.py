@@ -164,18 +164,13 @@ def _is_input(spec: Spec, name: str, value: Any) -> bool:
     return bool(items) and all(_exists(v) for v in items)
 
 
-def _float_params(fn: Callable) -> frozenset:
+def _number_params(fn: Callable) -> tuple[frozenset, frozenset]:
+    """(thresholds typed float, those of them that also take 'auto': typed float | str | None)."""
     import typing
 
     hints = typing.get_type_hints(fn)
-    return frozenset(n for n, h in hints.items() if float in typing.get_args(h) + (h,) and int not in typing.get_args(h))
-
-
-def _auto_params(fn: Callable) -> frozenset:
-    """Thresholds that also take 'auto' (typed float | str | None)."""
-    import typing
-
-    return frozenset(n for n, h in typing.get_type_hints(fn).items() if {float, str} <= set(typing.get_args(h)))
+    floats = frozenset(n for n, h in hints.items() if float in typing.get_args(h) + (h,) and int not in typing.get_args(h))
+    return floats, frozenset(n for n, h in hints.items() if {float, str} <= set(typing.get_args(h)))
 
 
 def split_values(fn: Callable, values: dict, *, skip: Sequence[str] = ()) -> tuple[dict, dict]:
@@ -183,7 +178,7 @@ def split_values(fn: Callable, values: dict, *, skip: Sequence[str] = ()) -> tup
     from minekit.options import auto_float, none_float
 
     spec = SPECS[fn.kind]
-    floats, autos = _float_params(fn), _auto_params(fn)
+    floats, autos = _number_params(fn)
     params, paths = {}, {}
     for name, param in inspect.signature(fn).parameters.items():
         if name in OUTPUTS or name in UNHASHED or name in skip:
