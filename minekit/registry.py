@@ -33,6 +33,7 @@ class Spec:
     out_name: str | None = None  # the file name a pipeline gives `out` ("{step}" is the step's name)
     shards: str | None = None  # "queries": n shard outputs merged into one; "texts": shares of a cache
     prepare: str | None = None  # a stage a Ray run performs first, with the same values (mine dense: embed)
+    sqlite_caches: tuple[str, ...] = ()  # parameters that, when set, keep scores in SQLite files under cache_dir
     step: bool = True  # a pipeline may run it
 
     def load(self) -> Callable:
@@ -70,7 +71,8 @@ SPECS: dict[str, Spec] = {spec.kind: spec for spec in (
     _spec("filter", "filter", "clean", "filter", inputs=("candidates", "positives"), outputs=("out",),
           out_name="{step}.parquet"),
     _spec("denoise", "denoise", "clean", "denoise", inputs=("candidates", *READS), models=("cross_encoder", "model"),
-          outputs=("out", "pseudo_positives"), out_name="{step}.parquet", shards="queries"),
+          outputs=("out", "pseudo_positives"), out_name="{step}.parquet", shards="queries",
+          sqlite_caches=("cross_encoder", "llm_judge")),
     _spec("train-reranker", "train_reranker", "train", "train-reranker", inputs=("dataset",), models=("model",),
           outputs=("out",), out_name="model"),
     _spec("build", "build", "build", "build", inputs=("candidates", *READS), outputs=("out_dir",)),

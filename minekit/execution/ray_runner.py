@@ -75,16 +75,40 @@ def ray_dtype(ray, dtype: str, device: str) -> str:
 
 # -- shards as tasks -------------------------------------------------------------------------------
 
-def _run_shard(kind: str, kwargs: dict, cwd: str) -> dict:
-    """One shard in a Ray worker: the stage function itself, in the driver's working folder."""
+def _run_shard(kind: str, kwargs: dict, cwd: str) -> str:
+    """One shard in a Ray worker: the stage function itself, in the driver's working folder. Returns the node
+    it ran on."""
+    import ray
+
     from minekit.registry import load
 
     here = os.getcwd()
     os.chdir(cwd)
     try:
-        return load(kind)(**kwargs).stats
+        load(kind)(**kwargs)
     finally:
         os.chdir(here)
+    return ray.get_runtime_context().get_node_id()
+
+
+def alive_nodes(ray) -> int:
+    return sum(1 for node in ray.nodes() if node.get("Alive"))
+
+
+def _refuse_shared_sqlite(ray, kind: str, values: dict) -> None:
+    """SQLite's locks do not hold on a file system shared by several machines: on a cluster of more than one
+    node, a stage that writes a score cache (cross-encoder scores, LLM answers) refuses to share one."""
+    from minekit.options import none_word
+    from minekit.registry import SPECS
+
+    users = [p for p in SPECS[kind].sqlite_caches if values.get(p) not in (None, "", False)]
+    if not users or none_word(values.get("cache_dir")) is None or alive_nodes(ray) < 2:
+        return
+    raise ConfigError(
+        f"cache_dir: {'/'.join(users)} keeps its scores in SQLite files under {values['cache_dir']}, and SQLite is not "
+        f"safe on a folder shared by the {alive_nodes(ray)} nodes of this Ray cluster (its locks do not hold across "
+        f"machines). Fix: --cache-dir none (nothing is cached), or run `minekit {' '.join(SPECS[kind].command)}` without --ray, or with "
+        "--shard i/n on each machine with a local --cache-dir, then `minekit merge`.", param="cache_dir")
 
 
 def run_shards(fn: Callable, values: dict, *, prepare: Callable | None = None) -> "Output":
@@ -97,6 +121,7 @@ def run_shards(fn: Callable, values: dict, *, prepare: Callable | None = None) -
     with session() as ray:
         count = values.get("shards") or max(1, int(ray.cluster_resources().get("CPU", 1)))
         values = {**values, "ray": False, "shards": None, "shard": None}
+        _refuse_shared_sqlite(ray, fn.kind, values)
         notes = []
         if prepare is not None:
             notes += _shared_dtype(ray, values)
@@ -112,10 +137,11 @@ def run_shards(fn: Callable, values: dict, *, prepare: Callable | None = None) -
         task = ray.remote(num_cpus=1)(_run_shard)
         refs = [task.remote(fn.kind, {**values, "shard": f"{i}/{count}", "out": str(f), "show_progress": False},
                             os.getcwd()) for i, f in todo]
-        _wait(ray, refs, fn.kind, values.get("show_progress", True))
+        nodes = _wait(ray, refs, fn.kind, values.get("show_progress", True))
         merged = merge(files, out=out)
         shutil.rmtree(folder, ignore_errors=True)
-    notes.append(f"ray: {count} shards of {fn.kind} in {time.perf_counter() - began:.1f} s, merged into {out}")
+    where = f" on {len(nodes)} node{'s' if len(nodes) != 1 else ''}" if nodes else ""
+    notes.append(f"ray: {count} shards of {fn.kind}{where} in {time.perf_counter() - began:.1f} s, merged into {out}")
     return Output(merged.path, merged.stats, merged.files, title=f"{fn.kind} (ray, {count} shards)", notes=notes)
 
 
@@ -131,16 +157,18 @@ def _finished(path: Path, base: str, index: int, count: int) -> bool:
     return bool(facts) and facts.get("of") == base and (facts.get("index"), facts.get("count")) == (index, count)
 
 
-def _wait(ray, refs: list, kind: str, show_progress: bool) -> None:
-    """Wait for every task; a task's MinekitError is raised here as itself (one clear line, not a Ray traceback)."""
+def _wait(ray, refs: list, kind: str, show_progress: bool) -> set[str]:
+    """Wait for every task; a task's MinekitError is raised here as itself (one clear line, not a Ray traceback).
+    Returns the nodes the tasks ran on."""
     from tqdm.auto import tqdm
 
+    nodes: set[str] = set()
     pending = list(refs)
     with tqdm(total=len(refs), desc=f"{kind} shards", unit="shard", disable=not show_progress) as bar:
         while pending:
             done, pending = ray.wait(pending, num_returns=1)
             try:
-                ray.get(done)
+                nodes.update(ray.get(done))
             except ray.exceptions.RayTaskError as exc:
                 for ref in pending:
                     ray.cancel(ref)
@@ -149,6 +177,7 @@ def _wait(ray, refs: list, kind: str, show_progress: bool) -> None:
                     raise cause from None
                 raise
             bar.update(len(done))
+    return nodes
 
 
 # -- encoding on Ray Data --------------------------------------------------------------------------
