@@ -77,6 +77,17 @@ RECIPES = {
     # the default recipe after `minekit denoise --scorer bi-encoder` with its defaults (the guide is the
     # default model; the positives it knows are the training pairs, in both regimes)
     "minekit-denoised": {"sources": ["bm25", "dense"], "filter": {}, "denoise": {"scorer": "bi-encoder"}, "build": {}},
+    # the k hardest candidates below 95% of the row's positive (the default relative margin), k = 1, 3, 5
+    "hardest-1": {"sources": ["bm25", "dense"], "filter": {}, "build": {"format": "triplet", "num_negatives": 1}},
+    "hardest-3": {"sources": ["bm25", "dense"], "filter": {}, "build": {"format": "n-tuple", "num_negatives": 3}},
+    "hardest-5": {"sources": ["bm25", "dense"], "filter": {}, "build": {"format": "n-tuple", "num_negatives": 5}},
+    # ANCE-style second round: the dense candidates are mined with the round-1 model (the pairs-only model
+    # of the same seed), then the default rule builds; training starts again from the base model, and the
+    # cost counts round 1's training and the mining too. "-guide": denoise with the round-1 model as the
+    # bi-encoder guide (an in-domain judge of "too close to a known positive").
+    "round2": {"sources": ["bm25", "dense-round1"], "filter": {}, "build": {}},
+    "round2-guide": {"sources": ["bm25", "dense-round1"], "filter": {},
+                     "denoise": {"scorer": "bi-encoder", "model": "round1"}, "build": {}},
 }
 
 
@@ -154,26 +165,72 @@ def main() -> None:
         return {k: round(v, 5) for k, v in res.metrics.items() if "@" in k}
 
     candidates: dict[tuple[str, str], pl.DataFrame] = {}
+    pairs_train = pairs.join(train_in.queries, on="query_id").join(
+        train_in.corpus.select("doc_id", pl.col("text").alias("positive")), on="doc_id"
+    ).select(pl.col("text").alias("anchor"), "positive")
 
-    def mined(source: str, setting: str) -> pl.DataFrame:
-        key = (source, setting)
+    def fit(train: pl.DataFrame, seed: int):
+        """Train from the base model; (model, wall seconds, CPU seconds of this process's threads)."""
+        wall, cpu = time.perf_counter(), time.process_time()
+        trained = train_bi_encoder(train, None, model=base_model(), loss="mnrl", batch_size=args.batch_size,
+                                   learning_rate=args.learning_rate, max_seq_length=args.max_seq_length,
+                                   max_steps=steps, seed=seed, dtype=args.dtype, show_progress=False)
+        return trained.model, time.perf_counter() - wall, time.process_time() - cpu
+
+    def round1(seed: int) -> tuple[str, float]:
+        """The pairs-only model of this seed, saved once (its folder, its training CPU seconds)."""
+        folder = work / f"round1-{seed}{tag}"
+        if f"round1/{seed}" not in results or not folder.is_dir():
+            model, _, cpu = fit(pairs_train, seed)
+            model.save(str(folder))
+            save(f"round1/{seed}", {"train_cpu_s": round(cpu, 1)})
+        return str(folder), results[f"round1/{seed}"]["train_cpu_s"]
+
+    def mined(source: str, setting: str, seed: int) -> tuple[pl.DataFrame, float]:
+        """A miner's candidates in this label regime, and the CPU seconds they cost beyond the shared miners
+        (round-1 dense candidates: round 1's training and the mining with its model)."""
+        model, extra = ("default", 0.0) if source != "dense-round1" else round1(seed)
+        name = source if source != "dense-round1" else f"{source}-{seed}"
+        key = (name, setting)
+        path = work / f"cands-{name}-{setting}{tag}.parquet"
         if key not in candidates:
-            path = work / f"cands-{source}-{setting}{tag}.parquet"
             stale = source == "dense" and path.is_file() and "positive_similarities" not in pl.read_parquet_schema(path)
             if stale or not path.is_file():  # written before mine dense kept the candidate-positive cosines
-                started = time.perf_counter()
+                started, cpu = time.perf_counter(), time.process_time()
                 if source == "bm25":
                     frame = mine_bm25(queries, pairs, train_in.corpus, top_k=args.top_k, show_progress=False).frame
                 else:
-                    frame = mine_dense(queries, pairs, train_in.corpus, model=base_model(), top_k=args.top_k,
-                                       cache_dir=cache, show_progress=False).frame
+                    model_obj = base_model() if model == "default" else load_bi_encoder(model)
+                    model_obj.max_seq_length = args.max_seq_length
+                    frame = mine_dense(queries, pairs, train_in.corpus, model=model_obj, top_k=args.top_k,
+                                       cache_dir=cache if model == "default" else None, show_progress=False).frame
                 if setting == "complete":  # every labelled document of the query is a known positive
                     frame = filter_candidates(frame, labelled.select("query_id", "doc_id")).frame
                 frame.write_parquet(path)
-                print(f"# mined {source} ({setting}): {frame.height} candidates in "
+                save(f"mining/{name}-{setting}", {"cpu_s": round(time.process_time() - cpu, 1)})
+                print(f"# mined {name} ({setting}): {frame.height} candidates in "
                       f"{time.perf_counter() - started:.0f}s", flush=True)
             candidates[key] = pl.read_parquet(path)
-        return candidates[key]
+        mining = results.get(f"mining/{name}-{setting}", {}).get("cpu_s", 0.0) if source == "dense-round1" else 0.0
+        return candidates[key], extra + mining
+
+    def negatives_of(recipe: dict, setting: str, seed: int) -> tuple[pl.DataFrame, dict, float]:
+        extra, frames = 0.0, []
+        for source in recipe["sources"]:
+            frame, cost = mined(source, setting, seed)
+            extra += cost
+            frames.append(filter_candidates(frame, None, **recipe["filter"]).frame if recipe["filter"] else frame)
+        if "denoise" in recipe:
+            options = dict(recipe["denoise"])
+            if options.get("model") == "round1":
+                options["model"] = round1(seed)[0]
+            cpu = time.process_time()
+            frames = [denoise_candidates(f, train_in.queries, pairs, train_in.corpus, show_progress=False,
+                                         cache_dir=cache if "model" not in options else None, **options).frame
+                      for f in frames]
+            extra += time.process_time() - cpu
+        built = build_dataset(frames, train_in.queries, pairs, train_in.corpus, **{"seed": seed, **recipe["build"]})
+        return built.train, built.stats, extra
 
     if "base" in args.variants.split(",") and "base" not in results:
         save("base", evaluate(base_model(), cache))
@@ -188,31 +245,16 @@ def main() -> None:
                 if same:  # pairs only: no negatives, so the label regime changes nothing; one run serves both
                     save(key, results[same[0]])
                     continue
-                if recipe is None:
-                    train = pairs.join(train_in.queries, on="query_id").join(
-                        train_in.corpus.select("doc_id", pl.col("text").alias("positive")), on="doc_id"
-                    ).select(pl.col("text").alias("anchor"), "positive")
-                    build_stats = {}
-                else:
-                    frames = [filter_candidates(mined(s, setting), None, **recipe["filter"]).frame
-                              if recipe["filter"] else mined(s, setting) for s in recipe["sources"]]
-                    if "denoise" in recipe:
-                        frames = [denoise_candidates(f, train_in.queries, pairs, train_in.corpus, cache_dir=cache,
-                                                     show_progress=False, **recipe["denoise"]).frame for f in frames]
-                    built = build_dataset(frames, train_in.queries, pairs, train_in.corpus,
-                                          **{"seed": seed, **recipe["build"]})
-                    train, build_stats = built.train, built.stats
-                started = time.perf_counter()
-                trained = train_bi_encoder(train, None, model=base_model(), loss="mnrl", batch_size=args.batch_size,
-                                           learning_rate=args.learning_rate, max_seq_length=args.max_seq_length,
-                                           max_steps=steps, seed=seed, dtype=args.dtype, show_progress=False)
-                train_s = time.perf_counter() - started
-                metrics = evaluate(trained.model, None)
-                save(key, {**metrics, "rows": train.height, "train_s": round(train_s, 1),
+                train, build_stats, extra = (pairs_train, {}, 0.0) if recipe is None else \
+                    negatives_of(recipe, setting, seed)
+                model, train_s, cpu = fit(train, seed)
+                metrics = evaluate(model, None)
+                save(key, {**metrics, "rows": train.height, "texts_per_row": train.width, "train_s": round(train_s, 1),
+                           "train_cpu_s": round(cpu, 1), "extra_cpu_s": round(extra, 1),
                            "positives_lost": build_stats.get("positives_lost", 0),
                            "rows_filled": build_stats.get("rows_filled", 0)})
-                print(f"{key}: ndcg@10 {metrics['ndcg@10']:.4f} ({train.height} rows, {train_s:.0f}s train)",
-                      flush=True)
+                print(f"{key}: ndcg@10 {metrics['ndcg@10']:.4f} ({train.height} rows x {train.width} texts, "
+                      f"{train_s:.0f}s train, {cpu:.0f} CPU s + {extra:.0f} CPU s before)", flush=True)
     print(table(results, args.split, seeds))
 
 
@@ -222,15 +264,16 @@ def table(results: dict, split: str, seeds: list[int]) -> str:
     other seeds in the cache are left out, so a table is always the one its command asked for."""
     lines = []
     base = results.get("base")
-    results = {k: v for k, v in results.items() if k != "base" and int(k.rsplit("/", 1)[1]) in seeds}
+    results = {k: v for k, v in results.items() if k.count("/") == 2 and int(k.rsplit("/", 1)[1]) in seeds}
     for setting in ("sparse", "complete"):
         names = sorted({k.split("/")[1] for k in results if k.startswith(setting + "/")},
                        key=lambda n: list(RECIPES).index(n) if n in RECIPES else 99)
         if not names:
             continue
         lines += [f"\n{setting} labels, NFCorpus {split}", "",
-                  "| negatives | nDCG@10 | MRR@10 | Recall@100 | seeds | nDCG@10 - pairs, by seed |",
-                  "|---|---|---|---|---|---|"]
+                  "| negatives | nDCG@10 | MRR@10 | Recall@100 | seeds | nDCG@10 - pairs, by seed | rows x texts "
+                  "| training CPU s | CPU s before training |",
+                  "|---|---|---|---|---|---|---|---|---|"]
         if base:
             lines.append(f"| none (base model) | {base['ndcg@10']:.4f} | {base['mrr@10']:.4f} | "
                          f"{base['recall@100']:.4f} | - | |")
@@ -245,7 +288,11 @@ def table(results: dict, split: str, seeds: list[int]) -> str:
             pairs_of = {k: f"{setting}/pairs/{k.rsplit('/', 1)[1]}" for k in keys} if name != "pairs" else {}
             paired = " ".join(f"{results[k]['ndcg@10'] - results[p]['ndcg@10']:+.4f}"
                               for k, p in pairs_of.items() if p in results)
-            lines.append(f"| {name} | {' | '.join(cells)} | {len(runs)} | {paired} |")
+            cost = [r.get("train_cpu_s") for r in runs]
+            cost = f"{statistics.mean(cost):.0f}" if None not in cost else "-"
+            extra = statistics.mean(r.get("extra_cpu_s", 0.0) for r in runs)
+            shape = f"{runs[0]['rows']} x {runs[0].get('texts_per_row', '-')}"
+            lines.append(f"| {name} | {' | '.join(cells)} | {len(runs)} | {paired} | {shape} | {cost} | {extra:.0f} |")
     return "\n".join(lines)
 
 

@@ -201,7 +201,7 @@ RULES: dict[str, dict[str, Rule]] = {
     "build": {"num_negatives": at_least(1), "format": one_of("minekit.dataset.build", "FORMATS"),
               "sampling_strategy": one_of("minekit.dataset.build", "SAMPLING_STRATEGIES"), "simans_a": between(),
               "simans_b": between(), "trisampler_angle": between(0, 180, low_open=True),
-              "fill": one_of("minekit.dataset.build", "FILLS")},
+              "fill": one_of("minekit.dataset.build", "FILLS"), "chunk_queries": at_least(0)},
     "denoise": {"scorer": one_of("minekit.clean.denoise", "SCORERS"), "llm_concurrency": at_least(1),
                 "llm_retries": at_least(0), "llm_timeout": between(0, low_open=True), "batch_size": at_least(1),
                 "max_length": at_least(2), "block_size": at_least(1)},

@@ -93,7 +93,8 @@ API: dict[str, str] = {**{s.function: s.module for s in SPECS.values()}, "Output
 
 OUTPUTS = frozenset(name for s in SPECS.values() for name in s.outputs)
 # Where and how a stage runs, where results are cached and how many rows are read at a time change no byte.
-UNHASHED = frozenset({"show_progress", "cache_dir", "ray", "shards", "block_size"})
+# How work is run, never what it writes: left out of fingerprints and manifests.
+UNHASHED = frozenset({"show_progress", "cache_dir", "ray", "shards", "block_size", "chunk_queries"})
 
 
 def spec(kind: str) -> Spec:

@@ -200,3 +200,26 @@ def test_default_relative_margin_is_judged_against_each_rows_own_positive():
     assert result.stats["negatives_excluded_by_relative_margin"] == 1
     off = build_dataset([cands], queries, positives, corpus, num_negatives=1, relative_margin=None)
     assert off.ids["negative_ids"].list.first().to_list() == ["d02", "d02"]
+
+
+@pytest.mark.parametrize("recipe", [
+    dict(),
+    dict(format="triplet", fill="none", sampling_strategy="random", num_negatives=2),
+    dict(format="labeled-pair", sampling_strategy="simans", num_negatives=3),
+    dict(sampling_strategy="trisampler", num_negatives=2, source_shares={"bm25": 1, "dense": 1}),
+])
+def test_a_build_by_query_chunks_writes_the_same_rows_and_counts(tiny, tiny_bi_encoder, recipe):
+    from minekit.mine.dense import mine_dense
+
+    queries, positives, corpus = tiny
+    extra = positives.head(1).with_columns(pl.lit("q2").alias("query_id"), pl.lit("d07").alias("doc_id"))
+    positives = pl.concat([positives, extra])  # q2 has two positives
+    cands = [mine_bm25(queries, positives, corpus, top_k=5, show_progress=False).frame,
+             mine_dense(queries, positives, corpus, model=str(tiny_bi_encoder), top_k=5, show_progress=False).frame]
+    whole = build_dataset(cands, queries, positives, corpus, seed=3, chunk_queries=0, **recipe)
+    for size in (1, 2):  # a chunk of one query, and chunks that split the queries unevenly
+        chunked = build_dataset(cands, queries, positives, corpus, seed=3, chunk_queries=size, **recipe)
+        assert chunked.train.equals(whole.train) and chunked.ids.equals(whole.ids)
+        assert chunked.stats == whole.stats
+        assert json.dumps(chunked.stats) == json.dumps(whole.stats)  # same keys in the same order (manifest bytes)
+    assert whole.train.height > 0

@@ -194,6 +194,8 @@ def build(
         help="random: pad rows with too few negatives with random documents (no positive is lost); none: drop "
              "them (counted as positives_lost).")]
     = DEFAULT,
+    chunk_queries: Annotated[int, typer.Option(
+        help="Queries handled at once (0: all): bounds memory; the dataset's bytes do not depend on it.")] = DEFAULT,
     ) -> None:
     """Write a versioned dataset datasets/NAME/vN (train.parquet, ids.parquet, manifest.json, README.md).
 

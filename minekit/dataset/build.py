@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from minekit.dataset.candidates import row_pools, score_kinds, usable_candidates
 from minekit.dataset.layouts import lay_out
 from minekit.dataset.negatives import pick_negatives
-from minekit.dataset.sampling import Chooser, triangle_sides
+from minekit.dataset.sampling import Chooser, triangle_sides, triangle_source
 from minekit.dataset.store import BuildResult, score_column
 from minekit.errors import ConfigError
 from minekit.inputs.schema import complete_candidates
@@ -29,6 +29,7 @@ logger = logging.getLogger(__name__)
 FORMATS = ("triplet", "n-tuple", "labeled-pair")
 SAMPLING_STRATEGIES = ("top", "random", "simans", "trisampler")
 FILLS = ("none", "random")
+CHUNK_QUERIES = 10_000  # queries a build handles at once: its working memory is that chunk's candidates
 
 
 def _check_params(num_negatives: int, format: str, sampling_strategy: str, fill: str, simans_a: float,
@@ -86,6 +87,7 @@ def build_dataset(
     source_shares: "dict[str, float] | str | None" = None,
     fill: str = "random",
     seed: int = 0,
+    chunk_queries: int | None = CHUNK_QUERIES,
 ) -> BuildResult:
     """Pick num_negatives negatives for every (query, positive) and write them out as texts and ids.
 
@@ -105,6 +107,10 @@ def build_dataset(
     uses a generator seeded by (seed, query_id, positive_id), so adding a query changes no other row.
     A row with fewer candidates than num_negatives is dropped and counted (fill="none"), or padded
     with random corpus documents that are not positives (fill="random").
+
+    Queries are handled chunk_queries at a time (None or 0: all at once), in query_id order; every step
+    is per query, so the rows and their order do not depend on the chunk size, and working memory is one
+    chunk's candidates and pools (beside the inputs and the output rows).
     """
     import polars as pl
 
@@ -114,33 +120,69 @@ def build_dataset(
     candidates = [complete_candidates(f) for f in candidates]  # frames made by hand lack the optional columns
     kinds = score_kinds(candidates)
     _check_share_sources(source_shares, kinds)
-    triangle = triangle_sides(candidates) if sampling_strategy == "trisampler" else None
-    merged, dropped = usable_candidates(candidates, positives, corpus)
+    dense = triangle_source(candidates) if sampling_strategy == "trisampler" else None
     sources = [s for s in kinds if s != "ce"]
-    has_ce = "ce_score" in merged.columns
-    rows = row_pools(merged, candidates, positives, sources)
+    has_ce = any("ce_score" in f.columns for f in candidates)
     chooser = Chooser(sampling_strategy, simans_a=simans_a, simans_b=simans_b, angle=trisampler_angle,
-                      triangle=triangle, shares=source_shares)
-    picked = pick_negatives(rows, corpus, positives, sources=sources, has_ce=has_ce, num_negatives=num_negatives,
-                            relative_margin=relative_margin, chooser=chooser, fill=fill, seed=seed)
-    if picked.counts["positives_lost"]:
+                      triangle=None, shares=source_shares)
+    picked, merged_rows, dropped, empty = _pick_by_chunks(
+        candidates, positives, corpus, chunk_queries, chooser=chooser, dense=dense, sources=sources, has_ce=has_ce,
+        num_negatives=num_negatives, relative_margin=relative_margin, fill=fill, seed=seed)
+    counts = {k: sum(p.counts[k] for p in picked) for k in picked[0].counts}
+    if counts.get("positives_lost"):
         hint = "" if fill == "random" else "; --fill random pads them instead"
         logger.warning("%d (query, positive) rows had fewer than %d negatives and were dropped%s",
-                       picked.counts["positives_lost"], num_negatives, hint)
-    ids, train = lay_out(pl.DataFrame(picked.rows, schema=picked.schema, orient="row"), queries, corpus,
-                         format=format, num_negatives=num_negatives)
+                       counts["positives_lost"], num_negatives, hint)
+    ids, train = lay_out(pl.DataFrame([r for p in picked for r in p.rows], schema=picked[0].schema, orient="row"), queries,
+                         corpus, format=format, num_negatives=num_negatives)
     stats = {
         "rows_in": sum(f.height for f in candidates),
         "rows_out": train.height,
-        "candidates_unique": merged.height,
+        "candidates_unique": merged_rows,
         "dropped": dropped,
         "queries": positives["query_id"].n_unique(),
         "positives": positives.height,
-        "queries_without_negatives": rows.filter(pl.col("neg_ids").is_null())["query_id"].n_unique(),
-        **picked.counts,
+        "queries_without_negatives": empty,
+        **counts,
         **chooser.counts,
     }
     return BuildResult(train=train, ids=ids, stats=stats, score_columns=_described_scores(kinds, sources, has_ce, ids))
+
+
+def _pick_by_chunks(candidates: list["pl.DataFrame"], positives: "pl.DataFrame", corpus: "pl.DataFrame",
+                    chunk_queries: int | None, *, chooser: Chooser, dense: int | None, sources: list[str],
+                    has_ce: bool, num_negatives: int, relative_margin: float | None, fill: str, seed: int):
+    """Each chunk of queries picked in turn: (picked chunks, unique candidates, dropped by kind, queries
+    without candidates)."""
+    import polars as pl
+
+    picked, merged_rows, dropped, empty = [], 0, {}, 0
+    corpus_ids = corpus["doc_id"].sort().to_list()  # what random fill draws from
+    for chunk, chunk_positives in _query_chunks(candidates, positives, chunk_queries):
+        if dense is not None:
+            chooser.triangle = triangle_sides(chunk[dense], candidates[dense]["source"][0])
+        merged, removed = usable_candidates(chunk, chunk_positives, corpus)
+        rows = row_pools(merged, chunk, chunk_positives, sources)
+        picked.append(pick_negatives(rows, corpus_ids, chunk_positives, sources=sources, has_ce=has_ce,
+                                     num_negatives=num_negatives, relative_margin=relative_margin, chooser=chooser,
+                                     fill=fill, seed=seed))
+        merged_rows += merged.height
+        empty += rows.filter(pl.col("neg_ids").is_null())["query_id"].n_unique()
+        dropped = {k: dropped.get(k, 0) + removed.get(k, 0) for k in ("is_positive", "same_text_as_positive")
+                   if dropped.get(k, 0) + removed.get(k, 0)}
+    return picked, merged_rows, dropped, empty
+
+
+def _query_chunks(candidates: list["pl.DataFrame"], positives: "pl.DataFrame", size: int | None):
+    """(candidates, positives) of each chunk of `size` queries, in query_id order."""
+    import polars as pl
+
+    query_ids = positives["query_id"].unique().sort()
+    size = size or max(1, query_ids.len())
+    for start in range(0, max(1, query_ids.len()), size):  # no positives: one empty chunk
+        chunk = query_ids.slice(start, size).implode()
+        yield ([f.filter(pl.col("query_id").is_in(chunk)) for f in candidates],
+               positives.filter(pl.col("query_id").is_in(chunk)))
 
 
 def _check_share_sources(source_shares: dict[str, float] | None, kinds: dict[str, str]) -> None:

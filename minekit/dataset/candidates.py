@@ -97,7 +97,8 @@ def _copies_of_positives(merged: "pl.DataFrame", positives: "pl.DataFrame", corp
     matches are compared as texts, so a hash collision never counts as a copy."""
     import polars as pl
 
-    texts = corpus.select("doc_id", passage_text().str.strip_chars().alias("passage"))
+    needed = pl.concat([merged["doc_id"], positives["doc_id"]]).unique().implode()
+    texts = corpus.filter(pl.col("doc_id").is_in(needed)).select("doc_id", passage_text().str.strip_chars().alias("passage"))
     hashes = texts.select("doc_id", pl.col("passage").hash(seed=0).alias("_h"))
     positive_texts = (positives.select("query_id", "doc_id").join(texts, on="doc_id")
                       .select("query_id", pl.col("passage").hash(seed=0).alias("_h"), pl.col("passage").alias("_pp")))

@@ -27,11 +27,11 @@ class Picked:
     counts: dict
 
 
-def pick_negatives(rows: "pl.DataFrame", corpus: "pl.DataFrame", positives: "pl.DataFrame", *, sources: list[str],
+def pick_negatives(rows: "pl.DataFrame", corpus_ids: list[str], positives: "pl.DataFrame", *, sources: list[str],
                    has_ce: bool, num_negatives: int, relative_margin: float | None, chooser: Chooser, fill: str,
                    seed: int) -> Picked:
-    """Choose the negatives of each (query, positive) row, in the order rows are given (deterministic)."""
-    corpus_ids = corpus["doc_id"].sort().to_list()
+    """Choose the negatives of each (query, positive) row, in the order rows are given (deterministic).
+    corpus_ids: the corpus's doc_ids, sorted (random fill draws from them)."""
     pos_by_query = dict(positives.group_by("query_id").agg("doc_id").iter_rows())
     cols = [score_column(s) for s in sources]
     out, counts = [], {"rows_filled": 0, "negatives_filled": 0, "rows_without_enough_negatives": 0,
@@ -55,7 +55,7 @@ def pick_negatives(rows: "pl.DataFrame", corpus: "pl.DataFrame", positives: "pl.
             counts["positives_lost"] += 1
             continue
         out.append(negatives.record(row))
-    return Picked(out, _schema(cols, has_ce), counts)
+    return Picked(out, negative_schema(cols, has_ce), counts)
 
 
 def _pool(row: dict, cols: list[str], relative_margin: float | None, counts: dict) -> list[int]:
@@ -122,7 +122,7 @@ class _Negatives:
             self.ce = self.ce + [None] * n
 
     def record(self, row: dict) -> tuple:
-        """The ids.parquet row, in _schema's column order."""
+        """The ids.parquet row, in negative_schema's column order."""
         record = [row["query_id"], row["positive_id"], self.ids, self.sources, self.ranks]
         for c, scores in self.scores.items():
             record += [row[f"positive_score_{c}"], scores]
@@ -131,7 +131,7 @@ class _Negatives:
         return tuple(record)
 
 
-def _schema(cols: list[str], has_ce: bool) -> dict:
+def negative_schema(cols: list[str], has_ce: bool) -> dict:
     import polars as pl
 
     schema = {"query_id": pl.Utf8, "positive_id": pl.Utf8, "negative_ids": pl.List(pl.Utf8),

@@ -47,19 +47,22 @@ def quotas(shares: dict[str, float], k: int) -> dict[str, int]:
     return counts
 
 
-def triangle_sides(frames: list["pl.DataFrame"]) -> dict:
+def triangle_source(frames: list["pl.DataFrame"]) -> int:
+    """Which candidates TriSampler reads: the first frame that carries positive_similarities (the
+    candidate-positive cosines `mine dense` writes)."""
+    for i, frame in enumerate(frames):
+        if "positive_similarities" in frame.columns and frame["positive_similarities"].is_not_null().any():
+            return i
+    raise ConfigError("sampling_strategy: trisampler needs candidates from `minekit mine dense` (they carry "
+                      "positive_similarities, the candidate-positive cosines); add a dense candidates file "
+                      "or choose top, random or simans.")
+
+
+def triangle_sides(frame: "pl.DataFrame", source: str) -> dict:
     """TriSampler's inputs from the dense miner's candidates: its score column and, per (query, positive,
     candidate), the cosine of candidate and positive (positive_similarities, aligned with positive_ids)."""
     import polars as pl
 
-    dense = [f for f in frames if "positive_similarities" in f.columns
-             and f["positive_similarities"].is_not_null().any()]
-    if not dense:
-        raise ConfigError("sampling_strategy: trisampler needs candidates from `minekit mine dense` (they carry "
-                          "positive_similarities, the candidate-positive cosines); add a dense candidates file "
-                          "or choose top, random or simans.")
-    frame = dense[0]
-    source = frame["source"][0]
     sides = (frame.filter(pl.col("source") == source)
              .select("query_id", "doc_id", "positive_ids", "positive_similarities")
              .explode("positive_ids", "positive_similarities").drop_nulls())

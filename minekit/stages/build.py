@@ -15,7 +15,8 @@ def build(*, candidates: str | Path | Sequence[str | Path], queries: str | Path,
           corpus: str | Path, name: str, out_dir: str | Path = "datasets", num_negatives: int = 5,
           format: str = "n-tuple", sampling_strategy: str = "top", relative_margin: float | str | None = 0.05,
           simans_a: float = 50.0, simans_b: float = -0.05, trisampler_angle: float = 60.0,
-          source_shares: str | dict | None = None, fill: str = "random", seed: int = COMMON) -> Output:
+          source_shares: str | dict | None = None, fill: str = "random", chunk_queries: int = 10_000,
+          seed: int = COMMON) -> Output:
     """Write a versioned dataset out_dir/NAME/vN; the same inputs and params return the existing version."""
     from minekit.dataset.build import build_dataset, parse_shares
     from minekit.dataset.store import find_version, write_dataset
@@ -30,7 +31,8 @@ def build(*, candidates: str | Path | Sequence[str | Path], queries: str | Path,
     fp = stage_fingerprint(build, locals())
     kwargs = dict(num_negatives=num_negatives, format=format, sampling_strategy=sampling_strategy,
                   relative_margin=relative_margin, simans_a=simans_a, simans_b=simans_b,
-                  trisampler_angle=trisampler_angle, source_shares=source_shares, fill=fill, seed=seed)
+                  trisampler_angle=trisampler_angle, source_shares=source_shares, fill=fill, seed=seed,
+                  chunk_queries=chunk_queries)
     inputs = read_inputs(queries, positives, corpus)
     frames = [check_candidates_ids(read_candidates(p), p, inputs.corpus, inputs.queries) for p in candidates]
     params = params_of(build_dataset, **kwargs)
