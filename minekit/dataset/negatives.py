@@ -37,9 +37,9 @@ def pick_negatives(rows: "pl.DataFrame", corpus_ids: list[str], positives: "pl.D
     out, counts = [], {"rows_filled": 0, "negatives_filled": 0, "rows_without_enough_negatives": 0,
                        "positives_lost": 0, "negatives_excluded_by_margin": 0,
                        "negatives_excluded_by_relative_margin": 0}
-    for row in rows.iter_rows(named=True):
+    pools = allowed_positions(rows, cols, relative_margin, counts)
+    for row, pool in zip(rows.iter_rows(named=True), pools):
         rng = row_rng(seed, row["query_id"], row["positive_id"])
-        pool = _pool(row, cols, relative_margin, counts)
         negatives = _Negatives.of(row, chooser.take(row, pool, num_negatives, rng), cols, has_ce)
         missing = num_negatives - len(negatives.ids)
         if missing and fill == "random":
@@ -58,27 +58,36 @@ def pick_negatives(rows: "pl.DataFrame", corpus_ids: list[str], positives: "pl.D
     return Picked(out, negative_schema(cols, has_ce), counts)
 
 
-def _pool(row: dict, cols: list[str], relative_margin: float | None, counts: dict) -> list[int]:
-    """Positions of the row's candidates it may pick: not excluded for this positive by a margin rule
-    (excluded_for), and, with relative_margin, not scored too close to this positive by any miner."""
-    pid, docs = row["positive_id"], row["neg_ids"] or []
-    pool = [i for i in range(len(docs)) if pid not in (row["neg_excluded"][i] or ())]
-    counts["negatives_excluded_by_margin"] += len(docs) - len(pool)
+def allowed_positions(rows: "pl.DataFrame", cols: list[str], relative_margin: float | None,
+                      counts: dict) -> list[list[int]]:
+    """Each row's pool: the positions of its candidates that are not excluded for its positive by a margin
+    rule (excluded_for) and, with relative_margin, that no miner scores above positive - |positive| *
+    relative_margin for this row's own positive. A positive scored 0, null or non-finite by a miner cannot
+    anchor that miner's margin (rules.unjudged). Computed for the whole chunk at once, in float64."""
+    import polars as pl
+
+    flat = rows.select(pl.int_range(pl.len()).alias("_row"), "positive_id", "neg_excluded",
+                       *(pl.col(f"neg_score_{c}") for c in cols),
+                       *(pl.col(f"positive_score_{c}").cast(pl.Float64) for c in cols))
+    flat = flat.explode("neg_excluded", *(f"neg_score_{c}" for c in cols)).with_columns(
+        pl.int_range(pl.len()).over("_row").alias("_pos"),
+        pl.col("neg_excluded").list.contains(pl.col("positive_id")).fill_null(False).alias("_excluded"))
+    flat = flat.join(rows.select(pl.int_range(pl.len()).alias("_row"), pl.col("neg_ids").list.len().alias("_n")),
+                     on="_row", maintain_order="left").filter(pl.col("_pos") < pl.col("_n").fill_null(0))
+    too_close = pl.lit(False)
     if relative_margin is not None:
-        kept = [i for i in pool if not _too_close(row, i, cols, relative_margin)]
-        counts["negatives_excluded_by_relative_margin"] += len(pool) - len(kept)
-        pool = kept
-    return pool
-
-
-def _too_close(row: dict, i: int, cols: list[str], margin: float) -> bool:
-    """Does any miner score candidate i above positive - |positive| * margin, for this row's positive?
-    A positive scored 0 or null by a miner cannot anchor that miner's margin (rules.unjudged)."""
-    for c in cols:
-        score, positive = row[f"neg_score_{c}"][i], row[f"positive_score_{c}"]
-        if score is not None and rules.can_anchor(positive) and score > rules.relative_threshold(positive, margin):
-            return True
-    return False
+        for c in cols:
+            positive = pl.col(f"positive_score_{c}")
+            anchors = positive.is_finite() & (positive != 0)
+            above = pl.col(f"neg_score_{c}").cast(pl.Float64) > rules.relative_threshold(positive, relative_margin)
+            too_close = too_close | (anchors & above).fill_null(False)
+    flat = flat.with_columns(too_close.alias("_close"))
+    counts["negatives_excluded_by_margin"] += int(flat["_excluded"].sum())
+    counts["negatives_excluded_by_relative_margin"] += int((~flat["_excluded"] & flat["_close"]).sum())
+    kept = (flat.filter(~pl.col("_excluded") & ~pl.col("_close")).group_by("_row", maintain_order=True)
+            .agg(pl.col("_pos")))
+    by_row = dict(kept.iter_rows())
+    return [by_row.get(i, []) for i in range(rows.height)]
 
 
 def _random_fill(rng: np.random.Generator, corpus_ids: list[str], exclude: set[str], n: int) -> list[str]:
