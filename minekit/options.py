@@ -209,6 +209,7 @@ RULES: dict[str, dict[str, Rule]] = {
     "train": {**_TRAINING, "loss": one_of("minekit.training.train", "LOSSES"), "max_seq_length": at_least(1),
               "mini_batch_size": at_least(1), "dtype": one_of("minekit.training.train", "TRAIN_DTYPES")},
     "evaluate": {"block_size": at_least(1)},
+    "export": {"scores": one_of("minekit.handoff.export", "SCORE_CHOICES")},
 }
 
 

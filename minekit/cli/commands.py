@@ -211,6 +211,9 @@ def export_cmd(
     out: Annotated[Path, typer.Option("--out", help="Output file (a folder for hf); the manifest goes beside it.")],
     prompt: Annotated[Optional[str], typer.Option(
         help="flagembedding: the query instruction written as each record's prompt (bge, e5 models).")] = DEFAULT,
+    scores: Annotated[str, typer.Option(
+        help="flagembedding pos_scores/neg_scores: teacher (the denoise teacher's scores; left out without one), "
+             "miner (the one miner's raw scores) or none.")] = DEFAULT,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing --out.")] = DEFAULT,
 ) -> None:
     """Write a dataset in the layout another trainer reads (FlagEmbedding, Tevatron, Hugging Face datasets, JSONL).

@@ -1,0 +1,92 @@
+"""The hand-off users make: the README's default recipe (BM25 + dense, several positives for some queries,
+duplicate passage texts) exported to every layout, read by the trainers' own code, and imported back."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import polars as pl
+import pytest
+from typer.testing import CliRunner
+
+from minekit.cli import app
+from minekit.handoff.export import export_dataset
+
+runner = CliRunner()
+LAYOUTS = {"flagembedding": "fe.jsonl", "tevatron": "tev.jsonl", "hf": "hf", "jsonl": "plain.jsonl"}
+
+
+def _ok(*args: str) -> str:
+    result = runner.invoke(app, ["-q", *args])
+    assert result.exit_code == 0, result.output
+    return result.stdout.strip().splitlines()[-1] if result.stdout.strip() else ""
+
+
+def _inputs_with_duplicates(sample_files, folder: Path) -> dict[str, Path]:
+    """The sample data plus 12 documents whose texts (and titles) repeat other documents' texts."""
+    corpus = pl.read_parquet(sample_files["corpus"])
+    positive_docs = pl.read_parquet(sample_files["positives"])["doc_id"]
+    copies = (corpus.filter(~pl.col("doc_id").is_in(positive_docs.implode())).head(12)
+              .with_columns(pl.concat_str(pl.lit("copy-"), "doc_id").alias("doc_id")))
+    paths = {"queries": sample_files["queries"], "positives": sample_files["positives"],
+             "corpus": folder / "corpus.parquet"}
+    pl.concat([corpus, copies]).write_parquet(paths["corpus"])
+    return paths
+
+
+def _recipe(paths: dict, folder: Path, model: Path, name: str = "readme", *extra: str) -> Path:
+    """README: mine bm25 and dense (top 30), build with the default recipe."""
+    data = ["--queries", str(paths["queries"]), "--positives", str(paths["positives"]),
+            "--corpus", str(paths["corpus"])]
+    bm25, dense = folder / "bm25.parquet", folder / "dense.parquet"
+    if not dense.exists():
+        _ok("mine", "bm25", *data, "--out", str(bm25), "--top-k", "30")
+        _ok("mine", "dense", *data, "--out", str(dense), "--top-k", "30", "--model", str(model),
+            "--cache-dir", str(folder / "cache"))
+    return Path(_ok("build", "--candidates", str(bm25), "--candidates", str(dense), *data, "--name", name,
+                    "--out-dir", str(folder / "datasets"), *extra))
+
+
+@pytest.fixture(scope="module")
+def readme(sample_files, tiny_bi_encoder, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("readme-recipe")
+    paths = _inputs_with_duplicates(sample_files, folder)
+    dataset = _recipe(paths, folder, tiny_bi_encoder)
+    return {"folder": folder, "paths": paths, "dataset": dataset}
+
+
+def _rows(path):
+    with open(path, encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle]
+
+
+def _dataset_rows(path: Path) -> list[tuple]:
+    """(query_id, positive_id, negative_ids) of a dataset folder, in its order."""
+    ids = pl.read_parquet(path / "ids.parquet")
+    return list(ids.select("query_id", "positive_id", "negative_ids").iter_rows())
+
+
+def test_the_readme_dataset_is_the_hard_case(readme):
+    ids = pl.read_parquet(readme["dataset"] / "ids.parquet")
+    assert ids.columns[5:9] == ["positive_score_bm25", "negative_scores_bm25", "positive_score_dense",
+                                "negative_scores_dense"]
+    assert ids.group_by("query_id").len()["len"].max() >= 2  # several positives for some queries
+    corpus = pl.read_parquet(readme["paths"]["corpus"])
+    copies = set(corpus.filter(pl.col("doc_id").str.starts_with("copy-"))["doc_id"])
+    negatives = set(ids["negative_ids"].explode())
+    assert copies & negatives and {c.removeprefix("copy-") for c in copies} & negatives
+
+
+@pytest.mark.parametrize("layout", list(LAYOUTS))
+def test_every_layout_exports_a_two_miner_dataset(readme, tmp_path, layout):
+    out = tmp_path / LAYOUTS[layout]
+    result = runner.invoke(app, ["export", str(readme["dataset"]), "--to", layout, "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    train = pl.read_parquet(readme["dataset"] / "train.parquet")
+    if layout == "hf":
+        import datasets
+
+        assert datasets.load_from_disk(str(out)).num_rows == train.height
+    else:
+        assert len(_rows(out)) == train.height  # one record per (query, positive) row
