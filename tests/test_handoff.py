@@ -90,3 +90,62 @@ def test_every_layout_exports_a_two_miner_dataset(readme, tmp_path, layout):
         assert datasets.load_from_disk(str(out)).num_rows == train.height
     else:
         assert len(_rows(out)) == train.height  # one record per (query, positive) row
+
+
+IMPORTERS = {"flagembedding": "flagembedding", "tevatron": "tevatron", "hf": "hf", "jsonl": "pairs"}
+
+
+@pytest.mark.parametrize("layout", list(LAYOUTS))
+def test_export_import_build_gives_back_the_same_rows(readme, tmp_path, layout):
+    """export -> import -> build with the same recipe and seed: the same (query, positive, negatives) rows."""
+    out = tmp_path / LAYOUTS[layout]
+    export_dataset(readme["dataset"], out, to=layout)
+    _ok("import", IMPORTERS[layout], str(out), "--out", str(tmp_path / "imported"))
+    folder = tmp_path / "imported"
+    again = Path(_ok("build", "--candidates", str(folder / "negatives.parquet"), "--queries",
+                     str(folder / "queries.parquet"), "--positives", str(folder / "positives.parquet"),
+                     "--corpus", str(folder / "corpus.parquet"), "--name", "again", "--out-dir", str(tmp_path / "ds")))
+    assert _dataset_rows(again) == _dataset_rows(readme["dataset"])
+    assert pl.read_parquet(again / "train.parquet").equals(pl.read_parquet(readme["dataset"] / "train.parquet"))
+    # The import says where the file came from: the dataset's steps, then the export, then the import.
+    from minekit.io import read_manifest
+
+    stages = [s["stage"] for s in read_manifest(folder / "negatives.parquet")["steps"]]
+    assert stages == ["mine.bm25", "mine.dense", "build", "export", f"import.{IMPORTERS[layout]}"]
+
+
+def test_flagembedding_scores_without_a_teacher_are_left_out_and_the_command_says_why(readme, tmp_path):
+    out = tmp_path / "fe.jsonl"
+    result = runner.invoke(app, ["export", str(readme["dataset"]), "--to", "flagembedding", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "pos_scores/neg_scores: left out: the dataset has no denoise teacher" in result.stderr
+    assert all("pos_scores" not in r and "neg_scores" not in r for r in _rows(out))
+    step = json.loads((tmp_path / "fe.jsonl.manifest.json").read_text())["steps"][-1]
+    assert step["stats"]["scores_written"] is False and "no denoise teacher" in step["stats"]["scores"]
+    # Raw scores of two miners are of two kinds: asked for, they are refused, naming the flag and the miners.
+    miner = runner.invoke(app, ["export", str(readme["dataset"]), "--to", "flagembedding", "--out",
+                                str(tmp_path / "m.jsonl"), "--scores", "miner"])
+    assert miner.exit_code == 2 and "--scores miner: needs exactly one miner's scores" in miner.output
+    assert "bm25, dense" in miner.output and not (tmp_path / "m.jsonl").exists()
+
+
+def test_flagembedding_scores_are_the_denoise_teachers_as_it_scored_them(readme, tiny_cross_encoder, tmp_path):
+    folder, paths = readme["folder"], readme["paths"]
+    data = ["--queries", str(paths["queries"]), "--positives", str(paths["positives"]), "--corpus", str(paths["corpus"])]
+    clean = []
+    for miner in ("bm25", "dense"):
+        clean.append(tmp_path / f"{miner}-ce.parquet")
+        _ok("denoise", "--candidates", str(folder / f"{miner}.parquet"), *data, "--out", str(clean[-1]),
+            "--cross-encoder", str(tiny_cross_encoder))
+    dataset = Path(_ok("build", *[a for c in clean for a in ("--candidates", str(c))], *data, "--name", "taught",
+                       "--out-dir", str(tmp_path / "ds"), "--fill", "none"))
+    out = tmp_path / "fe.jsonl"
+    result = runner.invoke(app, ["export", str(dataset), "--to", "flagembedding", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "the denoise teacher's scores as it scored them: ce_" in result.stderr
+    ids = pl.read_parquet(dataset / "ids.parquet")
+    rows = _rows(out)
+    assert [r["pos_scores"] for r in rows] == [[s] for s in ids["positive_ce_score"].to_list()]
+    assert [r["neg_scores"] for r in rows] == ids["negative_ce_scores"].to_list()
+    step = json.loads((tmp_path / "fe.jsonl.manifest.json").read_text())["steps"][-1]
+    assert step["stats"]["scores_written"] is True and step["stats"]["scores"].startswith("the denoise teacher's")
