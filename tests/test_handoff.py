@@ -149,3 +149,56 @@ def test_flagembedding_scores_are_the_denoise_teachers_as_it_scored_them(readme,
     assert [r["neg_scores"] for r in rows] == ids["negative_ce_scores"].to_list()
     step = json.loads((tmp_path / "fe.jsonl.manifest.json").read_text())["steps"][-1]
     assert step["stats"]["scores_written"] is True and step["stats"]["scores"].startswith("the denoise teacher's")
+
+
+@pytest.mark.slow
+def test_flagembeddings_own_dataset_and_runner_read_the_export(readme, tmp_path):
+    """FlagEmbedding 1.4.2's AbsEmbedderTrainDataset loads the export; its encoder-only runner trains a step on it."""
+    pytest.importorskip("FlagEmbedding", reason="FlagEmbedding is not installed (`pip install -e .[dev]` has it)")
+    import subprocess
+    import sys
+
+    from FlagEmbedding.abc.finetune.embedder import AbsEmbedderDataArguments, AbsEmbedderTrainDataset
+    from transformers import AutoTokenizer
+
+    from conftest import _save_tiny_bert
+
+    out = tmp_path / "fe.jsonl"
+    export_dataset(readme["dataset"], out, to="flagembedding", prompt="Represent this query: ")
+    bert = tmp_path / "bert"
+    _save_tiny_bert(bert, num_labels=None)
+    args = AbsEmbedderDataArguments(train_data=[str(out)], train_group_size=4, cache_path=str(tmp_path / "cache"),
+                                    query_instruction_for_retrieval="unused: each record has its prompt")
+    dataset = AbsEmbedderTrainDataset(args, AutoTokenizer.from_pretrained(str(bert)))
+    train = pl.read_parquet(readme["dataset"] / "train.parquet")
+    assert len(dataset) == train.height
+    query, passages, teacher = dataset[0]
+    first = train.row(0, named=True)
+    assert query == "Represent this query: " + first["anchor"] and teacher is None
+    assert passages[0] == first["positive"] and set(passages[1:]) <= {first[f"negative_{i}"] for i in range(1, 6)}
+    run = subprocess.run(
+        [sys.executable, "-m", "FlagEmbedding.finetune.embedder.encoder_only.base", "--model_name_or_path", str(bert),
+         "--train_data", str(out), "--output_dir", str(tmp_path / "model"), "--max_steps", "1",
+         "--per_device_train_batch_size", "2", "--train_group_size", "3", "--query_max_len", "16",
+         "--passage_max_len", "32", "--use_cpu", "true", "--report_to", "none", "--save_strategy", "no",
+         "--cache_path", str(tmp_path / "cache")], capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "train_loss" in run.stdout + run.stderr and (tmp_path / "model" / "config.json").is_file()
+
+
+def test_sentence_transformers_trainer_runs_on_the_hf_export(readme, tiny_bi_encoder, tmp_path):
+    import datasets
+    from sentence_transformers import SentenceTransformer, SentenceTransformerTrainer, SentenceTransformerTrainingArguments
+    from sentence_transformers.sentence_transformer import losses
+
+    export_dataset(readme["dataset"], tmp_path / "hf", to="hf")
+    data = datasets.load_from_disk(str(tmp_path / "hf"))
+    assert data.column_names == ["anchor", "positive", *(f"negative_{i}" for i in range(1, 6))]
+    model = SentenceTransformer(str(tiny_bi_encoder), device="cpu")
+    args = SentenceTransformerTrainingArguments(output_dir=str(tmp_path / "out"), max_steps=2,
+                                                per_device_train_batch_size=4, report_to="none", save_strategy="no",
+                                                use_cpu=True)
+    trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=data,
+                                         loss=losses.MultipleNegativesRankingLoss(model))
+    result = trainer.train()
+    assert result.global_step == 2 and result.training_loss > 0
