@@ -127,6 +127,18 @@ def test_pseudo_positives(tiny, fake_scorer):
     assert result.stats["pseudo_positives"] == 1
 
 
+def test_a_pseudo_positive_is_never_also_kept_as_a_negative(tiny, fake_scorer):
+    # no max_score: q1 d02 (0.58) and q2 d07 (0.95) score >= 0.5, so they are pseudo-positives, not negatives
+    result = _run(tiny, absolute_margin=None, min_positive_score=0.5, keep_dropped=True)
+    pseudo = set(result.pseudo_positives.select("query_id", "doc_id").rows())
+    assert pseudo == {("q1", "d02"), ("q2", "d07")}
+    reasons = dict(zip(zip(result.frame["query_id"], result.frame["doc_id"]), result.frame["drop_reason"]))
+    assert {pair: reasons[pair] for pair in pseudo} == {pair: "min_positive_score" for pair in pseudo}
+    assert result.stats["dropped"] == {"min_positive_score": 2} and result.stats["rows_out"] == len(CANDS) - 2
+    kept = _run(tiny, absolute_margin=None, min_positive_score=0.5)
+    assert not pseudo & set(_kept(kept))
+
+
 @pytest.mark.parametrize("kwargs, word", [
     ({"scorer": "bi-encoder", "cross_encoder": "x"}, "cross_encoder"),
     ({"scorer": "cross-encoder", "cross_encoder": None}, "cross_encoder"),

@@ -146,6 +146,7 @@ def denoise_candidates(
     marked = _mark(live, scores, rules)
     marked, llm_counts = _judge_grey_zone(marked, queries, corpus, llm_judge, llm_min_score, llm_max_score,
                                           rules.in_order())
+    marked = _drop_pseudo_positives(marked, min_positive_score)
     pseudo = _pseudo_positives(scores.candidates, min_positive_score)
     stats = _stats(candidates, live, earlier, marked, scorer, scores, rules, llm_counts, pseudo)
     return DenoiseResult(_output(marked, earlier, keep_dropped), stats, pseudo)
@@ -404,6 +405,17 @@ def _pair_texts(pairs: "pl.DataFrame", queries: "pl.DataFrame", corpus: "pl.Data
 
 
 # -- results ---------------------------------------------------------------------------------------
+
+def _drop_pseudo_positives(marked: "pl.DataFrame", min_positive_score: float | None) -> "pl.DataFrame":
+    """A candidate written as a pseudo-positive is never also kept as a negative (drop_reason min_positive_score)."""
+    import polars as pl
+
+    if min_positive_score is None:
+        return marked
+    pseudo = pl.col("drop_reason").is_null() & (pl.col("ce_score") >= min_positive_score)
+    return marked.with_columns(pl.when(pseudo).then(pl.lit("min_positive_score")).otherwise(pl.col("drop_reason"))
+                               .alias("drop_reason"))
+
 
 def _pseudo_positives(candidates: "pl.DataFrame", min_positive_score: float | None) -> "pl.DataFrame | None":
     import polars as pl
