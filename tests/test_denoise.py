@@ -213,8 +213,9 @@ def test_cli_cross_encoder_end_to_end_and_rerun_uses_cache(tiny_files, tiny_cros
     assert result.exit_code == 0, result.output
     frame = pl.read_parquet(out)
     assert frame.height == len(CANDS) and frame["ce_score"].is_not_null().all()
-    assert frame["drop_reason"].is_null().all()  # the default rule turned off: scores only
-    assert pl.read_parquet(pseudo).height == len(CANDS)  # every sigmoid score >= 0
+    # the default rule turned off; every sigmoid score >= 0: all are pseudo-positives, so none stays a negative
+    assert set(frame["drop_reason"]) == {"min_positive_score"}
+    assert pl.read_parquet(pseudo).height == len(CANDS)
     step = read_manifest(out)["steps"][-1]
     assert step["stage"] == "denoise" and re.search(rf"pairs_scored\s+{len(CANDS) + 4}\n", result.stderr)
     assert "pairs_scored" not in step["stats"]  # a fact of this run (cache state), never in the file's bytes
