@@ -79,6 +79,7 @@ def train_reranker(
     from sentence_transformers import CrossEncoder
 
     from minekit.encode.models import resolve_model
+    from minekit.training.train import warmup_steps
 
     if not 0 <= warmup_ratio < 1:
         raise ConfigError(f"warmup_ratio: must be in [0, 1), got {warmup_ratio}.")
@@ -99,7 +100,10 @@ def train_reranker(
                                  "label": pairs["label"].to_list()})
     loss = BinaryCrossEntropyLoss(ce, pos_weight=torch.tensor(n_neg / n_pos))
     # transformers 5 takes the ratio as a float warmup_steps and deprecates warmup_ratio.
-    warmup = ({"warmup_steps": float(warmup_ratio)} if int(transformers.__version__.split(".")[0]) >= 5
+    steps = warmup_steps(warmup_ratio, max_steps=max_steps, steps_per_epoch=-(-pairs.height // batch_size),
+                         epochs=epochs)
+    warmup = ({"warmup_steps": steps if isinstance(steps, int) else float(warmup_ratio)}
+              if int(transformers.__version__.split(".")[0]) >= 5 or isinstance(steps, int)
               else {"warmup_ratio": warmup_ratio})
     with tempfile.TemporaryDirectory(prefix="minekit-reranker-") as tmp:
         args = CrossEncoderTrainingArguments(
