@@ -561,3 +561,35 @@ def test_train_reranker_output_works_as_cross_encoder(tiny_files, tiny_bi_encode
     assert result.exit_code == 0, result.output
     scores = pl.read_parquet(out)["ce_score"]
     assert scores.is_not_null().all() and ((scores > 0) & (scores < 1)).all()
+
+
+def test_the_cross_encoder_reads_the_instruction_before_each_query(tiny, monkeypatch):
+    seen = []
+
+    def fake(pairs, **kwargs):
+        texts = pairs.texts(np.arange(len(pairs)))
+        seen.extend(q for q, _ in texts)
+        return np.zeros(len(texts), dtype=np.float32), {"pairs_scored": len(texts), "cache_hits": 0,
+                                                        "score_kind": "ce_prob"}
+
+    monkeypatch.setattr(dn, "score_pairs", fake)
+    _run(tiny, instruction="Given a question, find the passage that answers it: ")
+    assert seen and all(q.startswith("Given a question, find the passage that answers it: ") for q in seen)
+    assert {q.removeprefix("Given a question, find the passage that answers it: ") for q in seen} <= set(QUERY_OF_TEXT)
+    with pytest.raises(ConfigError, match="instruction: applies to the cross-encoder"):
+        dn.denoise_candidates(_cands(CANDS), *tiny, scorer="bi-encoder", model="default", instruction="x: ",
+                              show_progress=False)
+
+
+def test_cli_instruction_changes_what_the_cross_encoder_scores(tiny_files, tiny_cross_encoder, tmp_path):
+    cands = _write_cands(tmp_path)
+    args = ["denoise", "--candidates", str(cands), "--queries", str(tiny_files["queries"]),
+            "--positives", str(tiny_files["positives"]), "--corpus", str(tiny_files["corpus"]),
+            "--cross-encoder", str(tiny_cross_encoder), "--cache-dir", str(tmp_path / "cache"),
+            "--absolute-margin", "none"]
+    plain = runner.invoke(app, [*args, "--out", str(tmp_path / "a.parquet")])
+    told = runner.invoke(app, [*args, "--out", str(tmp_path / "b.parquet"), "--instruction", "is this relevant to"])
+    assert plain.exit_code == 0 and told.exit_code == 0, told.output
+    a, b = (pl.read_parquet(tmp_path / f"{n}.parquet")["ce_score"].to_list() for n in "ab")
+    assert a != b  # scored anew with the instruction, not read back from the cache
+    assert read_manifest(tmp_path / "b.parquet")["steps"][-1]["params"]["instruction"] == "is this relevant to"

@@ -230,3 +230,23 @@ def test_one_step_reranker_trains_at_the_learning_rate_not_zero(dataset, tiny_cr
     result = train_reranker(data.train, model=str(tiny_cross_encoder), max_steps=1, batch_size=4,
                             learning_rate=1e-2, max_length=32, show_progress=False)
     assert any(not torch.equal(a.detach().cpu(), b) for a, b in zip(result.model.model.parameters(), before))
+
+
+def test_reranker_trains_on_the_instruction_before_each_query(dataset, tiny_cross_encoder, monkeypatch):
+    import datasets
+
+    seen = []
+    original = datasets.Dataset.from_dict
+
+    def spy(mapping, *args, **kwargs):
+        seen.extend(mapping.get("query", []))
+        return original(mapping, *args, **kwargs)
+
+    monkeypatch.setattr(datasets.Dataset, "from_dict", spy)
+    from minekit.training.reranker import train_reranker
+
+    data = read_dataset(dataset)
+    train_reranker(data.train, model=str(tiny_cross_encoder), max_steps=1, batch_size=4, max_length=32,
+                   instruction="Judge relevance: ", show_progress=False)
+    assert seen and all(q.startswith("Judge relevance: ") for q in seen)
+    assert {q.removeprefix("Judge relevance: ") for q in seen} == set(data.train["anchor"])
