@@ -191,3 +191,17 @@ def test_export_cli(datasets, tmp_path):
     prompt = runner.invoke(app, ["export", str(datasets["ntuple"]), "--to", "tevatron", "--out", str(tmp_path / "t"),
                                  "--prompt", "q: "])
     assert prompt.exit_code == 2 and "--prompt" in prompt.output and not (tmp_path / "t").exists()
+
+
+@pytest.mark.parametrize("layout", ["flagembedding", "tevatron", "hf", "jsonl"])
+def test_an_import_keeps_the_exported_datasets_provenance(datasets, tmp_path, layout):
+    from minekit.io import read_manifest
+
+    out = tmp_path / ("hf" if layout == "hf" else f"{layout}.jsonl")
+    export_dataset(datasets["ntuple"], out, to=layout)
+    command = {"jsonl": "pairs"}.get(layout, layout)
+    result = runner.invoke(app, ["-q", "import", command, str(out), "--out", str(tmp_path / "in")])
+    assert result.exit_code == 0, result.output
+    for name in ("queries", "positives", "corpus", "negatives"):
+        steps = read_manifest(tmp_path / "in" / f"{name}.parquet")["steps"]
+        assert [s["stage"] for s in steps] == ["mine.bm25", "filter", "build", "export", f"import.{command}"]
