@@ -202,3 +202,16 @@ def test_sentence_transformers_trainer_runs_on_the_hf_export(readme, tiny_bi_enc
                                          loss=losses.MultipleNegativesRankingLoss(model))
     result = trainer.train()
     assert result.global_step == 2 and result.training_loss > 0
+
+
+@pytest.mark.parametrize("format", ["triplet", "labeled-pair"])
+@pytest.mark.parametrize("layout", list(LAYOUTS))
+def test_every_layout_exports_the_other_formats_of_a_two_miner_dataset(readme, tmp_path, format, layout):
+    dataset = _recipe(readme["paths"], readme["folder"], Path("unused"), f"readme-{format}", "--format", format)
+    out = tmp_path / LAYOUTS[layout]
+    result = runner.invoke(app, ["export", str(dataset), "--to", layout, "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    if layout in ("flagembedding", "tevatron"):
+        ids = pl.read_parquet(dataset / "ids.parquet")
+        keys = ["query_id"] if format == "labeled-pair" else ["query_id", "positive_id"]
+        assert len(_rows(out)) == ids.select(keys).unique().height  # one record per (query, positive) / query
