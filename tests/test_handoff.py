@@ -95,18 +95,22 @@ def test_every_layout_exports_a_two_miner_dataset(readme, tmp_path, layout):
 IMPORTERS = {"flagembedding": "flagembedding", "tevatron": "tevatron", "hf": "hf", "jsonl": "pairs"}
 
 
+@pytest.mark.parametrize("format", ["n-tuple", "triplet"])
 @pytest.mark.parametrize("layout", list(LAYOUTS))
-def test_export_import_build_gives_back_the_same_rows(readme, tmp_path, layout):
+def test_export_import_build_gives_back_the_same_rows(readme, tmp_path, layout, format):
     """export -> import -> build with the same recipe and seed: the same (query, positive, negatives) rows."""
+    extra = [] if format == "n-tuple" else ["--format", format]
+    dataset = _recipe(readme["paths"], readme["folder"], Path("unused"), f"readme-{format}", *extra)
     out = tmp_path / LAYOUTS[layout]
-    export_dataset(readme["dataset"], out, to=layout)
+    export_dataset(dataset, out, to=layout)
     _ok("import", IMPORTERS[layout], str(out), "--out", str(tmp_path / "imported"))
     folder = tmp_path / "imported"
     again = Path(_ok("build", "--candidates", str(folder / "negatives.parquet"), "--queries",
                      str(folder / "queries.parquet"), "--positives", str(folder / "positives.parquet"),
-                     "--corpus", str(folder / "corpus.parquet"), "--name", "again", "--out-dir", str(tmp_path / "ds")))
-    assert _dataset_rows(again) == _dataset_rows(readme["dataset"])
-    assert pl.read_parquet(again / "train.parquet").equals(pl.read_parquet(readme["dataset"] / "train.parquet"))
+                     "--corpus", str(folder / "corpus.parquet"), "--name", "again", "--out-dir", str(tmp_path / "ds"),
+                     *extra))
+    assert _dataset_rows(again) == _dataset_rows(dataset)
+    assert pl.read_parquet(again / "train.parquet").equals(pl.read_parquet(dataset / "train.parquet"))
     # The import says where the file came from: the dataset's steps, then the export, then the import.
     from minekit.io import read_manifest
 

@@ -48,13 +48,14 @@ class _Pool:
     """One query's negatives as the records give them: each positive's own, their order, their scores."""
 
     def __init__(self) -> None:
-        self.orders: list[list[str]] = []
+        self.orders: dict[tuple, list[str]] = {}  # by the record's positives: a triplet file's rows are one list
         self.negatives_of: dict[str, set[str]] = {}
         self.scores: dict[str, float | None] = {}
         self.positive_scores: dict[str, float | None] = {}
 
     def add(self, pos_ids: list[str], pos_scores: list | None, negatives: list[tuple[str, float | None]]) -> None:
-        self.orders.append([d for d, _ in negatives])
+        order = self.orders.setdefault(tuple(pos_ids), [])
+        order.extend(d for d, _ in negatives if d not in order)
         for p, score in zip(pos_ids, pos_scores or [None] * len(pos_ids)):
             self.negatives_of.setdefault(p, set()).update(d for d, _ in negatives)
             if self.positive_scores.get(p) is None:
@@ -67,7 +68,7 @@ class _Pool:
         scores = [self.positive_scores.get(p) for p in positives]
         return [(qid, d, rank, 0.0 if self.scores.get(d) is None else self.scores[d], positives, scores,
                  [p for p in positives if d not in self.negatives_of.get(p, ())])
-                for rank, d in enumerate(merged_order(self.orders), start=1)]
+                for rank, d in enumerate(merged_order(list(self.orders.values())), start=1)]
 
 
 def merged_order(orders: list[list[str]]) -> list[str]:
