@@ -133,16 +133,22 @@ def test_flagembedding_scores_without_a_teacher_are_left_out_and_the_command_say
     assert "bm25, dense" in miner.output and not (tmp_path / "m.jsonl").exists()
 
 
-def test_flagembedding_scores_are_the_denoise_teachers_as_it_scored_them(readme, tiny_cross_encoder, tmp_path):
-    folder, paths = readme["folder"], readme["paths"]
+@pytest.fixture(scope="module")
+def taught(readme, tiny_cross_encoder, tmp_path_factory) -> Path:
+    """The README recipe with a denoise step (the tiny cross-encoder as teacher) before build, no random fill."""
+    folder, paths, work = readme["folder"], readme["paths"], tmp_path_factory.mktemp("taught")
     data = ["--queries", str(paths["queries"]), "--positives", str(paths["positives"]), "--corpus", str(paths["corpus"])]
     clean = []
     for miner in ("bm25", "dense"):
-        clean.append(tmp_path / f"{miner}-ce.parquet")
+        clean.append(work / f"{miner}-ce.parquet")
         _ok("denoise", "--candidates", str(folder / f"{miner}.parquet"), *data, "--out", str(clean[-1]),
-            "--cross-encoder", str(tiny_cross_encoder))
-    dataset = Path(_ok("build", *[a for c in clean for a in ("--candidates", str(c))], *data, "--name", "taught",
-                       "--out-dir", str(tmp_path / "ds"), "--fill", "none"))
+            "--cross-encoder", str(tiny_cross_encoder), "--cache-dir", str(work / "cache"))
+    return Path(_ok("build", *[a for c in clean for a in ("--candidates", str(c))], *data, "--name", "taught",
+                    "--out-dir", str(work / "ds"), "--fill", "none"))
+
+
+def test_flagembedding_scores_are_the_denoise_teachers_as_it_scored_them(taught, tmp_path):
+    dataset = taught
     out = tmp_path / "fe.jsonl"
     result = runner.invoke(app, ["export", str(dataset), "--to", "flagembedding", "--out", str(out)])
     assert result.exit_code == 0, result.output
@@ -156,7 +162,7 @@ def test_flagembedding_scores_are_the_denoise_teachers_as_it_scored_them(readme,
 
 
 @pytest.mark.slow
-def test_flagembeddings_own_dataset_and_runner_read_the_export(readme, tmp_path):
+def test_flagembeddings_own_dataset_and_runner_read_the_export(readme, taught, tmp_path):
     """FlagEmbedding 1.4.2's AbsEmbedderTrainDataset loads the export; its encoder-only runner trains a step on it."""
     pytest.importorskip("FlagEmbedding", reason="FlagEmbedding is not installed (`pip install -e .[dev]` has it)")
     import subprocess
@@ -180,6 +186,14 @@ def test_flagembeddings_own_dataset_and_runner_read_the_export(readme, tmp_path)
     first = train.row(0, named=True)
     assert query == "Represent this query: " + first["anchor"] and teacher is None
     assert passages[0] == first["positive"] and set(passages[1:]) <= {first[f"negative_{i}"] for i in range(1, 6)}
+    # With the teacher's scores, its knowledge-distillation reader hands them over as they are.
+    export_dataset(taught, tmp_path / "kd.jsonl", to="flagembedding")
+    args.train_data, args.knowledge_distillation = [str(tmp_path / "kd.jsonl")], True
+    kd = AbsEmbedderTrainDataset(args, AutoTokenizer.from_pretrained(str(bert)))
+    ids = pl.read_parquet(taught / "ids.parquet").row(0, named=True)
+    _, passages, teacher = kd[0]
+    assert teacher[0] == pytest.approx(ids["positive_ce_score"])
+    assert all(any(t == pytest.approx(s) for s in ids["negative_ce_scores"]) for t in teacher[1:])
     run = subprocess.run(
         [sys.executable, "-m", "FlagEmbedding.finetune.embedder.encoder_only.base", "--model_name_or_path", str(bert),
          "--train_data", str(out), "--output_dir", str(tmp_path / "model"), "--max_steps", "1",
