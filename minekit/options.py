@@ -157,7 +157,9 @@ class TrainingOptions:
 
     epochs: float = option(1.0, "Passes over train.parquet.", between(0, low_open=True))
     learning_rate: float = option(2e-5, "Peak learning rate (AdamW, linear decay).", between(0, low_open=True))
-    warmup_ratio: float = option(0.1, "Share of the steps spent warming up.", between(0, 1, high_open=True))
+    warmup_ratio: float = option(0.1, "Share of the steps spent warming up (a run too short for it, e.g. "
+                                 "--max-steps 1, warms up for all steps but the last).",
+                                 between(0, 1, high_open=True))
     max_steps: int | None = option(None, "Stop after this many steps (quick runs).", at_least(1))
 
 
@@ -209,6 +211,7 @@ RULES: dict[str, dict[str, Rule]] = {
     "train": {**_TRAINING, "loss": one_of("minekit.training.train", "LOSSES"), "max_seq_length": at_least(1),
               "mini_batch_size": at_least(1), "dtype": one_of("minekit.training.train", "TRAIN_DTYPES")},
     "evaluate": {"block_size": at_least(1)},
+    "export": {"scores": one_of("minekit.handoff.export", "SCORE_CHOICES")},
 }
 
 

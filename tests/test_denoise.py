@@ -127,6 +127,18 @@ def test_pseudo_positives(tiny, fake_scorer):
     assert result.stats["pseudo_positives"] == 1
 
 
+def test_a_pseudo_positive_is_never_also_kept_as_a_negative(tiny, fake_scorer):
+    # no max_score: q1 d02 (0.58) and q2 d07 (0.95) score >= 0.5, so they are pseudo-positives, not negatives
+    result = _run(tiny, absolute_margin=None, min_positive_score=0.5, keep_dropped=True)
+    pseudo = set(result.pseudo_positives.select("query_id", "doc_id").rows())
+    assert pseudo == {("q1", "d02"), ("q2", "d07")}
+    reasons = dict(zip(zip(result.frame["query_id"], result.frame["doc_id"]), result.frame["drop_reason"]))
+    assert {pair: reasons[pair] for pair in pseudo} == {pair: "min_positive_score" for pair in pseudo}
+    assert result.stats["dropped"] == {"min_positive_score": 2} and result.stats["rows_out"] == len(CANDS) - 2
+    kept = _run(tiny, absolute_margin=None, min_positive_score=0.5)
+    assert not pseudo & set(_kept(kept))
+
+
 @pytest.mark.parametrize("kwargs, word", [
     ({"scorer": "bi-encoder", "cross_encoder": "x"}, "cross_encoder"),
     ({"scorer": "cross-encoder", "cross_encoder": None}, "cross_encoder"),
@@ -201,8 +213,9 @@ def test_cli_cross_encoder_end_to_end_and_rerun_uses_cache(tiny_files, tiny_cros
     assert result.exit_code == 0, result.output
     frame = pl.read_parquet(out)
     assert frame.height == len(CANDS) and frame["ce_score"].is_not_null().all()
-    assert frame["drop_reason"].is_null().all()  # the default rule turned off: scores only
-    assert pl.read_parquet(pseudo).height == len(CANDS)  # every sigmoid score >= 0
+    # the default rule turned off; every sigmoid score >= 0: all are pseudo-positives, so none stays a negative
+    assert set(frame["drop_reason"]) == {"min_positive_score"}
+    assert pl.read_parquet(pseudo).height == len(CANDS)
     step = read_manifest(out)["steps"][-1]
     assert step["stage"] == "denoise" and re.search(rf"pairs_scored\s+{len(CANDS) + 4}\n", result.stderr)
     assert "pairs_scored" not in step["stats"]  # a fact of this run (cache state), never in the file's bytes
@@ -548,3 +561,35 @@ def test_train_reranker_output_works_as_cross_encoder(tiny_files, tiny_bi_encode
     assert result.exit_code == 0, result.output
     scores = pl.read_parquet(out)["ce_score"]
     assert scores.is_not_null().all() and ((scores > 0) & (scores < 1)).all()
+
+
+def test_the_cross_encoder_reads_the_instruction_before_each_query(tiny, monkeypatch):
+    seen = []
+
+    def fake(pairs, **kwargs):
+        texts = pairs.texts(np.arange(len(pairs)))
+        seen.extend(q for q, _ in texts)
+        return np.zeros(len(texts), dtype=np.float32), {"pairs_scored": len(texts), "cache_hits": 0,
+                                                        "score_kind": "ce_prob"}
+
+    monkeypatch.setattr(dn, "score_pairs", fake)
+    _run(tiny, instruction="Given a question, find the passage that answers it: ")
+    assert seen and all(q.startswith("Given a question, find the passage that answers it: ") for q in seen)
+    assert {q.removeprefix("Given a question, find the passage that answers it: ") for q in seen} <= set(QUERY_OF_TEXT)
+    with pytest.raises(ConfigError, match="instruction: applies to the cross-encoder"):
+        dn.denoise_candidates(_cands(CANDS), *tiny, scorer="bi-encoder", model="default", instruction="x: ",
+                              show_progress=False)
+
+
+def test_cli_instruction_changes_what_the_cross_encoder_scores(tiny_files, tiny_cross_encoder, tmp_path):
+    cands = _write_cands(tmp_path)
+    args = ["denoise", "--candidates", str(cands), "--queries", str(tiny_files["queries"]),
+            "--positives", str(tiny_files["positives"]), "--corpus", str(tiny_files["corpus"]),
+            "--cross-encoder", str(tiny_cross_encoder), "--cache-dir", str(tmp_path / "cache"),
+            "--absolute-margin", "none"]
+    plain = runner.invoke(app, [*args, "--out", str(tmp_path / "a.parquet")])
+    told = runner.invoke(app, [*args, "--out", str(tmp_path / "b.parquet"), "--instruction", "is this relevant to"])
+    assert plain.exit_code == 0 and told.exit_code == 0, told.output
+    a, b = (pl.read_parquet(tmp_path / f"{n}.parquet")["ce_score"].to_list() for n in "ab")
+    assert a != b  # scored anew with the instruction, not read back from the cache
+    assert read_manifest(tmp_path / "b.parquet")["steps"][-1]["params"]["instruction"] == "is this relevant to"

@@ -117,3 +117,24 @@ def test_impossible_settings_are_config_errors(cands, kwargs, match):
     with pytest.raises(ConfigError, match=match) as exc:
         filter_candidates(cands, **kwargs)
     assert exc.value.param == match
+
+
+def test_a_score_threshold_on_mixed_kinds_of_score_is_refused(cands, tmp_path):
+    """BM25 scores and cosines in one file (two miners' files concatenated): one threshold cannot mean both."""
+    from typer.testing import CliRunner
+
+    from minekit.cli import app
+
+    dense = cands.head(3).with_columns(pl.lit("dense").alias("source"), pl.Series("score", [0.8, 0.7, 0.6],
+                                                                                   dtype=pl.Float32))
+    mixed = pl.concat([cands, dense])
+    with pytest.raises(ConfigError, match=r"--max-score: the candidates mix scores of different kinds in one "
+                                          r"column: bm25 \(source bm25\); cosine \(source dense\)"):
+        filter_candidates(mixed, max_score=5.0)
+    assert filter_candidates(mixed, range_max=2).stats["rows_out"] == 6  # ranks are each miner's own: fine
+    path = tmp_path / "mixed.parquet"
+    mixed.write_parquet(path)
+    result = CliRunner().invoke(app, ["filter", "--candidates", str(path), "--out", str(tmp_path / "o.parquet"),
+                                      "--relative-margin", "0.1"])
+    assert result.exit_code == 2 and "--relative-margin: the candidates mix scores" in result.output
+    assert not (tmp_path / "o.parquet").exists()

@@ -183,3 +183,40 @@ def test_flagembedding_negatives_become_ranked_candidates(tmp_path):
         ("n1", 1, 0.5), ("n2", 2, pytest.approx(0.7))]
     assert negs["positive_score"].to_list() == [pytest.approx(0.9)] * 2
     assert "is_positive  1" in result.output  # the positive listed among the negatives is dropped, counted
+
+
+def test_import_beir_keeps_fractional_qrel_scores(tmp_path):
+    """A graded qrel of 0.7 is a positive scored 0.7 (not 0, which would drop it and its query); 1.5 stays 1.5."""
+    _beir(tmp_path / "beir")
+    (tmp_path / "beir" / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq0\t0\t0.7\nq1\t1\t1.5\n")
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["import", "beir", str(tmp_path / "beir"), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    positives = pl.read_parquet(out / "positives.parquet")
+    assert positives.rows() == [("q0", "0", 0.7), ("q1", "1", 1.5)]
+    assert pl.read_parquet(out / "queries.parquet")["query_id"].to_list() == ["q0", "q1"]
+
+
+def test_one_order_per_query_keeps_every_records_order():
+    from minekit.inputs.negatives import merged_order
+
+    # positive A's negatives x, y, z and positive B's w, y: w must come before y, as in B's record
+    assert merged_order([["x", "y", "z"], ["w", "y"]]) == ["x", "w", "y", "z"]
+    assert merged_order([["a", "b"], ["b", "a"]]) == ["a", "b"]  # records that disagree: the earlier seen first
+
+
+def test_a_query_with_two_positives_keeps_each_ones_negatives(tmp_path):
+    from minekit.inputs.importers import import_tevatron
+
+    def passage(docid):
+        return {"docid": docid, "title": "", "text": f"text of {docid}"}
+
+    lines = [{"query_id": "q1", "query": "a query", "positive_passages": [passage("p1")],
+              "negative_passages": [passage("x"), passage("y")]},
+             {"query_id": "q1", "query": "a query", "positive_passages": [passage("p2")],
+              "negative_passages": [passage("w"), passage("y")]}]
+    path = tmp_path / "t.jsonl"
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    negs = import_tevatron(path).negatives.sort("rank")
+    assert negs.select("doc_id", "rank", "excluded_for").rows() == [
+        ("x", 1, ["p2"]), ("w", 2, ["p1"]), ("y", 3, [])]

@@ -21,7 +21,7 @@ runner = CliRunner()
 class _Server:
     """Answers 'yes' when the passage mentions a word of `relevant`; fails the first `fail_first` requests with 500."""
 
-    def __init__(self, relevant=("espresso", "tuple"), fail_first=0):
+    def __init__(self, relevant=("espresso", "tuple"), fail_first=0, reply=None):
         self.requests: list[dict] = []
         self.fail_first = fail_first
         server = self
@@ -41,6 +41,11 @@ class _Server:
                     return
                 passage = body["messages"][-1]["content"].split("Passage:")[1]
                 answer = "Yes." if any(w in passage for w in relevant) else "no"
+                if reply is not None:  # reply(request number, passage) -> an answer text, or an HTTP error code
+                    answer = reply(len(server.requests), passage)
+                    if isinstance(answer, int):
+                        self.send_error(answer)
+                        return
                 data = json.dumps({"choices": [{"message": {"role": "assistant", "content": answer}}]}).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
@@ -78,7 +83,8 @@ def test_answers_key_and_cache_hit_on_rerun(tmp_path):
         assert first["auth"] == "Bearer sk-test"
         again = LLMJudge(server.url, llm_model="m", cache_dir=tmp_path, show_progress=False)
         assert again(PAIRS) == [True, True, False]
-        assert len(server.requests) == 3 and again.counts == {"llm_requests": 0, "llm_cache_hits": 3}
+        assert len(server.requests) == 3
+        assert again.counts == {"llm_requests": 0, "llm_cache_hits": 3, "llm_failed": 0}
         other = LLMJudge(server.url, llm_model="other", cache_dir=tmp_path, show_progress=False)
         other(PAIRS[:1])
         assert len(server.requests) == 4  # the model is part of the cache key
@@ -117,6 +123,49 @@ def test_helpers():
     assert chat_url("http://h:1/v1/") == "http://h:1/v1/chat/completions"
     assert chat_url("http://h:1/v1/chat/completions") == "http://h:1/v1/chat/completions"
     assert [parse_answer(a) for a in ("Yes.", " no", "**yes**", "maybe")] == [True, False, True, None]
+
+
+def test_answers_are_parsed_strictly_and_unusable_ones_never_cached(tmp_path):
+    assert [parse_answer(a) for a in ("Yesterday", "Not sure", "yes, but only partly", "nope", '"No"', "YES!")] == [
+        None, None, None, None, False, True]
+    with _Server(reply=lambda n, passage: "Yesterday" if n == 1 else "yes") as server:
+        judge = LLMJudge(server.url, llm_model="m", cache_dir=tmp_path, show_progress=False, concurrency=1)
+        assert judge(PAIRS[:1]) == [None]  # "Yesterday" is not a yes
+        assert judge(PAIRS[:1]) == [True] and len(server.requests) == 2  # asked again: nothing was cached
+        assert judge(PAIRS[:1]) == [True] and len(server.requests) == 2
+
+
+def test_the_cache_key_holds_the_endpoint(tmp_path):
+    with _Server() as one, _Server(relevant=()) as two:
+        assert LLMJudge(one.url, llm_model="m", cache_dir=tmp_path, show_progress=False)(PAIRS[:1]) == [True]
+        # the same model name on another endpoint is another judge: asked, not read from the cache
+        assert LLMJudge(two.url, llm_model="m", cache_dir=tmp_path, show_progress=False)(PAIRS[:1]) == [False]
+        assert len(one.requests) == len(two.requests) == 1
+
+
+def test_one_pair_without_an_answer_does_not_stop_the_run(tmp_path):
+    """After the endpoint has answered, a pair that times out on every retry is left unanswered, and kept."""
+    def reply(n, passage):
+        return 503 if "sprinters" in passage else "yes"
+
+    with _Server(reply=reply) as server:
+        judge = LLMJudge(server.url, llm_model="m", retries=1, backoff=0.01, cache_dir=tmp_path,
+                         show_progress=False, concurrency=1)
+        assert judge(PAIRS) == [True, True, None]
+        assert judge.counts["llm_failed"] == 1 and len(server.requests) == 4
+
+
+def test_a_run_that_stops_keeps_the_answers_it_had(tmp_path):
+    with _Server(reply=lambda n, passage: 401 if n > 2 else "no") as server:
+        judge = LLMJudge(server.url, llm_model="m", cache_dir=tmp_path, show_progress=False, concurrency=1)
+        with pytest.raises(JudgeError, match="HTTP 401"):
+            judge(PAIRS)
+    # The endpoint is gone now: the two answers it gave come from the cache, only the third pair is asked.
+    again = LLMJudge(server.url, llm_model="m", cache_dir=tmp_path, show_progress=False, concurrency=1,
+                     retries=0, timeout=2)
+    with pytest.raises(JudgeError, match="cannot get an answer"):
+        again(PAIRS)
+    assert again.counts["llm_cache_hits"] == 2 and again.counts["llm_requests"] == 1
 
 
 def test_cli_llm_judge_on_grey_zone(tiny_files, tiny_cross_encoder, tmp_path, monkeypatch):

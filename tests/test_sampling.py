@@ -58,6 +58,17 @@ def test_trisampler_tops_up_a_short_triangle_best_rank_first_and_counts_it():
     assert narrow.stats["negatives_outside_triangle"] == 1
 
 
+def test_trisampler_counts_what_it_takes_from_outside_when_the_pool_is_short():
+    # four candidates for four negatives: all are taken, and the two outside the triangle (d03, d04) are counted
+    result = build_dataset([TRIANGLE], QUERIES, POSITIVES, CORPUS, num_negatives=4, relative_margin=None,
+                           sampling_strategy="trisampler", fill="none", format="n-tuple")
+    assert result.ids["negative_ids"].to_list() == [["d02", "d03", "d04", "d05"]]
+    assert result.stats["negatives_outside_triangle"] == 2
+    padded = build_dataset([TRIANGLE], QUERIES, POSITIVES, CORPUS, num_negatives=5, relative_margin=None,
+                           sampling_strategy="trisampler", fill="random", format="n-tuple")
+    assert padded.stats["negatives_outside_triangle"] == 2 and padded.stats["negatives_filled"] == 1
+
+
 def test_trisampler_needs_dense_candidates():
     bm25 = TRIANGLE.drop("positive_similarities").with_columns(pl.lit("bm25").alias("source"),
                                                                pl.lit("bm25").alias("score_kind"))

@@ -198,3 +198,55 @@ def test_bad_training_dtype_is_refused_before_training(dataset, tiny_bi_encoder,
     assert result.exit_code == 2
     assert message in result.output
     assert not (tmp_path / "m").exists()
+
+
+def test_one_step_trains_at_the_learning_rate_not_zero(dataset, tiny_bi_encoder):
+    """--max-steps 1 with the default warmup_ratio 0.1: transformers would warm up for that one step (rate 0)."""
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    from minekit.training.train import warmup_steps
+
+    assert warmup_steps(0.1, max_steps=1, steps_per_epoch=9, epochs=1) == 0
+    assert warmup_steps(0.1, max_steps=20, steps_per_epoch=9, epochs=1) == 0.1  # transformers' own rule
+    assert warmup_steps(0.9, max_steps=None, steps_per_epoch=1, epochs=2) == 1
+    data = read_dataset(dataset)
+    before = [p.detach().clone() for p in SentenceTransformer(str(tiny_bi_encoder), device="cpu").parameters()]
+    result = train_bi_encoder(data.train, data.ids, model=str(tiny_bi_encoder), max_steps=1, batch_size=4,
+                              learning_rate=1e-2, max_seq_length=32, show_progress=False)
+    after = list(result.model.parameters())
+    assert result.stats["steps"] == 1
+    assert any(not torch.equal(a.detach().cpu(), b) for a, b in zip(after, before))
+
+
+def test_one_step_reranker_trains_at_the_learning_rate_not_zero(dataset, tiny_cross_encoder):
+    import torch
+    from sentence_transformers import CrossEncoder
+
+    from minekit.training.reranker import train_reranker
+
+    data = read_dataset(dataset)
+    before = [p.detach().clone() for p in CrossEncoder(str(tiny_cross_encoder), device="cpu").model.parameters()]
+    result = train_reranker(data.train, model=str(tiny_cross_encoder), max_steps=1, batch_size=4,
+                            learning_rate=1e-2, max_length=32, show_progress=False)
+    assert any(not torch.equal(a.detach().cpu(), b) for a, b in zip(result.model.model.parameters(), before))
+
+
+def test_reranker_trains_on_the_instruction_before_each_query(dataset, tiny_cross_encoder, monkeypatch):
+    import datasets
+
+    seen = []
+    original = datasets.Dataset.from_dict
+
+    def spy(mapping, *args, **kwargs):
+        seen.extend(mapping.get("query", []))
+        return original(mapping, *args, **kwargs)
+
+    monkeypatch.setattr(datasets.Dataset, "from_dict", spy)
+    from minekit.training.reranker import train_reranker
+
+    data = read_dataset(dataset)
+    train_reranker(data.train, model=str(tiny_cross_encoder), max_steps=1, batch_size=4, max_length=32,
+                   instruction="Judge relevance: ", show_progress=False)
+    assert seen and all(q.startswith("Judge relevance: ") for q in seen)
+    assert {q.removeprefix("Judge relevance: ") for q in seen} == set(data.train["anchor"])

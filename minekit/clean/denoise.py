@@ -99,6 +99,7 @@ def denoise_candidates(
     llm_max_score: float | None = None,
     batch_size: int = 32,
     max_length: int | None = None,
+    instruction: str | None = None,
     max_seq_length: int | None = None,
     query_prompt: str | None = None,
     corpus_prompt: str | None = None,
@@ -124,7 +125,9 @@ def denoise_candidates(
     llm_judge is a callable taking (query text, passage text) pairs and answering True (relevant),
     False, or None (no usable answer, kept); see minekit.clean.llm_judge.LLMJudge. The grey zone is the
     candidates kept by the score rules with llm_min_score <= ce_score (<= llm_max_score when given).
-    With min_positive_score, the candidates scored at or above it come back as pseudo_positives.
+    With min_positive_score, the candidates scored at or above it come back as pseudo_positives (and are
+    dropped as negatives: drop_reason min_positive_score). instruction (cross-encoder only) is put before
+    each query text the cross-encoder scores, for rerankers trained with one.
     block_size: for the bi-encoder guide, queries whose pairs are scored at a time (every text is encoded
     once before); the cross-encoder scores in its own chunks whatever it is (memory, not results).
     """
@@ -135,7 +138,7 @@ def denoise_candidates(
     rules = _ScoreRules.asked(scorer, max_score, positive_neighbours, max_positive_similarity, absolute_margin,
                               relative_margin)
     opts = _scorer_options(scorer, cross_encoder=cross_encoder, model=model, batch_size=batch_size,
-                           max_length=max_length, device=device, cache_dir=cache_dir,
+                           max_length=max_length, instruction=instruction, device=device, cache_dir=cache_dir,
                            trust_remote_code=trust_remote_code, show_progress=show_progress, guide=guide)
     shared: dict = {}  # the guide's model and corpus vectors, loaded once for the scores and both rules
     live, earlier = _split_earlier(candidates)
@@ -146,6 +149,7 @@ def denoise_candidates(
     marked = _mark(live, scores, rules)
     marked, llm_counts = _judge_grey_zone(marked, queries, corpus, llm_judge, llm_min_score, llm_max_score,
                                           rules.in_order())
+    marked = _drop_pseudo_positives(marked, min_positive_score)
     pseudo = _pseudo_positives(scores.candidates, min_positive_score)
     stats = _stats(candidates, live, earlier, marked, scorer, scores, rules, llm_counts, pseudo)
     return DenoiseResult(_output(marked, earlier, keep_dropped), stats, pseudo)
@@ -268,12 +272,15 @@ class _Scores:
 
 
 def _scorer_options(scorer: str, *, cross_encoder: str | None, model: str | None, batch_size: int,
-                    max_length: int | None, device: str, cache_dir: str | Path | None, trust_remote_code: bool,
+                    max_length: int | None, instruction: str | None, device: str, cache_dir: str | Path | None, trust_remote_code: bool,
                     show_progress: bool, guide: dict) -> dict:
     common = dict(batch_size=batch_size, device=device, cache_dir=cache_dir, trust_remote_code=trust_remote_code,
                   show_progress=show_progress)
     if scorer == "cross-encoder":
-        return dict(cross_encoder=cross_encoder, max_length=max_length, **common)
+        return dict(cross_encoder=cross_encoder, max_length=max_length, instruction=instruction, **common)
+    if instruction is not None:
+        raise ConfigError("instruction: applies to the cross-encoder; the bi-encoder guide takes --query-prompt.",
+                          param="instruction")
     return dict(model=model or "default", **common, **guide)
 
 
@@ -299,6 +306,10 @@ def _score(live: "pl.DataFrame", positives: "pl.DataFrame", queries: "pl.DataFra
     both = pl.concat([cand_pairs, pos_pairs])
     if scorer == "cross-encoder":  # one global order of pairs, texts built per scoring chunk
         # score_pairs is looked up in this module at call time: tests put a stand-in scorer here.
+        opts = dict(opts)
+        instruction = opts.pop("instruction", None)
+        if instruction is not None:  # the texts the cross-encoder sees (and the score cache keys by)
+            queries = queries.with_columns(pl.concat_str(pl.lit(instruction), "text").alias("text"))
         scores, counts = score_pairs(Pairs.from_ids(both, queries, corpus), **opts)
     else:
         scores, counts = score_with_guide(both, queries, corpus, block_size=block_size, _shared=shared, **opts)
@@ -404,6 +415,17 @@ def _pair_texts(pairs: "pl.DataFrame", queries: "pl.DataFrame", corpus: "pl.Data
 
 
 # -- results ---------------------------------------------------------------------------------------
+
+def _drop_pseudo_positives(marked: "pl.DataFrame", min_positive_score: float | None) -> "pl.DataFrame":
+    """A candidate written as a pseudo-positive is never also kept as a negative (drop_reason min_positive_score)."""
+    import polars as pl
+
+    if min_positive_score is None:
+        return marked
+    pseudo = pl.col("drop_reason").is_null() & (pl.col("ce_score") >= min_positive_score)
+    return marked.with_columns(pl.when(pseudo).then(pl.lit("min_positive_score")).otherwise(pl.col("drop_reason"))
+                               .alias("drop_reason"))
+
 
 def _pseudo_positives(candidates: "pl.DataFrame", min_positive_score: float | None) -> "pl.DataFrame | None":
     import polars as pl

@@ -54,6 +54,8 @@ def filter_candidates(
     """
     import polars as pl
 
+    _one_score_kind(candidates, min_score=min_score, max_score=max_score, absolute_margin=absolute_margin,
+                    relative_margin=relative_margin)
     asked = filter_rules(positives, range_min=range_min, range_max=range_max, min_score=min_score,
                          max_score=max_score, absolute_margin=absolute_margin, relative_margin=relative_margin)
     judged = rules.judge_margins(candidates, absolute_margin=absolute_margin, relative_margin=relative_margin)
@@ -74,3 +76,22 @@ def filter_candidates(
                         "missing or 0", stats["margin_unjudged_pairs"])
     frame = marked if keep_dropped else kept.drop("drop_reason")
     return StageResult(frame.drop(rules.MARGIN_COLUMNS), stats)
+
+
+def _one_score_kind(candidates: "pl.DataFrame", **thresholds: float | None) -> None:
+    """A score threshold or margin reads one `score` column: refuse a file whose rows hold scores of several
+    kinds there (a BM25 score and a cosine are not on one scale). Rank rules judge each source's own ranks."""
+    from minekit.errors import ConfigError
+    from minekit.inputs.schema import complete_candidates
+
+    given = [name for name, value in thresholds.items() if value is not None]
+    if not given or candidates.height == 0:
+        return
+    kinds = (complete_candidates(candidates).group_by("score_kind", maintain_order=True)
+             .agg("source").sort("score_kind"))
+    if kinds.height > 1:
+        found = "; ".join(f"{k} (source {', '.join(sorted(set(s)))})" for k, s in kinds.iter_rows())
+        flag = "--" + given[0].replace("_", "-")
+        raise ConfigError(f"{flag}: the candidates mix scores of different kinds in one column: {found}. A threshold "
+                          "cannot apply to both; filter each miner's file on its own, then give them all to "
+                          "`minekit build` (it keeps each miner's score in its own column).", param=given[0])

@@ -1,15 +1,21 @@
 """Ask an OpenAI-compatible chat endpoint whether a passage answers a query (stdlib urllib only).
 
 Requests run in a thread pool; a failed request (connection error, timeout, HTTP 429 or 5xx) is
-retried with exponential backoff; answers are cached on disk (minekit.clean.score_cache) by (model,
-prompt version, query sha256, passage sha256), so a rerun asks nothing it asked before. The API key
-is passed in: only the CLI reads the environment.
+retried with exponential backoff. A pair that still has no answer after the retries is left unanswered
+(None: kept, counted as llm_failed) once the endpoint has answered in this run; when it has never
+answered (down, wrong URL) or refuses the request (HTTP 4xx), the run stops with JudgeError. An answer
+counts only in the strict format "yes" or "no" (case, surrounding quotes, asterisks and a final period
+aside); anything else is unanswered. Usable answers are cached on disk (minekit.clean.score_cache) as
+soon as they arrive, by (endpoint URL, model, prompt version, query sha256, passage sha256), so a rerun,
+even after a run that stopped, asks nothing it asked before; unusable answers are never cached. The API
+key is passed in: only the CLI reads the environment.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 import time
 import urllib.error
@@ -23,9 +29,11 @@ from minekit.errors import ConfigError, MinekitError
 
 logger = logging.getLogger(__name__)
 
-PROMPT_VERSION = "v1"
+PROMPT_VERSION = "v2"
 SYSTEM_PROMPT = ("You judge search results. Given a query and a passage, answer 'yes' if the passage answers "
-                 "the query or is clearly relevant to it, and 'no' otherwise. Answer with one word: yes or no.")
+                 "the query or is clearly relevant to it, and 'no' otherwise. Answer with exactly one word, "
+                 "yes or no, and nothing else.")
+_ANSWER = re.compile(r"""^[\s"'*`]*(yes|no)[\s"'*`.!]*$""", re.IGNORECASE)
 CACHE_FILE = JUDGE_ANSWERS.file
 _RETRYABLE_HTTP = {408, 409, 425, 429, 500, 502, 503, 504}
 
@@ -44,19 +52,17 @@ def chat_url(url: str) -> str:
 
 
 def parse_answer(text: str) -> bool | None:
-    """'yes...' -> True, 'no...' -> False, anything else -> None (no usable answer)."""
-    word = text.strip().lstrip("\"'*`").lower()
-    if word.startswith("yes"):
-        return True
-    if word.startswith("no"):
-        return False
-    return None
+    """'yes' -> True, 'no' -> False (any case, with quotes, asterisks or a final period around them);
+    anything else ('Yesterday', 'Not sure', 'yes, but ...') -> None: no usable answer."""
+    match = _ANSWER.match(text or "")
+    return None if match is None else match.group(1).lower() == "yes"
 
 
 class LLMJudge:
     """Callable judge: judge([(query, passage), ...]) -> [True | False | None, ...], in order.
 
-    counts after a call: llm_requests (HTTP requests sent, retries included), llm_cache_hits.
+    counts after a call: llm_requests (HTTP requests sent, retries included), llm_cache_hits,
+    llm_failed (pairs left unanswered after every retry).
     """
 
     def __init__(self, url: str, *, llm_model: str, api_key: str | None = None, concurrency: int = 4,
@@ -72,22 +78,23 @@ class LLMJudge:
         self.llm_model, self.api_key = llm_model, api_key
         self.concurrency, self.retries, self.backoff, self.timeout = concurrency, retries, backoff, timeout
         self.cache_dir, self.max_passage_chars, self.show_progress = cache_dir, max_passage_chars, show_progress
-        self.counts = {"llm_requests": 0, "llm_cache_hits": 0}
+        self.counts = {"llm_requests": 0, "llm_cache_hits": 0, "llm_failed": 0}
         self._lock = threading.Lock()
-        self._failed: JudgeError | None = None  # first final failure: the other workers stop asking
+        self._failed: JudgeError | None = None  # the run stops: the other workers stop asking
+        self._answered = 0  # answers the endpoint gave in this run
 
     def __call__(self, pairs: Sequence[tuple[str, str]]) -> list[bool | None]:
         from tqdm.auto import tqdm
 
         cache = ScoreCache(self.cache_dir, JUDGE_ANSWERS) if self.cache_dir is not None else None
-        self._failed = None
+        self._failed, self._answered = None, 0
         try:
             with ThreadPoolExecutor(self.concurrency) as pool, \
                     tqdm(total=len(pairs), desc="llm judge", unit="pair", disable=not self.show_progress) as bar:
                 def one(pair: tuple[str, str]) -> bool | None:
                     answer = self._answer(pair, cache)
                     bar.update(1)
-                    return parse_answer(answer)
+                    return None if answer is None else parse_answer(answer)
 
                 return list(pool.map(one, pairs))
         finally:
@@ -95,9 +102,10 @@ class LLMJudge:
                 cache.close()
 
     def _key(self, query: str, passage: str) -> str:
-        return f"{self.llm_model}|{PROMPT_VERSION}|{text_sha256(query)}|{text_sha256(passage)}"
+        return f"{self.url}|{self.llm_model}|{PROMPT_VERSION}|{text_sha256(query)}|{text_sha256(passage)}"
 
-    def _answer(self, pair: tuple[str, str], cache: ScoreCache | None) -> str:
+    def _answer(self, pair: tuple[str, str], cache: ScoreCache | None) -> str | None:
+        """The endpoint's answer (cached when usable), or None when it gave none after every retry."""
         key = (self._key(*pair),)
         if cache is not None and (hit := cache.get([key]).get(key)) is not None:
             with self._lock:
@@ -107,11 +115,21 @@ class LLMJudge:
             raise self._failed
         try:
             answer = self._ask(*pair)
+        except _NoAnswer as exc:
+            with self._lock:
+                if self._answered:  # the endpoint works: this pair stays unanswered, the run goes on
+                    self.counts["llm_failed"] += 1
+                    logger.warning("llm judge: no answer for one pair after all retries (%s); it is kept", exc)
+                    return None
+                self._failed = JudgeError(str(exc))
+            raise self._failed from exc
         except JudgeError as exc:
             self._failed = exc
             raise
-        if cache is not None:
-            cache.put([(key, answer)])
+        with self._lock:
+            self._answered += 1
+        if cache is not None and parse_answer(answer) is not None:
+            cache.put([(key, answer)])  # at once: a run that stops later keeps what it was told
         return answer
 
     def _ask(self, query: str, passage: str) -> str:
@@ -148,5 +166,9 @@ class LLMJudge:
                 raise JudgeError(f"llm_judge: {self.url} did not answer like an OpenAI-compatible chat endpoint "
                                  f"({type(exc).__name__}: {exc}).") from exc
             logger.debug("llm judge attempt %d failed: %s", attempt + 1, last)
-        raise JudgeError(f"llm_judge: cannot get an answer from {self.url} after {self.retries + 1} attempt(s) "
-                         f"({last}). Is the server running and the URL right?")
+        raise _NoAnswer(f"llm_judge: cannot get an answer from {self.url} after {self.retries + 1} attempt(s) "
+                        f"({last}). Is the server running and the URL right?")
+
+
+class _NoAnswer(Exception):
+    """Every attempt at one request failed in a way a retry could mend (timeout, connection, 429, 5xx)."""

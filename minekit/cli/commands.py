@@ -213,6 +213,9 @@ def export_cmd(
     out: Annotated[Path, typer.Option("--out", help="Output file (a folder for hf); the manifest goes beside it.")],
     prompt: Annotated[Optional[str], typer.Option(
         help="flagembedding: the query instruction written as each record's prompt (bge, e5 models).")] = DEFAULT,
+    scores: Annotated[str, typer.Option(
+        help="flagembedding pos_scores/neg_scores: teacher (the denoise teacher's scores; left out without one), "
+             "miner (the one miner's raw scores) or none.")] = DEFAULT,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing --out.")] = DEFAULT,
 ) -> None:
     """Write a dataset in the layout another trainer reads (FlagEmbedding, Tevatron, Hugging Face datasets, JSONL).
@@ -296,6 +299,8 @@ def denoise_cmd(
     batch_size: Annotated[int, typer.Option(help="Pairs (cross-encoder) or texts (bi-encoder) per batch.")]
     = DEFAULT,
     max_length: Annotated[Optional[int], typer.Option(help="Cross-encoder max tokens per pair (default: model's).")] = DEFAULT,
+    instruction: Annotated[Optional[str], typer.Option(
+        help="Cross-encoder: text put before each query it scores (rerankers trained with an instruction).")] = DEFAULT,
     keep_dropped: Annotated[bool, typer.Option(help="Keep dropped rows, marked in a drop_reason column.")] = DEFAULT,
     block_size: Annotated[int, typer.Option(
         help="Bi-encoder guide: queries whose candidate pairs are compared at a time (each text is encoded once "
@@ -316,6 +321,8 @@ def train_reranker_cmd(
     = DEFAULT,
     batch_size: Annotated[int, typer.Option(help="Pairs per training step.")] = DEFAULT,
     max_length: Annotated[int, typer.Option(help="Max tokens per (query, passage) pair.")] = DEFAULT,
+    instruction: Annotated[Optional[str], typer.Option(
+        help="Text put before each query in training; give the same to `denoise --instruction`.")] = DEFAULT,
     ) -> None:
     """Fine-tune a one-logit CrossEncoder on a built dataset, to denoise the next round offline.
 

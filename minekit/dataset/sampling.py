@@ -107,13 +107,13 @@ class Chooser:
     def _choose(self, row: dict, pool: list[int], k: int, rng: np.random.Generator) -> list[int]:
         if k <= 0 or not pool:
             return []
+        if self.strategy == "trisampler":  # also when the pool is short: what it takes from outside is counted
+            return self._trisampler(row, pool, k, rng)
         if len(pool) <= k or self.strategy == "top":
             return pool[:k]
         if self.strategy == "random":
             return sorted(pool[i] for i in rng.choice(len(pool), size=k, replace=False))
-        if self.strategy == "simans":
-            return self._simans(row, pool, k, rng)
-        return self._trisampler(row, pool, k, rng)
+        return self._simans(row, pool, k, rng)
 
     def _simans(self, row: dict, pool: list[int], k: int, rng: np.random.Generator) -> list[int]:
         """Drawn by SimANS weight of the gap under the miner that ranked each candidate best."""

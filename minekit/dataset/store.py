@@ -56,22 +56,6 @@ def score_column(source: str) -> str:
     return re.sub(r"[^A-Za-z0-9_]", "_", source)
 
 
-def teacher_scores(ids: "pl.DataFrame") -> tuple["pl.DataFrame", str | None]:
-    """ids with positive_score / negative_scores from ONE scorer, for consumers that take one score per
-    passage (distillation): denoise's teacher when there is one, else the only miner; with several miners
-    and no teacher, none (their scores are of different kinds). Returns the frame and the column used."""
-    import polars as pl
-
-    if {"positive_ce_score", "negative_ce_scores"} <= set(ids.columns):
-        pos, neg = "positive_ce_score", "negative_ce_scores"
-    else:
-        miners = [c.removeprefix("negative_scores_") for c in ids.columns if c.startswith("negative_scores_")]
-        if len(miners) != 1:
-            return ids, None
-        pos, neg = f"positive_score_{miners[0]}", f"negative_scores_{miners[0]}"
-    return ids.with_columns(pl.col(pos).alias("positive_score"), pl.col(neg).alias("negative_scores")), neg
-
-
 # -- reading ----------------------------------------------------------------------------------------
 
 def read_dataset(path: str | Path) -> Dataset:

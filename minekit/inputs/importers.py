@@ -20,11 +20,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
 from minekit.errors import ConfigError, InputError
+from minekit.inputs.negatives import negative_candidates
 
 if TYPE_CHECKING:
     import polars as pl
 
-IMPORTED_SOURCE = "imported"
 _SPLIT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
@@ -37,6 +37,7 @@ class Imported:
     negatives: "pl.DataFrame | None" = None  # candidates contract, when the layout has negatives
     rows: "pl.DataFrame | None" = None  # query_id, positive_ids, negative_ids, negative_scores per record
     source_files: list[Path] = field(default_factory=list)
+    upstream: list[dict] = field(default_factory=list)  # the steps that made the file (a minekit export's manifest)
 
 
 # -- reading JSONL with clear errors ------------------------------------------------------------------
@@ -172,10 +173,10 @@ def _read_qrels(path: Path) -> "pl.DataFrame":
         number = pl.col("score").str.strip_chars().cast(pl.Float64, strict=False)
         bad = qrels.select(number.is_null() & pl.col("score").is_not_null()).to_series()
         if bad.any():
-            _fail(path, "score", "are not numbers", qrels, bad, "Fix: scores are integer relevance grades.")
-        qrels = qrels.with_columns(number.cast(pl.Int64))
+            _fail(path, "score", "are not numbers", qrels, bad, "Fix: scores are relevance grades (numbers).")
+        qrels = qrels.with_columns(number)  # graded and distilled labels are fractional: never truncated
     else:
-        qrels = qrels.with_columns(pl.lit(1, pl.Int64).alias("score"))
+        qrels = qrels.with_columns(pl.lit(1.0, pl.Float64).alias("score"))
     return qrels.select("query_id", "doc_id", "score")
 
 
@@ -251,7 +252,7 @@ def _from_records(records: list[_Record], path: Path, *, corpus: "pl.DataFrame |
     q = schema.validate_queries(q.sort("query_id"), path)
     c = schema.validate_corpus(c.sort("doc_id"), corpus_path or path)
     pos = schema.validate_positives(pos, path, q, c)
-    negatives, dropped = _negatives(rows_frame, pos)
+    negatives, dropped = negative_candidates(rows_frame, pos)
     stats = {"records": len(records), "queries": q.height, "documents": c.height, "positives": pos.height,
              "negatives": 0 if negatives is None else negatives.height}
     if corpus is not None:
@@ -272,37 +273,6 @@ def _text_index(corpus: "pl.DataFrame") -> dict[str, str]:
                        corpus.select(passage_text().str.strip_chars().alias("key"), "doc_id")])
     best = keyed.group_by("key").agg(pl.col("doc_id").min())
     return dict(zip(best["key"].to_list(), best["doc_id"].to_list()))
-
-
-def _negatives(rows: "pl.DataFrame", positives: "pl.DataFrame") -> tuple["pl.DataFrame | None", int]:
-    """A candidates file of the records' negatives: one row per (query, doc), ranked in file order.
-
-    Scores are the file's when it gives them; otherwise 0.0 with no positive_score, as random negatives have.
-    """
-    import polars as pl
-
-    from minekit.inputs.schema import conform_candidates, with_positive_lists
-
-    if rows["negative_ids"].list.len().sum() == 0:
-        return None, 0
-    scores = pl.when(pl.col("negative_scores").is_null()).then(
-        pl.lit(None, pl.Float32).repeat_by(pl.col("negative_ids").list.len())).otherwise(pl.col("negative_scores"))
-    neg = (rows.with_row_index("record").with_columns(scores.alias("score"),
-                                                      pl.col("positive_scores").list.min().alias("positive_score"))
-           .select("record", "query_id", pl.col("negative_ids").alias("doc_id"), "score", "positive_score")
-           .explode("doc_id", "score").with_row_index("order"))
-    before = neg.height
-    neg = neg.join(positives.select("query_id", "doc_id"), on=["query_id", "doc_id"], how="anti")
-    dropped = before - neg.height
-    neg = (neg.sort("order").unique(["query_id", "doc_id"], keep="first", maintain_order=True)
-           .with_columns(pl.col("score").fill_null(0.0),
-                         pl.col("positive_score").min().over("query_id"),
-                         pl.int_range(1, pl.len() + 1).over("query_id").alias("rank"),
-                         pl.lit(IMPORTED_SOURCE).alias("source")))
-    # The file's scores come from a scorer minekit does not know: their own kind, never compared with
-    # a miner's; the positives cannot be told apart, so a margin judges a query's rows as a whole.
-    neg = with_positive_lists(neg.drop("record", "order").with_columns(pl.lit("imported").alias("score_kind")))
-    return conform_candidates(neg), dropped
 
 
 # -- layouts ---------------------------------------------------------------------------------------------
@@ -331,14 +301,41 @@ def import_flagembedding(file: str | Path, *, corpus: "pl.DataFrame | None" = No
         prompt = _get(rec, "prompt", "str", where, required=False)
         if prompt:
             prompts.add(prompt)
-        records.append(_Record(None, query, [_Doc(None, "", t) for t in pos], [_Doc(None, "", t) for t in neg],
+        # minekit's exports carry the dataset's ids beside the texts: duplicate texts stay apart
+        pos_ids, neg_ids = _id_list(rec, "pos_ids", len(pos), where), _id_list(rec, "neg_ids", len(neg), where)
+        records.append(_Record(_get(rec, "query_id", "id", where, required=False), query,
+                               [_Doc(i, "", t) for i, t in zip(pos_ids, pos)],
+                               [_Doc(i, "", t) for i, t in zip(neg_ids, neg)],
                                _scores(rec, "pos_scores", len(pos), where), _scores(rec, "neg_scores", len(neg), where),
                                where))
     result = _from_records(records, path, corpus=corpus, corpus_path=corpus_path)
     if prompts:
         result.stats["prompts_not_imported"] = len(prompts)  # a training-time instruction, not data
-    result.source_files = [path]
+    result.source_files, result.upstream = [path], export_steps(path)
     return result
+
+
+def _id_list(record: dict, key: str, n: int, where: str) -> list[str | None]:
+    """An optional list of n ids (pos_ids, neg_ids); n Nones when the record has none."""
+    values = _get_list(record, key, where, required=False)
+    if not values and key not in record:
+        return [None] * n
+    if len(values) != n:
+        raise InputError(f"{where}: field '{key}' has {len(values)} ids for {n} passages; give one id per passage.")
+    return [_get({key: v}, key, "id", f"{where}: {key} item {i + 1}") for i, v in enumerate(values)]
+
+
+def export_steps(path: Path) -> list[dict]:
+    """The steps that made a minekit export (its manifest beside the file, or inside the hf folder)."""
+    from minekit.io import read_manifest_json
+
+    manifest = path / "manifest.json" if path.is_dir() else path.with_name(path.name + ".manifest.json")
+    if not manifest.is_file():
+        return []
+    try:
+        return list(read_manifest_json(manifest).get("steps", []))
+    except (InputError, ValueError, AttributeError):
+        return []  # not a minekit manifest: the file's own rows are all there is
 
 
 def _text_item(value: Any, key: str, index: int, where: str) -> str:
@@ -365,7 +362,7 @@ def import_tevatron(file: str | Path) -> Imported:
                for i, p in enumerate(_get_list(rec, "negative_passages", where, required=False))]
         records.append(_Record(qid, query, pos, neg, where=where))
     result = _from_records(records, path)
-    result.source_files = [path]
+    result.source_files, result.upstream = [path], export_steps(path)
     return result
 
 
@@ -405,14 +402,37 @@ def import_pairs(file: str | Path, *, anchor_column: str = "anchor", positive_co
     columns = [anchor_column, positive_column, *negs]
     for column in columns:
         _check_text_column(table, column, file)
-    records = [_Record(None, row[0], [_Doc(None, "", row[1])], [_Doc(None, "", t) for t in row[2:]],
+    ids = _row_ids(file, table, len(negs))
+    records = [_Record(q, row[0], [_Doc(p, "", row[1])], [_Doc(n, "", t) for n, t in zip(ns, row[2:])],
                        where=f"{file}: row {i}")
-               for i, row in enumerate(table.select(columns).iter_rows(), start=1)]
+               for i, (row, (q, p, ns)) in enumerate(zip(table.select(columns).iter_rows(), ids), start=1)]
     result = _from_records(records, file, corpus=corpus, corpus_path=corpus_path)
     pairs = table.select(pl.struct(columns[:2]).n_unique()).item()
     result.stats = {"pairs": table.height, **result.stats, "duplicate_pairs_merged": table.height - pairs}
-    result.source_files = [file]
+    result.source_files, result.upstream = [file], export_steps(file)
     return result
+
+
+def _row_ids(file: Path, table: "pl.DataFrame", n_neg: int) -> list[tuple]:
+    """(query_id, positive_id, negative_ids) of each row where minekit's export gives them (the jsonl layout's
+    own columns, or ids.parquet in an hf folder), so duplicate texts stay apart; Nones otherwise."""
+    from minekit.io import read_parquet
+
+    ids = table
+    if file.is_dir() and (file / "ids.parquet").is_file():
+        ids = read_parquet(file / "ids.parquet", what="ids")
+        if ids.height != table.height:
+            raise InputError(f"{file / 'ids.parquet'}: {ids.height} rows, but the dataset has {table.height}; "
+                             "they must be row-aligned (export again, or delete ids.parquet to import by texts).")
+    if not {"query_id", "positive_id", "negative_ids"} <= set(ids.columns):
+        return [(None, None, [None] * n_neg)] * table.height
+    out = []
+    for i, (q, p, ns) in enumerate(ids.select("query_id", "positive_id", "negative_ids").iter_rows(), start=1):
+        if q is None or p is None or ns is None or len(ns) != n_neg or any(n is None for n in ns):
+            raise InputError(f"{file}: row {i}: query_id, positive_id and negative_ids must name the row's query, "
+                             f"positive and {n_neg} negative(s).")
+        out.append((str(q), str(p), [str(n) for n in ns]))
+    return out
 
 
 def _check_text_column(table: "pl.DataFrame", column: str, path: Path) -> None:
@@ -436,12 +456,31 @@ def _read_text_jsonl(path: Path, wanted: tuple[str, ...]) -> "pl.DataFrame":
     for number, record in _lines(path):
         row = {}
         for key, value in record.items():
+            if key in ("query_id", "positive_id", "negative_ids"):  # minekit's jsonl export: the row's ids
+                row[key] = value
+                continue
             if key in wanted or key == "negative" or re.fullmatch(r"negative_\d+", key):
                 if value is not None and not isinstance(value, str):
                     raise InputError(f"{path}: line {number}: field '{key}' must be a string, found {_kind(value)}.")
                 row[key] = value
         rows.append(row)
-    return pl.DataFrame(rows, schema={k: pl.Utf8 for k in dict.fromkeys(k for r in rows for k in r)})
+    keys = dict.fromkeys(k for r in rows for k in r)
+    schema = {k: pl.List(pl.Utf8) if k == "negative_ids" else pl.Utf8 for k in keys}
+    try:
+        return pl.DataFrame([{k: _as_ids(v) if k in _ID_FIELDS else v for k, v in r.items()} for r in rows],
+                            schema=schema)
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"{path}: the id fields query_id, positive_id, negative_ids must be ids and a list of "
+                         f"ids ({exc}).") from exc
+
+
+_ID_FIELDS = ("query_id", "positive_id", "negative_ids")
+
+
+def _as_ids(value: Any) -> Any:
+    if isinstance(value, list):
+        return [None if v is None else str(v) for v in value]
+    return None if value is None else str(value)
 
 
 def _read_hf(folder: Path) -> "pl.DataFrame":
@@ -511,7 +550,7 @@ def write_inputs(result: Imported, out: str | Path, *, stage: str, params: dict,
     for i, path in enumerate(result.source_files):
         if path.is_file():
             inputs[f"source[{i}]"] = describe_file(path)
-    manifest = make_manifest(stage, params, inputs, result.stats)
+    manifest = make_manifest(stage, params, inputs, result.stats, result.upstream)
     if not out.exists():
         with atomic_folder(out) as tmp:
             for name, frame in frames.items():

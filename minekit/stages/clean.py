@@ -80,7 +80,7 @@ def denoise(*, candidates: str | Path, queries: str | Path, positives: str | Pat
             llm_judge: str | None = None, llm_model: str | None = None, llm_api_key_env: str = "OPENAI_API_KEY",
             llm_min_score: float | None = None, llm_max_score: float | None = None, llm_concurrency: int = 4,
             llm_retries: int = 3, llm_timeout: float = 60.0, batch_size: int = 32, max_length: int | None = None,
-            encoder: EncoderOptions, device: str = COMMON, trust_remote_code: bool = COMMON,
+            instruction: str | None = None, encoder: EncoderOptions, device: str = COMMON, trust_remote_code: bool = COMMON,
             keep_dropped: bool = False, run: RunOptions, block_size: int = 4096,
             show_progress: bool = COMMON) -> Output:
     """Score candidates and positives with a cross-encoder (or a bi-encoder guide); drop likely false negatives.
@@ -109,7 +109,8 @@ def denoise(*, candidates: str | Path, queries: str | Path, positives: str | Pat
                   max_positive_similarity=max_positive_similarity, positive_neighbours=positive_neighbours,
                   absolute_margin=absolute_margin, relative_margin=relative_margin,
                   min_positive_score=min_positive_score, llm_min_score=llm_min_score, llm_max_score=llm_max_score,
-                  batch_size=batch_size, max_length=max_length, max_seq_length=encoder.max_seq_length,
+                  batch_size=batch_size, max_length=max_length, instruction=instruction,
+                  max_seq_length=encoder.max_seq_length,
                   query_prompt=encoder.query_prompt, corpus_prompt=encoder.corpus_prompt,
                   query_prompt_name=encoder.query_prompt_name, corpus_prompt_name=encoder.corpus_prompt_name,
                   device=device, dtype=_guide_dtype(scorer, encoder.dtype, device), cache_dir=str(encoder.cache_dir),

@@ -10,13 +10,14 @@ from minekit.stats import Output
 
 
 @stage("export")
-def export(dataset: str | Path, *, to: str, out: str | Path, prompt: str | None = None,
+def export(dataset: str | Path, *, to: str, out: str | Path, prompt: str | None = None, scores: str = "teacher",
            overwrite: bool = False) -> Output:
     """Write a dataset in the layout another trainer reads (FlagEmbedding, Tevatron, datasets, JSONL)."""
     from minekit.handoff.export import export_dataset
 
-    result = export_dataset(dataset, out, to=to, prompt=prompt, overwrite=overwrite)
-    return Output(Path(result.path), result.stats, {"out": Path(result.path)}, title=f"export {to}")
+    result = export_dataset(dataset, out, to=to, prompt=prompt, scores=scores, overwrite=overwrite)
+    notes = [f"pos_scores/neg_scores: {result.stats['scores']}"] if "scores" in result.stats else []
+    return Output(Path(result.path), result.stats, {"out": Path(result.path)}, title=f"export {to}", notes=notes)
 
 
 @stage("report")

@@ -32,8 +32,8 @@ def _check_dataset_folder(dataset: Path) -> Path:
 
 @stage("train-reranker", training=every(TrainingOptions))
 def train_reranker(*, dataset: str | Path, out: str | Path, model: str = "default", training: TrainingOptions,
-                   batch_size: int = 16, max_length: int = 128, seed: int = COMMON, device: str = COMMON,
-                   trust_remote_code: bool = COMMON, show_progress: bool = COMMON) -> Output:
+                   batch_size: int = 16, max_length: int = 128, instruction: str | None = None, seed: int = COMMON,
+                   device: str = COMMON, trust_remote_code: bool = COMMON, show_progress: bool = COMMON) -> Output:
     """Fine-tune a one-logit CrossEncoder on a built dataset; the model folder is written as one unit."""
     from minekit.io import atomic_folder, read_parquet, write_json
     from minekit.encode.models import model_identity
@@ -44,7 +44,7 @@ def train_reranker(*, dataset: str | Path, out: str | Path, model: str = "defaul
     fp = stage_fingerprint(train_reranker, values)
     kwargs = dict(model=model, epochs=training.epochs, max_steps=training.max_steps, batch_size=batch_size,
                   learning_rate=training.learning_rate, warmup_ratio=training.warmup_ratio, max_length=max_length,
-                  seed=seed, device=device, trust_remote_code=trust_remote_code)
+                  instruction=instruction, seed=seed, device=device, trust_remote_code=trust_remote_code)
     dataset, out = Path(dataset), Path(out)
     train_file = _check_dataset_folder(dataset)
     new_folder(out, "out", " and is not empty; a model is never overwritten.")

@@ -64,12 +64,15 @@ def train_reranker(
     learning_rate: float = 2e-5,
     warmup_ratio: float = 0.1,
     max_length: int = 128,
+    instruction: str | None = None,
     seed: int = 0,
     device: str = "cpu",
     trust_remote_code: bool = False,
     show_progress: bool = True,
 ) -> RerankerResult:
-    """Fine-tune a one-logit CrossEncoder from `model` (a bi-encoder or cross-encoder folder, or "default")."""
+    """Fine-tune a one-logit CrossEncoder from `model` (a bi-encoder or cross-encoder folder, or "default").
+
+    instruction is put before every query text, as `denoise --instruction` puts it when the model scores."""
     import torch
     import transformers
     from datasets import Dataset
@@ -79,6 +82,7 @@ def train_reranker(
     from sentence_transformers import CrossEncoder
 
     from minekit.encode.models import resolve_model
+    from minekit.training.train import warmup_steps
 
     if not 0 <= warmup_ratio < 1:
         raise ConfigError(f"warmup_ratio: must be in [0, 1), got {warmup_ratio}.")
@@ -95,11 +99,15 @@ def train_reranker(
                           trust_remote_code=trust_remote_code)
     except OSError as exc:
         raise ConfigError(f"model: cannot load {model!r} as a cross-encoder ({exc}).") from exc
-    dataset = Dataset.from_dict({"query": pairs["anchor"].to_list(), "passage": pairs["document"].to_list(),
+    queries = [(instruction or "") + q for q in pairs["anchor"].to_list()]
+    dataset = Dataset.from_dict({"query": queries, "passage": pairs["document"].to_list(),
                                  "label": pairs["label"].to_list()})
     loss = BinaryCrossEntropyLoss(ce, pos_weight=torch.tensor(n_neg / n_pos))
     # transformers 5 takes the ratio as a float warmup_steps and deprecates warmup_ratio.
-    warmup = ({"warmup_steps": float(warmup_ratio)} if int(transformers.__version__.split(".")[0]) >= 5
+    steps = warmup_steps(warmup_ratio, max_steps=max_steps, steps_per_epoch=-(-pairs.height // batch_size),
+                         epochs=epochs)
+    warmup = ({"warmup_steps": steps if isinstance(steps, int) else float(warmup_ratio)}
+              if int(transformers.__version__.split(".")[0]) >= 5 or isinstance(steps, int)
               else {"warmup_ratio": warmup_ratio})
     with tempfile.TemporaryDirectory(prefix="minekit-reranker-") as tmp:
         args = CrossEncoderTrainingArguments(

@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 import sys
 import tempfile
 import time
@@ -217,6 +218,16 @@ def train_bi_encoder(
     return TrainResult(model=model, stats=stats)
 
 
+def warmup_steps(warmup_ratio: float, *, max_steps: int | None, steps_per_epoch: int, epochs: float) -> float | int:
+    """The trainer's warmup_steps: the ratio as it is (transformers warms up ceil(ratio * steps) steps), unless
+    that warmup would take the whole run, which then trains at learning rate 0 (a 1-step run warms up for
+    its one step): then every step but the last warms up, and a 1-step run none."""
+    total = max_steps if max_steps is not None else math.ceil(steps_per_epoch * epochs)
+    if warmup_ratio > 0 and math.ceil(total * warmup_ratio) >= total:
+        return max(total - 1, 0)  # an int: transformers takes whole numbers >= 1 as steps, and 0 as none
+    return warmup_ratio
+
+
 def _fit(model, loss_fn, data: dict[str, list], *, epochs: float, max_steps: int | None, batch_size: int,
          learning_rate: float, warmup_ratio: float, seed: int, in_batch: bool, show_progress: bool, device: str,
          dtype: str, prompts: dict[str, str], steps_per_epoch: int) -> tuple[int, float, float]:
@@ -232,7 +243,8 @@ def _fit(model, loss_fn, data: dict[str, list], *, epochs: float, max_steps: int
             max_steps=max_steps if max_steps is not None else -1,
             per_device_train_batch_size=batch_size,
             learning_rate=learning_rate,
-            warmup_steps=warmup_ratio,
+            warmup_steps=warmup_steps(warmup_ratio, max_steps=max_steps, steps_per_epoch=steps_per_epoch,
+                                      epochs=epochs),
             seed=seed,
             data_seed=seed,
             # no duplicates: a row's hard negative must not be another row's in-batch positive
