@@ -593,3 +593,40 @@ def test_cli_instruction_changes_what_the_cross_encoder_scores(tiny_files, tiny_
     a, b = (pl.read_parquet(tmp_path / f"{n}.parquet")["ce_score"].to_list() for n in "ab")
     assert a != b  # scored anew with the instruction, not read back from the cache
     assert read_manifest(tmp_path / "b.parquet")["steps"][-1]["params"]["instruction"] == "is this relevant to"
+
+
+def test_the_cross_encoder_dtype_is_float16_on_gpus_float32_on_cpus_and_scores_are_cached_apart(
+        tiny_cross_encoder, tmp_path):
+    import sqlite3
+
+    from minekit.clean.cross_encoder import ce_dtype, score_cross_encoder
+
+    assert (ce_dtype("auto", "cuda"), ce_dtype("auto", "cuda:1"), ce_dtype("auto", "cpu")) == \
+        ("float16", "float16", "float32")
+    assert ce_dtype("bfloat16", "cpu") == "bfloat16"
+    with pytest.raises(ConfigError, match="--dtype: 'half' is not supported"):
+        ce_dtype("half", "cpu")
+    queries = list(TINY_QUERIES.values())[:3]
+    passages = list(TINY_CORPUS.values())[:3]
+    kwargs = dict(cross_encoder=str(tiny_cross_encoder), cache_dir=tmp_path, show_progress=False)
+    full, _ = score_cross_encoder(queries, passages, dtype="auto", **kwargs)
+    shared: dict = {}
+    half, counts = score_cross_encoder(queries, passages, dtype="bfloat16", _shared=shared, **kwargs)
+    assert counts["pairs_scored"] == 3  # not read back from the float32 scores
+    assert next(shared["cross_encoder"].model.parameters()).dtype.__str__() == "torch.bfloat16"
+    np.testing.assert_allclose(half, full, atol=0.05)
+    with sqlite3.connect(tmp_path / "ce-scores.sqlite") as db:
+        models = sorted(m for (m,) in db.execute("SELECT DISTINCT model FROM scores"))
+    assert len(models) == 2 and models[1].endswith("|bfloat16") and not models[0].endswith("float32")
+
+
+def test_the_score_kind_is_read_from_the_activation_the_cross_encoder_was_saved_with(tiny_cross_encoder, tmp_path):
+    import torch
+    from sentence_transformers import CrossEncoder
+
+    from minekit.clean.cross_encoder import cross_encoder_kind
+
+    assert cross_encoder_kind(str(tiny_cross_encoder)) == "ce_prob"  # one label: a sigmoid by default
+    logits = tmp_path / "logits"
+    CrossEncoder(str(tiny_cross_encoder), device="cpu", activation_fn=torch.nn.Identity()).save(str(logits))
+    assert cross_encoder_kind(str(logits)) == "ce_logit"

@@ -134,6 +134,7 @@ def score_pairs(
     batch_size: int = 32,
     max_length: int | None = None,
     device: str = "cpu",
+    dtype: str = "auto",
     cache_dir: str | Path | None = ".minekit-cache",
     trust_remote_code: bool = False,
     show_progress: bool = True,
@@ -141,13 +142,15 @@ def score_pairs(
 ) -> tuple[np.ndarray, dict]:
     """Score (query, passage) pairs with a CrossEncoder (its own activation: sigmoid for 1 logit).
 
-    See the module docstring for the order of work. Returns float32 scores and {pairs_scored,
-    cache_hits, score_kind}.
+    See the module docstring for the order of work. dtype "auto" is float16 on GPUs and float32 on CPUs
+    (see ce_dtype). Returns float32 scores and {pairs_scored, cache_hits, score_kind}.
     """
     from minekit.encode.models import model_identity
 
     distinct = _Distinct.of(pairs)
-    model_key = f"{model_identity(cross_encoder)}|max_length={max_length}"
+    dtype = ce_dtype(dtype, device)
+    # a score depends on the compute dtype: float16 scores are cached apart (float32 keeps its old key)
+    model_key = f"{model_identity(cross_encoder)}|max_length={max_length}" + (f"|{dtype}" if dtype != "float32" else "")
     cache = ScoreCache(cache_dir, PAIR_SCORES) if cache_dir is not None else None
     try:
         if cache:
@@ -155,7 +158,7 @@ def score_pairs(
         todo = np.flatnonzero(~distinct.have)
         todo = todo[np.argsort(pairs.length[distinct.rep[todo]], kind="stable")]
         if len(todo):
-            model = _model(cross_encoder, max_length, device, trust_remote_code, _shared)
+            model = _model(cross_encoder, max_length, device, dtype, trust_remote_code, _shared)
             _score_missing(distinct, todo, model, batch_size, cache, model_key, show_progress)
     finally:
         if cache:
@@ -175,13 +178,28 @@ def _read_cache(distinct: _Distinct, cache: ScoreCache, model_key: str) -> None:
                 distinct.scores[i], distinct.have[i] = known[key], True
 
 
-def _model(cross_encoder: str, max_length: int | None, device: str, trust_remote_code: bool, shared: dict | None):
-    """The CrossEncoder, loaded once a run (kept in `shared`) and only when a pair is not cached."""
+def ce_dtype(dtype: str, device: str) -> str:
+    """The cross-encoder's compute dtype: "auto" is float16 on GPUs (tensor cores, half the memory) and
+    float32 on CPUs, where a teacher's scores keep their precision; other values as given (checked)."""
+    from minekit.encode.device import resolve_dtype
+
+    if dtype == "auto":
+        return resolve_dtype("auto", device) if resolve_dtype("auto", device) == "float16" else "float32"
+    return resolve_dtype(dtype, device)
+
+
+def _model(cross_encoder: str, max_length: int | None, device: str, dtype: str, trust_remote_code: bool,
+           shared: dict | None):
+    """The CrossEncoder in `dtype`, loaded once a run (kept in `shared`) and only when a pair is not cached."""
+    import torch
+
     from minekit.encode.models import load_cross_encoder
 
     model = (shared or {}).get("cross_encoder")
     if model is None:
         model = load_cross_encoder(cross_encoder, device=device, trust_remote_code=trust_remote_code)
+        if dtype != "float32":
+            model.model.to(getattr(torch, dtype))
         if max_length is not None:  # sentence-transformers 5.x named it max_length, later max_seq_length
             setattr(model, "max_seq_length" if hasattr(type(model), "max_seq_length") else "max_length", max_length)
         if shared is not None:
@@ -235,17 +253,31 @@ def predict_fixed_shapes(model, texts: Sequence, batch_size: int) -> np.ndarray:
 
 def cross_encoder_kind(name: str) -> str:
     """What a cross-encoder's predict() returns: ce_prob after a sigmoid/softmax (the default for one
-    label), ce_logit with an identity activation. Read from the saved config, so cached scores need no load."""
+    label), ce_logit with an identity activation. Read from the saved configuration (sentence-transformers
+    4+ writes activation_fn to config_sentence_transformers.json, earlier versions to config.json), in the
+    model's folder or, for a hub name, in the local hub cache, so cached scores need no load."""
+    activation = _saved(name, "config_sentence_transformers.json").get("activation_fn") or \
+        (_saved(name, "config.json").get("sentence_transformers") or {}).get("activation_fn") or ""
+    return "ce_logit" if str(activation).endswith("Identity") else "ce_prob"
+
+
+def _saved(name: str, file: str) -> dict:
+    """A model's saved JSON file, from its folder or the local hub cache; {} where there is none."""
     import json
 
     from minekit.encode.models import resolve_model
 
-    config = Path(resolve_model(name)) / "config.json"
-    activation = ""
-    if config.is_file():
+    folder = Path(resolve_model(name))
+    path = folder / file if folder.is_dir() else None
+    if path is None:
         try:
-            activation = str((json.loads(config.read_text()).get("sentence_transformers") or {})
-                             .get("activation_fn") or "")
-        except (OSError, ValueError):
-            activation = ""
-    return "ce_logit" if activation.endswith("Identity") else "ce_prob"
+            from huggingface_hub import try_to_load_from_cache
+
+            found = try_to_load_from_cache(str(name), file)
+            path = Path(found) if isinstance(found, str) else None
+        except Exception:  # not a repo id (a path that does not exist): nothing saved to read
+            path = None
+    try:
+        return json.loads(path.read_text()) if path is not None and path.is_file() else {}
+    except (OSError, ValueError):
+        return {}

@@ -179,7 +179,7 @@ def _check(scorer: str, cross_encoder: str | None, model: str | None, max_score:
                           "--max-seq-length.", param="max_length")
     if max_length is not None and max_length < 1:
         raise ConfigError(f"--max-length: must be at least 1, got {max_length}.", param="max_length")
-    given = [k for k, v in guide_opts.items() if v is not None and v != "auto"]
+    given = [k for k, v in guide_opts.items() if v is not None and v != "auto" and k != "dtype"]  # dtype: both
     if scorer == "cross-encoder" and given:
         raise ConfigError(f"{', '.join('--' + k.replace('_', '-') for k in given)}: apply to the bi-encoder guide "
                           "(--scorer bi-encoder), not to the cross-encoder.", param=given[0])
@@ -277,7 +277,8 @@ def _scorer_options(scorer: str, *, cross_encoder: str | None, model: str | None
     common = dict(batch_size=batch_size, device=device, cache_dir=cache_dir, trust_remote_code=trust_remote_code,
                   show_progress=show_progress)
     if scorer == "cross-encoder":
-        return dict(cross_encoder=cross_encoder, max_length=max_length, instruction=instruction, **common)
+        return dict(cross_encoder=cross_encoder, max_length=max_length, instruction=instruction, dtype=guide["dtype"],
+                    **common)
     if instruction is not None:
         raise ConfigError("instruction: applies to the cross-encoder; the bi-encoder guide takes --query-prompt.",
                           param="instruction")

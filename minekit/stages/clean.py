@@ -151,7 +151,9 @@ def _empty_denoise(cands):
 
 
 def _guide_dtype(scorer: str, dtype: str, device: str) -> str:
-    """The bi-encoder guide's dtype as used (the manifest records it); 'auto' stays for the cross-encoder."""
+    """The scorer's dtype as used (the manifest records it): the bi-encoder guide's, or the cross-encoder's
+    ('auto' is float16 on GPUs, float32 on CPUs)."""
+    from minekit.clean.cross_encoder import ce_dtype
     from minekit.encode.device import resolve_dtype
 
-    return resolve_dtype(dtype, device) if scorer == "bi-encoder" else dtype
+    return resolve_dtype(dtype, device) if scorer == "bi-encoder" else ce_dtype(dtype, device)
