@@ -202,6 +202,17 @@ def bm25_index(corpus: "pl.DataFrame", *, cache_dir: str | Path | None, parts: i
     yield open_cached(corpus, Path(cache_dir), parts, params, show_progress)
 
 
+def build_cached(corpus: "pl.DataFrame", *, cache_dir: str | Path, parts: int = 1, show_progress: bool = True,
+                 **params) -> dict:
+    """Build the index of `corpus` into `cache_dir` unless it is there and intact; say what it holds."""
+    with bm25_index(corpus, cache_dir=cache_dir, parts=parts, show_progress=show_progress, **params) as index:
+        files = index.meta["files"].values()
+        return {"folder": str(index.folder), "index": "built" if index.built else "reused",
+                "passages": len(index.doc_ids),
+                "vocabulary": index.vocab_size, "postings": int(sum(p.matrix.nnz for p in index.parts)),
+                "parts": len(index.parts), "bytes": int(sum(f["bytes"] for f in files))}
+
+
 def open_cached(corpus: "pl.DataFrame", cache_dir: Path, parts: int, params: dict, show_progress: bool) -> Index:
     from minekit.io import atomic_folder
 
