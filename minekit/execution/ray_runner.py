@@ -179,8 +179,8 @@ def _prepare(prepare: Callable, values: dict) -> list[str]:
         if none_word(values.get("cache_dir")) is None:
             return [f"ray: no cache (cache_dir none): every shard builds its own {' '.join(prepare.spec.command)}"]
         stats = run_task(prepare, kwargs).stats
-        return [f"ray: {' '.join(prepare.spec.command)} {'built into' if stats.get('index') == 'built' else 'found in'} the cache "
-                "before the shards started"]
+        how = "built into" if stats.get("index") == "built" else "found in"
+        return [f"ray: {' '.join(prepare.spec.command)}: {how} the cache before the shards started"]
     if none_word(values.get("cache_dir")) is None:
         return ["ray: no embedding cache (cache_dir none): every shard encodes the whole corpus itself"]
     done = encode_stage(prepare, kwargs)
@@ -194,7 +194,9 @@ def run_task(fn: Callable, values: dict) -> "Output":
 
     with session() as ray:
         kwargs = {**values, "ray": False} if "ray" in values else dict(values)
-        stats = ray.get(ray.remote(num_cpus=1)(_run_task).remote(fn.kind, kwargs, os.getcwd()))
+        ref = ray.remote(num_cpus=1)(_run_task).remote(fn.kind, kwargs, os.getcwd())
+        _wait(ray, [ref], fn.kind, False)
+        stats = ray.get(ref)
     folder = stats.pop("_path", None)
     return Output(Path(folder) if folder else None, stats, title=f"{fn.kind} (ray)")
 
