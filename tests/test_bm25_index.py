@@ -214,3 +214,13 @@ def test_passage_bm25_with_no_positive_that_keeps_a_word_is_an_input_error(tiny)
     only = pl.DataFrame({"query_id": ["q1"], "doc_id": ["e2"], "score": [1]})
     with pytest.raises(InputError, match="positives: none of the 1 queries has a positive passage that keeps a word"):
         mine_passage_bm25(queries, only, corpus, show_progress=False)
+
+
+def test_masking_by_comparison_equals_masking_through_the_dense_vector(sample_files, monkeypatch):
+    from minekit.mine import bm25
+
+    queries, positives, corpus = (pl.read_parquet(sample_files[n]) for n in ("queries", "positives", "corpus"))
+    few = mine_bm25(queries, positives, corpus, top_k=40, show_progress=False).frame
+    monkeypatch.setattr(bm25, "FEW_POSITIVES", 0)
+    dense = mine_bm25(queries, positives, corpus, top_k=40, show_progress=False).frame
+    assert few.equals(dense) and few["positive_scores"].list.len().sum() == positives.height

@@ -30,6 +30,7 @@ logger = logging.getLogger(__name__)
 
 # Upper bound on the non-zeros of one block of sparse query x document scores (~12 bytes each).
 BLOCK_NONZEROS = 20_000_000
+FEW_POSITIVES = 8  # up to this many positives a query are masked by comparison, not through the dense vector
 
 
 def _query_matrix(token_lists: list[list[int]], vocab_size: int) -> "sp.csr_matrix":
@@ -85,7 +86,20 @@ class _Scratch:
         return idx, val
 
     def mask(self, idx: np.ndarray, val: np.ndarray, positives: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The positives' scores (0 where absent), and a keep-mask of the row without positives."""
+        """The positives' scores (0 where absent), and a keep-mask of the row without positives (score > 0).
+
+        With a few positives (the usual case) a comparison pass per positive; with many, through the dense
+        vector (three scattered passes). Both give the same result.
+        """
+        if len(positives) <= FEW_POSITIVES:
+            keep = val > 0
+            pos_scores = np.zeros(len(positives), dtype=np.float32)
+            for j, doc in enumerate(positives.tolist()):
+                at = np.flatnonzero(idx == doc)
+                if len(at):
+                    pos_scores[j] = val[at[0]]
+                    keep[at[0]] = False
+            return pos_scores, keep
         self.dense[idx] = val
         pos_scores = self.dense[positives].copy()
         self.dense[positives] = -1.0
