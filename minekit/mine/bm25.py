@@ -201,6 +201,8 @@ def mine_bm25(
     a cache it is built in a temporary folder. `index_parts` splits it by passage; results do not change.
     """
     mined = queries.filter(queries["query_id"].is_in(positives["query_id"].implode())).sort("query_id")
+    if mined.height and not _any_words(mined["text"].to_list(), stemmer, stopwords):  # before any index is built
+        raise InputError(_no_tokens(mined, stemmer, stopwords))
     frame, empty = _query_bm25(mined, positives, corpus, top_k=top_k, k1=k1, b=b, method=method, stemmer=stemmer,
                                stopwords=stopwords, cache_dir=cache_dir, index_parts=index_parts,
                                show_progress=show_progress)
@@ -210,6 +212,16 @@ def mine_bm25(
         logger.warning("%d of %d queries keep no word after tokenizing (stopwords %s, stemmer %s): they get no "
                        "candidates", empty, mined.height, stopwords or "none", stemmer or "none")
     return StageResult(frame, _stats(mined.height, frame, empty_queries=empty))
+
+
+def _any_words(texts: list[str], stemmer: str | None, stopwords: str | None) -> bool:
+    """Whether some text keeps a word after tokenizing (stopwords removed), whatever the corpus holds."""
+    from minekit.mine.bm25_index import check_params, make_tokenizer
+
+    check_params(k1=0.0, b=0.0, method="lucene", stemmer=stemmer, stopwords=stopwords)
+    tokens = make_tokenizer(stemmer, stopwords).tokenize(texts, update_vocab=True, return_as="ids",
+                                                         show_progress=False, allow_empty=False)
+    return any(tokens)
 
 
 def _no_tokens(queries: "pl.DataFrame", stemmer: str | None, stopwords: str | None) -> str:
