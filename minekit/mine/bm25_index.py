@@ -193,7 +193,7 @@ def bm25_index(corpus: "pl.DataFrame", *, cache_dir: str | Path | None, parts: i
         with tempfile.TemporaryDirectory(prefix="minekit-bm25-") as tmp:
             folder = Path(tmp) / "index"
             folder.mkdir()
-            _, what = index_key(corpus, params, parts)
+            what = {"format": FORMAT, "passages": corpus.height, "params": params, "parts": parts}  # no key needed
             build(corpus, folder, what, show_progress=show_progress)
             index = open_folder(folder, corpus["doc_id"], verify=False)
             index.built = True
