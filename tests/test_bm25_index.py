@@ -226,3 +226,24 @@ def test_masking_by_comparison_equals_masking_through_the_dense_vector(sample_fi
     dense = mine_bm25(queries, positives, corpus, top_k=40, show_progress=False).frame
     assert few.equals(dense)
     assert few.unique("query_id")["positive_scores"].list.len().sum() == positives.height
+
+
+def test_a_cached_index_is_memory_mapped_not_copied(tiny, tmp_path):
+    queries, positives, corpus = tiny
+    mine_bm25(queries, positives, corpus, cache_dir=tmp_path / "cache", index_parts=2, show_progress=False)
+    with open_index(corpus, cache_dir=tmp_path / "cache", parts=2, show_progress=False, k1=1.5, b=0.75,
+                    method="lucene", stemmer="english", stopwords="en") as index:
+        assert not index.built
+        for part in index.parts:
+            for array in (part.matrix.data, part.matrix.indices, part.matrix.indptr):
+                assert _maps_a_file(array)  # a view of the file, not a copy in memory
+                assert not array.flags.writeable  # read-only: shared by every process that maps it
+        assert isinstance(index.doc_terms, np.memmap)
+
+
+def _maps_a_file(array: np.ndarray) -> bool:
+    while isinstance(array, np.ndarray):
+        if isinstance(array, np.memmap):
+            return True
+        array = array.base
+    return False
