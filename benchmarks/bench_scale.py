@@ -4,7 +4,10 @@ A seeded synthetic corpus (Zipf pseudo-words, as bench_bm25 makes at 200k) of N 
 with Q queries (default 10k), each drawn from its positive passage. Prints wall time and peak RSS
 (getrusage of the child, via a wrapper process) of:
 
-  bm25      `minekit mine bm25` end to end (read, validate, tokenize, index, retrieve, write)
+  bm25      `minekit index bm25` (cold build: time, peak RSS, size on disk), then `minekit mine bm25` on the
+            warm index and cold (--cache-dir none: it builds its own), the four `--shard i/4` runs on the warm
+            index (their total against one build) and their merge (byte identity checked), and a bare bm25s
+            index + retrieve loop on the same data in its own process (queries/s of its retrieve phase)
   dense     `minekit mine dense --index flat` over N cached vectors (warm cache: a separate process first
             fills it with seeded clustered unit vectors, dim 384, so no model loads and no text is encoded)
   ivfpq     `minekit mine dense --index ivf-pq` on the same cache, and its recall@100 against `dense`
@@ -16,6 +19,7 @@ with Q queries (default 10k), each drawn from its positive passage. Prints wall 
 
     nice -n 10 python benchmarks/bench_scale.py                         # everything, 1M / 10k, 200k
     nice -n 10 python benchmarks/bench_scale.py --only bm25 --passages 200000
+    nice -n 10 python benchmarks/bench_scale.py --only bm25 --shape msmarco --passages 1000000 --queries 2000
     python benchmarks/bench_scale.py --work /tmp/scale --keep          # reuse data and caches next time
 
 Targets: at 1M, mine bm25 and mine dense (warm) each under 6 GB peak RSS.
@@ -45,14 +49,143 @@ def show(label: str, r: dict, extra: str = "") -> None:
 
 
 def child_data(args: argparse.Namespace) -> None:
-    """The seeded synthetic inputs (bench_bm25's generator), and the --small cut of them."""
-    import polars as pl
-
+    """The seeded synthetic inputs (bench_bm25's generator, or the MS MARCO shape), and the --small cut of them."""
     from bench_bm25 import make_synthetic
 
     work = Path(args.work)
-    make_synthetic(work, args.passages, args.queries)
+    (make_msmarco if args.shape == "msmarco" else make_synthetic)(work, args.passages, args.queries)
     make_small(work, args.small)
+
+
+def make_msmarco(folder: Path, n_docs: int, n_queries: int, seed: int = 0) -> None:
+    """MS MARCO passage's shape: passages of about 55 words (normal, sd 20, 10 to 200), queries of about 6
+    (3 to 12) drawn from their one positive passage; Zipf pseudo-words over a 500k vocabulary, made a block
+    of passages at a time."""
+    import numpy as np
+    import polars as pl
+
+    rng = np.random.default_rng(seed)
+    vocab = np.array([f"w{i}" for i in range(500_000)], dtype=object)
+    probs = 1 / np.arange(1, len(vocab) + 1) ** 1.05
+    probs /= probs.sum()
+    cdf = np.cumsum(probs)
+    lengths = np.clip(rng.normal(55, 20, n_docs).round(), 10, 200).astype(np.int64)
+    texts = []
+    for a in range(0, n_docs, 100_000):
+        block = lengths[a:a + 100_000]
+        words = vocab[np.minimum(np.searchsorted(cdf, rng.random(int(block.sum()))), len(vocab) - 1)]
+        cuts = np.cumsum(block)[:-1]
+        texts += [" ".join(w) for w in np.split(words, cuts)]
+    doc_ids = [f"d{i}" for i in range(n_docs)]
+    chosen = rng.choice(n_docs, size=n_queries, replace=False)
+    queries = []
+    for d in chosen:
+        tokens = texts[d].split()
+        size = int(np.clip(rng.normal(6, 2), 3, 12))
+        queries.append(" ".join(rng.choice(tokens, size=min(size, len(tokens)), replace=False)))
+    pl.DataFrame({"doc_id": doc_ids, "text": texts}).write_parquet(folder / "corpus.parquet")
+    pl.DataFrame({"query_id": [f"q{i}" for i in range(n_queries)], "text": queries}).write_parquet(
+        folder / "queries.parquet")
+    pl.DataFrame({"query_id": [f"q{i}" for i in range(n_queries)],
+                  "doc_id": [doc_ids[d] for d in chosen]}).write_parquet(folder / "positives.parquet")
+
+
+def child_bare(args: argparse.Namespace) -> None:
+    """A bare bm25s index + retrieve loop on the same data (its defaults: numpy backend, english stemmer,
+    en stopwords), top-k + 1 a query; prints the CPU seconds of each phase as JSON."""
+    import json
+
+    import bm25s
+    import polars as pl
+    import Stemmer
+
+    work = Path(args.work)
+    t0 = time.process_time()
+    corpus = pl.read_parquet(work / "corpus.parquet")
+    queries = pl.read_parquet(work / "queries.parquet")["text"].to_list()
+    stemmer = Stemmer.Stemmer("english")
+    t1 = time.process_time()
+    retriever = bm25s.BM25(backend=args.bare_backend)
+    retriever.index(bm25s.tokenize(corpus["text"].to_list(), stopwords="en", stemmer=stemmer, show_progress=False),
+                    show_progress=False)
+    del corpus
+    t2 = time.process_time()
+    tokens = bm25s.tokenize(queries, stopwords="en", stemmer=stemmer, show_progress=False)
+    retriever.retrieve(tokens, k=101, show_progress=False, n_threads=1)
+    t3 = time.process_time()
+    print(json.dumps({"read_s": t1 - t0, "index_s": t2 - t1, "retrieve_s": t3 - t2, "queries": len(queries)}))
+
+
+def child_search(args: argparse.Namespace) -> None:
+    """minekit's search on the warm index in this process, by phase (CPU seconds, steadier than wall here): inputs read, index opened (corpus hashed
+    for the key, files checked), then mine_bm25 (query tokenizing, retrieval, positives masked, frame); JSON."""
+    import json
+
+    from minekit.io import read_inputs
+    from minekit.mine.bm25 import mine_bm25
+    from minekit.mine.bm25_index import bm25_index
+
+    work = Path(args.work)
+    params = dict(k1=1.5, b=0.75, method="lucene", stemmer="english", stopwords="en")
+    t0 = time.process_time()
+    inputs = read_inputs(work / "queries.parquet", work / "positives.parquet", work / "corpus.parquet")
+    t1 = time.process_time()
+    with bm25_index(inputs.corpus, cache_dir=work / "bm25-cache", parts=args.index_parts, show_progress=False,
+                    **params) as index:
+        assert not index.built
+    t2 = time.process_time()
+    mine_bm25(inputs.queries, inputs.positives, inputs.corpus, top_k=100, cache_dir=work / "bm25-cache",
+              index_parts=args.index_parts, show_progress=False, **params)
+    t3 = time.process_time()
+    print(json.dumps({"read_s": t1 - t0, "open_s": t2 - t1, "mine_s": t3 - t2}))
+
+
+def du(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+
+
+def bench_bm25(args: argparse.Namespace, work: Path, me: list[str], common: list[str]) -> None:
+    """minekit's BM25 index (build, size, warm and cold mining, 4 shards) against a bare bm25s loop."""
+    import json
+    import shutil
+
+    import polars as pl
+
+    n_q = pl.read_parquet(work / "positives.parquet")["query_id"].n_unique()
+    cache = work / "bm25-cache"
+    shutil.rmtree(cache, ignore_errors=True)
+    mine = [MINEKIT, "-q", "mine", "bm25", *inputs(work), "--top-k", "100"]
+    parts = ["--index-parts", str(args.index_parts)]
+    r = timed([MINEKIT, "-q", "index", "bm25", "--corpus", str(work / "corpus.parquet"), "--cache-dir", str(cache),
+               *parts])
+    show("index bm25 (cold build)", r, f"{du(cache / 'bm25') / 2**20:,.0f} MiB on disk")
+    warm = timed([*mine, "--cache-dir", str(cache), *parts, "--out", str(work / "bm25-warm.parquet")])
+    show(f"mine bm25, warm index ({n_q:,} queries)", warm, f"{n_q / warm['wall_s']:,.1f} queries/s")
+    cold = timed([*mine, "--cache-dir", "none", *parts, "--out", str(work / "bm25-cold.parquet")])
+    show("mine bm25, cold (builds its index: --cache-dir none)", cold, f"{n_q / cold['wall_s']:,.1f} queries/s")
+    print(f"  warm / cold wall: {warm['wall_s'] / cold['wall_s']:.2f}   (CPU {warm['cpu_s'] / cold['cpu_s']:.2f})")
+    shard_runs = [timed([*mine, "--cache-dir", str(cache), *parts, "--shard", f"{i}/4",
+                         "--out", str(work / f"bm25-s{i}.parquet")]) for i in range(1, 5)]
+    total = {k: sum(s[k] for s in shard_runs) for k in ("wall_s", "cpu_s")}
+    show("mine bm25 --shard i/4, all four (warm index)", {**total, "rss_mib": max(s["rss_mib"] for s in shard_runs)},
+         f"= {total['wall_s'] / r['wall_s']:.2f} index builds of wall")
+    timed([MINEKIT, "-q", "merge", *[str(work / f"bm25-s{i}.parquet") for i in range(1, 5)],
+           "--out", str(work / "bm25-merged.parquet")])
+    same = {(work / n).read_bytes() for n in ("bm25-warm.parquet", "bm25-cold.parquet", "bm25-merged.parquet")}
+    print(f"  warm, cold and merged shards byte-identical: {len(same) == 1}")
+    bare = timed([*me, "_bare", *common, "--bare-backend", args.bare_backend])
+    phases = json.loads(bare["stdout"].strip().splitlines()[-1])
+    show(f"bare bm25s ({args.bare_backend}): read + index + retrieve", bare,
+         f"CPU: index {phases['index_s']:.1f} s, tokenize + retrieve {phases['retrieve_s']:.1f} s")
+    search = timed([*me, "_search", *common, "--index-parts", str(args.index_parts)])
+    mk = json.loads(search["stdout"].strip().splitlines()[-1])
+    show("minekit search in process (warm index)", search,
+         f"CPU: read {mk['read_s']:.1f} s, open {mk['open_s']:.1f} s, mine {mk['mine_s']:.1f} s")
+    bare_qps = phases["queries"] / phases["retrieve_s"]
+    mk_qps = n_q / (mk["mine_s"] - mk["open_s"])  # mine_bm25 opens the index again (hash + checks) before searching
+    print(f"  queries/s of CPU: bm25s tokenize + retrieve {bare_qps:,.1f}; minekit tokenize + retrieve + mask + frame "
+          f"{mk_qps:,.1f} (ratio {mk_qps / bare_qps:.2f}); minekit warm command end to end "
+          f"{n_q / warm['wall_s']:,.1f}", flush=True)
 
 
 def make_small(work: Path, n: int) -> None:
@@ -124,7 +257,11 @@ def recall(ref: Path, got: Path, k: int = 100) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("mode", nargs="?", default="bench", choices=["bench", "_data", "_fill"])
+    parser.add_argument("mode", nargs="?", default="bench", choices=["bench", "_data", "_fill", "_bare", "_search"])
+    parser.add_argument("--shape", default="zipf", choices=["zipf", "msmarco"],
+                        help="Synthetic data: zipf (40-120 words a passage, 8 a query) or msmarco (about 55 and 6).")
+    parser.add_argument("--index-parts", type=int, default=1, help="--index-parts of the bm25 runs.")
+    parser.add_argument("--bare-backend", default="numpy", help="bm25s backend of the bare loop (numpy, numba).")
     parser.add_argument("--work", help="Folder for data and caches (default: a temporary one).")
     parser.add_argument("--keep", action="store_true", help="Keep --work's data and caches for the next run.")
     parser.add_argument("--passages", type=int, default=1_000_000)
@@ -140,6 +277,10 @@ def main() -> None:
         return child_data(args)
     if args.mode == "_fill":
         return child_fill(args)
+    if args.mode == "_bare":
+        return child_bare(args)
+    if args.mode == "_search":
+        return child_search(args)
     steps = [s for s in args.only.split(",") if s]
     tmp = None
     if args.work:
@@ -160,7 +301,7 @@ def run(args: argparse.Namespace, work: Path, steps: list[str]) -> None:
 
     me = [sys.executable, __file__]
     common = ["--work", str(work), "--passages", str(args.passages), "--queries", str(args.queries),
-              "--small", str(args.small), "--precision", args.precision]
+              "--small", str(args.small), "--precision", args.precision, "--shape", args.shape]
     print(f"scale benchmark: {args.passages:,} passages, {args.queries:,} queries, small cut {args.small:,}; "
           f"{os.cpu_count()} cores (shared machine), nice {os.nice(0)}", flush=True)
     if not (work / "corpus.parquet").is_file():
@@ -171,9 +312,7 @@ def run(args: argparse.Namespace, work: Path, steps: list[str]) -> None:
     base = timed([sys.executable, "-c", "import polars, numpy, minekit.cli, tqdm"])
     show("baseline: interpreter + imports", base)
     if "bm25" in steps:
-        r = timed([MINEKIT, "-q", "mine", "bm25", *inputs(work), "--out", str(work / "bm25.parquet"),
-                   "--top-k", "100"])
-        show(f"mine bm25 top-k 100 ({args.passages:,})", r, f"{pl.read_parquet(work / 'bm25.parquet').height:,} rows")
+        bench_bm25(args, work, me, common)
     if {"dense", "ivfpq", "evaluate", "denoise"} & set(steps) and not (work / "cache").is_dir():
         show(f"fill embedding cache ({args.precision}, separate process)", timed([*me, "_fill", *common]))
     dense = [MINEKIT, "-q", "mine", "dense", *inputs(work), "--top-k", "100", "--cache-dir", str(work / "cache"),

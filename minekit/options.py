@@ -120,8 +120,9 @@ class EncoderOptions:
                                                  "(e.g. query); default: the model's own.")
     corpus_prompt_name: str | None = option(None, "Name of one of the model's saved prompts to use for passages "
                                                   "(e.g. document).")
-    cache_dir: str | None = option(".minekit-cache", "Embedding cache folder (a text is encoded once per model, "
-                                                     "prompt, dtype and precision); 'none' = no cache.")
+    cache_dir: str | None = option(".minekit-cache", "Cache folder for embeddings (a text is encoded once per model, "
+                                                     "prompt, dtype and precision) and BM25 indexes (one per corpus "
+                                                     "and BM25 settings); 'none' = no cache.")
     precision: str = option("float32", "Stored embeddings: float32, float16 (half the disk) or int8 (a quarter; "
                                        "per-row scale).", one_of("minekit.encode.cache", "PRECISIONS"))
     backend: str = option("torch", "Encoder backend: torch.", one_of("minekit.encode.encoder", "BACKENDS"))
@@ -136,6 +137,9 @@ class BM25Options:
     method: str = option("lucene", "BM25 variant: lucene, robertson or atire.", one_of("minekit.mine.bm25", "METHODS"))
     stemmer: str = option("english", "Snowball stemmer language (PyStemmer), or 'none'.")
     stopwords: str = option("en", "Stopword list known to bm25s (en, fr, de, ...), or 'none'.")
+    index_parts: int = option(1, "Build the BM25 index as this many parts by passage, with global statistics; each "
+                                 "part is searched in turn and the results merged (same ranks and scores as one "
+                                 "index).", at_least(1))
 
 
 @dataclass(frozen=True)

@@ -31,8 +31,10 @@ class Spec:
     models: tuple[str, ...] = ()  # a model name or a local model folder (a folder is hashed by identity)
     outputs: tuple[str, ...] = ()  # parameters naming what it writes
     out_name: str | None = None  # the file name a pipeline gives `out` ("{step}" is the step's name)
-    shards: str | None = None  # "queries": n shard outputs merged into one; "texts": shares of a cache
-    prepare: str | None = None  # a stage a Ray run performs first, with the same values (mine dense: embed)
+    shards: str | None = None  # "queries": n shard outputs merged into one; "texts": shares of a cache;
+    #                            "task": the whole stage as one Ray task (it fills a cache every node reads)
+    prepare: str | None = None  # a stage a Ray run performs first, with the same values (mine dense: embed,
+    #                             mine bm25: index.bm25)
     sqlite_caches: tuple[str, ...] = ()  # parameters that, when set, keep scores in SQLite files under cache_dir
     step: bool = True  # a pipeline may run it
 
@@ -59,8 +61,10 @@ SPECS: dict[str, Spec] = {spec.kind: spec for spec in (
           inputs=("file", "corpus"), outputs=("out",), out_name="{step}"),
     _spec("import.tevatron", "import_tevatron", "inputs", "import tevatron", inputs=("file",), outputs=("out",),
           out_name="{step}"),
-    _spec("mine.bm25", "mine_bm25", "mine", "mine bm25", shards="queries", **_MINED),
-    _spec("mine.passage-bm25", "mine_passage_bm25", "mine", "mine passage-bm25", shards="queries", **_MINED),
+    _spec("mine.bm25", "mine_bm25", "mine", "mine bm25", shards="queries", prepare="index.bm25", **_MINED),
+    _spec("mine.passage-bm25", "mine_passage_bm25", "mine", "mine passage-bm25", shards="queries",
+          prepare="index.bm25", **_MINED),
+    _spec("index.bm25", "index_bm25", "mine", "index bm25", inputs=("corpus",), shards="task"),
     _spec("mine.dense", "mine_dense", "mine", "mine dense", models=("model",), shards="queries", prepare="embed",
           **_MINED),
     _spec("embed", "embed_corpus", "mine", "embed", inputs=("corpus", "queries"), models=("model",), shards="texts"),
@@ -93,8 +97,7 @@ API: dict[str, str] = {**{s.function: s.module for s in SPECS.values()}, "Output
 
 OUTPUTS = frozenset(name for s in SPECS.values() for name in s.outputs)
 # Where and how a stage runs, where results are cached and how many rows are read at a time change no byte.
-# How work is run, never what it writes: left out of fingerprints and manifests.
-UNHASHED = frozenset({"show_progress", "cache_dir", "ray", "shards", "block_size", "chunk_queries"})
+UNHASHED = frozenset({"show_progress", "cache_dir", "ray", "shards", "block_size", "index_parts", "chunk_queries"})
 
 
 def spec(kind: str) -> Spec:

@@ -50,7 +50,7 @@ def _written(tmp_path: Path) -> list[str]:
 
 def _candidates(files, tmp_path) -> Path:
     out = tmp_path / "in" / "bm25.parquet"
-    result = _run("mine", "bm25", *_inputs(files), "--out", out, "--top-k", 5)
+    result = _run("mine", "bm25", *_inputs(files), "--out", out, "--top-k", 5, "--cache-dir", tmp_path / "in" / "cache")
     assert result.exit_code == 0, result.output
     return out
 

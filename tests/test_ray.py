@@ -20,8 +20,19 @@ def local_ray():
 def test_ray_mines_in_shards_and_merges_to_the_single_process_bytes(local_ray, tiny_files, tiny_bi_encoder, tmp_path):
     single = mk.mine_bm25(**tiny_files, out=tmp_path / "bm25.parquet", top_k=5, show_progress=False)
     on_ray = mk.mine_bm25(**tiny_files, out=tmp_path / "bm25-ray.parquet", top_k=5, ray=True, shards=3,
-                          show_progress=False)
+                          cache_dir=tmp_path / "bm25-cache", show_progress=False)
     assert on_ray.path.read_bytes() == single.path.read_bytes()
+    # one Ray task built the index before the shards, which memory-mapped it
+    assert any("index bm25: built into the cache before the shards started" in n for n in on_ray.notes)
+    assert len(list((tmp_path / "bm25-cache" / "bm25").iterdir())) == 1
+    again = mk.mine_passage_bm25(**tiny_files, out=tmp_path / "p-ray.parquet", top_k=5, ray=True, shards=2,
+                                 cache_dir=tmp_path / "bm25-cache", show_progress=False)
+    assert any("index bm25: found in the cache" in n for n in again.notes)
+    alone = mk.mine_passage_bm25(**tiny_files, out=tmp_path / "p.parquet", top_k=5, cache_dir="none",
+                                 show_progress=False)
+    assert again.path.read_bytes() == alone.path.read_bytes()
+    built = mk.index_bm25(corpus=tiny_files["corpus"], cache_dir=tmp_path / "bm25-cache", ray=True)
+    assert built.stats["index"] == "reused" and built.path.parent == tmp_path / "bm25-cache" / "bm25"
     assert not list(tmp_path.glob(".bm25-ray.parquet.shards"))  # the shard files are gone once merged
 
     cache = tmp_path / "cache"

@@ -28,8 +28,10 @@ app = typer.Typer(
 mine_app = typer.Typer(help="Mine candidate negatives for every query that has a positive.", no_args_is_help=True)
 import_app = typer.Typer(help="Turn common data layouts into minekit's queries, positives and corpus files.",
                          no_args_is_help=True)
+index_app = typer.Typer(help="Build the indexes mining reads, once, into the cache folder.", no_args_is_help=True)
 app.add_typer(mine_app, name="mine")
 app.add_typer(import_app, name="import")
+app.add_typer(index_app, name="index")
 
 
 class _State:
@@ -181,7 +183,7 @@ def command(kind: str, *, out_files: tuple[str, ...] = (), out_folders: tuple[st
 
     spec = SPECS[kind]
     stage_fn = function(spec.function)
-    group = {"mine": mine_app, "import": import_app}[spec.command[0]] if len(spec.command) > 1 else app
+    group = {"mine": mine_app, "import": import_app, "index": index_app}[spec.command[0]] if len(spec.command) > 1 else app
 
     def decorate(fn: Callable) -> Callable:
         takes_progress = "show_progress" in inspect.signature(stage_fn).parameters

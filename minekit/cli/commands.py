@@ -448,6 +448,17 @@ def embed_cmd(
     """
 
 
+@command("index.bm25")
+def index_bm25_cmd(corpus: CorpusOpt) -> None:
+    """Build the BM25 index of the corpus into the cache folder that mine bm25 and mine passage-bm25 read.
+
+    Give the same corpus, BM25 flags and --cache-dir as the mining runs that follow: they then tokenize
+    nothing, and every --shard i/n and Ray task memory-maps this one index. An index already there and
+    intact is reused; a damaged one is rebuilt.
+    Example: minekit index bm25 --corpus c.parquet --cache-dir .minekit-cache
+    """
+
+
 @command("merge", out_files=("out",))
 def merge_cmd(
     files: Annotated[list[Path], typer.Argument(help="The n shard outputs of one run (written with --shard i/n).")],

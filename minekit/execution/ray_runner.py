@@ -7,6 +7,8 @@ functions, not a second implementation:
   Data `map_batches` over actors, one per GPU where the cluster has GPUs, else one per CPU; each actor
   encodes its batches into the shared embedding cache (a folder every node can read: local disk for a
   local Ray, a shared file system for a cluster);
+- the BM25 index (`index bm25`, and the first step of `mine bm25` and `mine passage-bm25`): one Ray task
+  builds it into the shared cache (or finds it there) before any shard starts; every shard memory-maps it;
 - mining and denoising: one Ray task per shard calls the stage with shard="i/n", writing a shard file
   in a hidden folder beside `out`; then `merge` writes `out`, byte-identical to the unsharded run.
 
@@ -124,7 +126,7 @@ def run_shards(fn: Callable, values: dict, *, prepare: Callable | None = None) -
         _refuse_shared_sqlite(ray, fn.kind, values)
         notes = []
         if prepare is not None:
-            notes += _shared_dtype(ray, values)
+            notes += _shared_dtype(ray, values) if prepare.spec.shards == "texts" else []
             notes += _prepare(prepare, values)
         out = Path(values["out"])
         folder = out.parent / f".{out.name}.shards"
@@ -200,12 +202,45 @@ def _prepare(prepare: Callable, values: dict) -> list[str]:
 
     from minekit.options import none_word
 
+    taken = inspect.signature(prepare).parameters
+    kwargs = {k: v for k, v in values.items() if k in taken}
+    if prepare.spec.shards != "texts":
+        if none_word(values.get("cache_dir")) is None:
+            return [f"ray: no cache (cache_dir none): every shard builds its own {' '.join(prepare.spec.command)}"]
+        stats = run_task(prepare, kwargs).stats
+        how = "built into" if stats.get("index") == "built" else "found in"
+        return [f"ray: {' '.join(prepare.spec.command)}: {how} the cache before the shards started"]
     if none_word(values.get("cache_dir")) is None:
         return ["ray: no embedding cache (cache_dir none): every shard encodes the whole corpus itself"]
-    taken = inspect.signature(prepare).parameters
-    done = encode_stage(prepare, {k: v for k, v in values.items() if k in taken})
+    done = encode_stage(prepare, kwargs)
     return [f"ray: encoded {done.stats.get('texts_encoded', 0)} texts on Ray Data "
             f"({done.stats.get('texts_from_cache', 0)} were cached)"]
+
+
+def run_task(fn: Callable, values: dict) -> "Output":
+    """The whole stage as one Ray task (it fills a cache the other tasks read), in the driver's working folder."""
+    from minekit.stats import Output
+
+    with session() as ray:
+        kwargs = {**values, "ray": False} if "ray" in values else dict(values)
+        ref = ray.remote(num_cpus=1)(_run_task).remote(fn.kind, kwargs, os.getcwd())
+        _wait(ray, [ref], fn.kind, False)
+        stats = ray.get(ref)
+    folder = stats.pop("_path", None)
+    return Output(Path(folder) if folder else None, stats, title=f"{fn.kind} (ray)")
+
+
+def _run_task(kind: str, kwargs: dict, cwd: str) -> dict:
+    """One stage in a Ray worker; its stats, with the path it wrote under _path."""
+    from minekit.registry import load
+
+    here = os.getcwd()
+    os.chdir(cwd)
+    try:
+        output = load(kind)(**kwargs)
+        return {**output.stats, "_path": None if output.path is None else str(output.path)}
+    finally:
+        os.chdir(here)
 
 
 def encode_stage(fn: Callable, values: dict) -> "Output":

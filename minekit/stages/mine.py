@@ -1,5 +1,6 @@
 """Mining stages: BM25 on the query or on the positive passage, dense, cluster and random candidates, the
-embedding cache they read (`embed`), and `merge`, which joins the shards of one run.
+caches they read (`embed`: embeddings, `index bm25`: the BM25 index), and `merge`, which joins the shards of
+one run.
 """
 
 from __future__ import annotations
@@ -10,45 +11,70 @@ from typing import Callable, Sequence
 from minekit.errors import ConfigError
 from minekit.options import BM25Options, EncoderOptions, RunOptions, check_params, none_word
 from minekit.stages.base import (COMMON, Job, empty_shard, every, every_but, flat, job_of, manifest_of, no_queries,
-                                 params_of, read_inputs, require_rows, stage, stage_fingerprint, write_frame)
+                                 params_of, read_inputs, require_rows, some, stage, stage_fingerprint, write_frame)
 from minekit.stats import Output
 
 # -- BM25 -----------------------------------------------------------------------------------------------
 
-def _mine_bm25(lib: Callable, kind: str, queries, positives, corpus, out, top_k: int, bm25: BM25Options, job: Job,
-               show_progress: bool) -> Output:
+def _bm25_kwargs(bm25: BM25Options) -> dict:
+    return dict(k1=bm25.k1, b=bm25.b, method=bm25.method, stemmer=none_word(bm25.stemmer),
+                stopwords=none_word(bm25.stopwords))
+
+
+def _mine_bm25(lib: Callable, kind: str, queries, positives, corpus, out, top_k: int, bm25: BM25Options,
+               cache_dir: str | None, job: Job, show_progress: bool) -> Output:
     inputs = read_inputs(queries, positives, corpus)
-    kwargs = dict(top_k=top_k, k1=bm25.k1, b=bm25.b, method=bm25.method, stemmer=none_word(bm25.stemmer),
-                  stopwords=none_word(bm25.stopwords))
+    kwargs = dict(top_k=top_k, **_bm25_kwargs(bm25))
     mined = job.select(inputs.queries)  # a shard mines its queries against the whole corpus (global statistics)
     result = (empty_shard() if job.shard is not None and no_queries(mined, inputs.positives)
-              else lib(mined, inputs.positives, inputs.corpus, show_progress=show_progress, **kwargs))
+              else lib(mined, inputs.positives, inputs.corpus, show_progress=show_progress,
+                       cache_dir=none_word(cache_dir), index_parts=bm25.index_parts, **kwargs))
     return write_frame(result, out, kind, params_of(lib, **kwargs), inputs.paths, fp=job.fp, job=job)
 
 
-@stage("mine.bm25", bm25=every(BM25Options), run=every(RunOptions))
+@stage("mine.bm25", bm25=every(BM25Options), encoder=some(EncoderOptions, "cache_dir"), run=every(RunOptions))
 def mine_bm25(*, queries: str | Path, positives: str | Path, corpus: str | Path, out: str | Path,
-              top_k: int = COMMON, bm25: BM25Options, run: RunOptions, show_progress: bool = COMMON) -> Output:
-    """BM25 candidates with the query as query; a query's positives never appear."""
+              top_k: int = COMMON, bm25: BM25Options, encoder: EncoderOptions, run: RunOptions,
+              show_progress: bool = COMMON) -> Output:
+    """BM25 candidates with the query as query; a query's positives never appear (index cached in cache_dir)."""
     from minekit.mine.bm25 import mine_bm25 as lib
 
     check_params("mine.bm25", locals())  # its own values; the family objects were checked when made
     values = flat(locals())
-    return _mine_bm25(lib, "mine.bm25", queries, positives, corpus, out, top_k, bm25, job_of(mine_bm25, values),
-                      show_progress)
+    return _mine_bm25(lib, "mine.bm25", queries, positives, corpus, out, top_k, bm25, encoder.cache_dir,
+                      job_of(mine_bm25, values), show_progress)
 
 
-@stage("mine.passage-bm25", bm25=every(BM25Options), run=every(RunOptions))
+@stage("mine.passage-bm25", bm25=every(BM25Options), encoder=some(EncoderOptions, "cache_dir"),
+       run=every(RunOptions))
 def mine_passage_bm25(*, queries: str | Path, positives: str | Path, corpus: str | Path, out: str | Path,
-                      top_k: int = COMMON, bm25: BM25Options, run: RunOptions,
+                      top_k: int = COMMON, bm25: BM25Options, encoder: EncoderOptions, run: RunOptions,
                       show_progress: bool = COMMON) -> Output:
-    """BM25 with each positive passage as the query (PassageBM25)."""
+    """BM25 with each positive passage as the query (PassageBM25); the index cached in cache_dir."""
     from minekit.mine.bm25 import mine_passage_bm25 as lib
 
     check_params("mine.passage-bm25", locals())  # its own values; the family objects were checked when made
     values = flat(locals())
-    return _mine_bm25(lib, "mine.passage-bm25", queries, positives, corpus, out, top_k, bm25,
+    return _mine_bm25(lib, "mine.passage-bm25", queries, positives, corpus, out, top_k, bm25, encoder.cache_dir,
                       job_of(mine_passage_bm25, values), show_progress)
+
+
+@stage("index.bm25", bm25=every(BM25Options), encoder=some(EncoderOptions, "cache_dir"), run=some(RunOptions, "ray"))
+def index_bm25(*, corpus: str | Path, bm25: BM25Options, encoder: EncoderOptions, run: RunOptions,
+               show_progress: bool = COMMON) -> Output:
+    """Build the BM25 index of the corpus into cache_dir (nothing to do when it is there and intact), the index
+    mine bm25 and mine passage-bm25 then read with the same corpus and BM25 settings."""
+    from minekit.mine.bm25_index import build_cached
+    from minekit.stages.base import local_only
+
+    local_only("index_bm25", run.ray)
+    if none_word(encoder.cache_dir) is None:
+        raise ConfigError("cache_dir: index bm25 fills the cache; give a folder, not 'none'.", param="cache_dir")
+    corpus_frame, _ = _read_texts(corpus, None)
+    stats = build_cached(corpus_frame, cache_dir=encoder.cache_dir, parts=bm25.index_parts,
+                         show_progress=show_progress, **_bm25_kwargs(bm25))
+    folder = Path(stats.pop("folder"))
+    return Output(folder, stats, {"out": folder}, title="index bm25", reused=stats["index"] == "reused")
 
 
 # -- dense ----------------------------------------------------------------------------------------------

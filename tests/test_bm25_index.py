@@ -1,0 +1,249 @@
+"""The on-disk BM25 index: bm25s' scores bit for bit, built a chunk at a time, cached, checked, split into parts."""
+
+from __future__ import annotations
+
+import logging
+
+import bm25s
+import numpy as np
+import polars as pl
+import pytest
+from typer.testing import CliRunner
+
+import minekit as mk
+from minekit.cli import app
+from minekit.errors import ConfigError, InputError
+from minekit.mine import bm25_index
+from minekit.mine.bm25 import mine_bm25, mine_passage_bm25
+from minekit.mine.bm25_index import bm25_index as open_index, make_tokenizer
+
+runner = CliRunner()
+
+
+def _corpus(tiny) -> pl.DataFrame:
+    """The tiny corpus plus passages that keep no word after tokenizing (bm25s gives them its empty token)."""
+    corpus = tiny[2]
+    extra = pl.DataFrame({"doc_id": ["e1", "e2", "e3"], "title": ["", "", ""],
+                          "text": ["the of and", "is it", "a an the"]})
+    return pl.concat([corpus, extra])
+
+
+def _bm25s_matrix(corpus: pl.DataFrame, *, method: str, stemmer: str | None, k1: float, b: float):
+    ordered = corpus.sort("doc_id")
+    tokenizer = make_tokenizer(stemmer, "en")
+    tokens = tokenizer.tokenize(ordered["text"].to_list(), return_as="tuple", show_progress=False)
+    retriever = bm25s.BM25(k1=k1, b=b, method=method)
+    retriever.index(tokens, show_progress=False)
+    return retriever.scores
+
+
+@pytest.mark.parametrize("method, stemmer, k1, b", [("lucene", "english", 1.5, 0.75), ("robertson", None, 1.2, 0.5),
+                                                    ("atire", "english", 0.9, 0.3)])
+@pytest.mark.parametrize("parts", [1, 4])
+def test_index_holds_bm25s_scores_bit_for_bit_whatever_the_chunk(tiny, monkeypatch, method, stemmer, k1, b, parts):
+    corpus = _corpus(tiny)
+    monkeypatch.setattr(bm25_index, "BUILD_CHUNK", 3)  # many chunks: vocabulary grows across them
+    expected = _bm25s_matrix(corpus, method=method, stemmer=stemmer, k1=k1, b=b)
+    with open_index(corpus, cache_dir=None, parts=parts, show_progress=False, k1=k1, b=b, method=method,
+                    stemmer=stemmer, stopwords="en") as index:
+        assert len(index.parts) == parts
+        import scipy.sparse as sp
+
+        whole = sp.hstack([p.matrix for p in index.parts]).tocsr()
+        whole.sort_indices()
+        assert whole.shape == (len(expected["indptr"]) - 1, expected["num_docs"])
+        assert np.array_equal(whole.indptr, expected["indptr"])
+        assert np.array_equal(whole.indices, expected["indices"])
+        assert whole.data.dtype == np.float32
+        assert whole.data.tobytes() == np.asarray(expected["data"], dtype=np.float32).tobytes()
+
+
+def test_the_corpus_is_tokenized_a_chunk_at_a_time(tiny, monkeypatch):
+    from bm25s.tokenization import Tokenizer
+
+    seen = []
+    original = Tokenizer.tokenize
+
+    def spy(self, texts, *args, **kwargs):
+        seen.append(len(texts))
+        return original(self, texts, *args, **kwargs)
+
+    monkeypatch.setattr(bm25_index, "BUILD_CHUNK", 4)
+    monkeypatch.setattr(Tokenizer, "tokenize", spy)
+    queries, positives, corpus = tiny
+    mine_bm25(queries, positives, corpus, show_progress=False)
+    assert corpus.height == 20 and "4,4,4,4,4" in ",".join(map(str, seen))  # the corpus, 4 passages a call
+    assert max(seen) <= max(4, queries.height)  # never the whole corpus at once
+
+
+@pytest.mark.parametrize("parts", [2, 3, 7, 100])
+def test_parts_give_the_ranks_and_scores_of_one_index(sample_files, parts, monkeypatch):
+    queries, positives, corpus = (pl.read_parquet(sample_files[n]) for n in ("queries", "positives", "corpus"))
+    one = mine_bm25(queries, positives, corpus, top_k=30, show_progress=False).frame
+    split = mine_bm25(queries, positives, corpus, top_k=30, index_parts=parts, show_progress=False).frame
+    assert split.equals(one)
+    assert split.height > 0
+    one_p = mine_passage_bm25(queries, positives, corpus, top_k=30, show_progress=False).frame
+    split_p = mine_passage_bm25(queries, positives, corpus, top_k=30, index_parts=parts, show_progress=False).frame
+    assert split_p.equals(one_p)
+
+
+def test_a_warm_run_reads_the_cached_index_and_tokenizes_no_passage(tiny, tmp_path, monkeypatch):
+    queries, positives, corpus = tiny
+    cold = mine_bm25(queries, positives, corpus, cache_dir=tmp_path / "cache", show_progress=False)
+    uncached = mine_passage_bm25(queries, positives, corpus, show_progress=False).frame
+    folders = list((tmp_path / "cache" / "bm25").iterdir())
+    assert len(folders) == 1 and (folders[0] / "index.json").is_file()
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the corpus was tokenized again")
+
+    monkeypatch.setattr(bm25_index, "_tokenize_corpus", refuse)
+    warm = mine_bm25(queries, positives, corpus, cache_dir=tmp_path / "cache", show_progress=False)
+    assert warm.frame.equals(cold.frame)
+    passage = mine_passage_bm25(queries, positives, corpus, cache_dir=tmp_path / "cache", show_progress=False)
+    assert passage.frame.equals(uncached)
+    # row order of the corpus does not matter: the key is its content in doc_id order
+    mine_bm25(queries, positives, corpus.reverse(), cache_dir=tmp_path / "cache", show_progress=False)
+
+
+def test_the_key_follows_the_corpus_and_every_scoring_parameter(tiny, tmp_path):
+    queries, positives, corpus = tiny
+    cache = tmp_path / "cache"
+    mine_bm25(queries, positives, corpus, cache_dir=cache, show_progress=False)
+    mine_bm25(queries, positives, corpus, cache_dir=cache, k1=1.2, show_progress=False)
+    mine_bm25(queries, positives, corpus, cache_dir=cache, stemmer=None, show_progress=False)
+    mine_bm25(queries, positives, corpus, cache_dir=cache, index_parts=2, show_progress=False)
+    changed = corpus.with_columns(pl.when(pl.col("doc_id") == "d20").then(pl.lit("a changed passage"))
+                                  .otherwise(pl.col("text")).alias("text"))
+    mine_bm25(queries, positives, changed, cache_dir=cache, show_progress=False)
+    assert len(list((cache / "bm25").iterdir())) == 5
+
+
+@pytest.mark.parametrize("damage", ["flip", "truncate", "no-index-json", "bad-json"])
+def test_a_damaged_index_is_named_removed_and_rebuilt(tiny, tmp_path, caplog, damage):
+    queries, positives, corpus = tiny
+    cache = tmp_path / "cache"
+    first = mine_bm25(queries, positives, corpus, cache_dir=cache, show_progress=False).frame
+    (folder,) = (cache / "bm25").iterdir()
+    data = folder / "part-0.data.bin"
+    if damage == "flip":
+        raw = bytearray(data.read_bytes())
+        raw[5] ^= 0xFF
+        data.write_bytes(bytes(raw))
+    elif damage == "truncate":
+        data.write_bytes(data.read_bytes()[:-8])
+    elif damage == "no-index-json":
+        (folder / "index.json").unlink()
+    else:
+        (folder / "index.json").write_text("{not json")
+    with caplog.at_level(logging.WARNING, logger="minekit.mine.bm25_index"):
+        again = mine_bm25(queries, positives, corpus, cache_dir=cache, show_progress=False).frame
+    assert again.equals(first)
+    assert str(folder) in caplog.text and "corrupt" in caplog.text
+    with caplog.at_level(logging.WARNING, logger="minekit.mine.bm25_index"):
+        caplog.clear()
+        mine_bm25(queries, positives, corpus, cache_dir=cache, show_progress=False)
+    assert "corrupt" not in caplog.text  # rebuilt intact
+
+
+def test_a_cache_dir_that_is_a_file_is_a_config_error(tiny, tmp_path):
+    queries, positives, corpus = tiny
+    (tmp_path / "cache").write_text("not a folder")
+    with pytest.raises(ConfigError, match=r"cache_dir: .*cache is a file"):
+        mine_bm25(queries, positives, corpus, cache_dir=tmp_path / "cache", show_progress=False)
+
+
+def test_index_bm25_command_fills_the_cache_that_shards_then_read(tiny_files, tmp_path, monkeypatch):
+    cache = tmp_path / "cache"
+    result = runner.invoke(app, ["index", "bm25", "--corpus", str(tiny_files["corpus"]), "--cache-dir", str(cache)])
+    assert result.exit_code == 0, result.output
+    (folder,) = (cache / "bm25").iterdir()
+    assert str(folder) in result.stdout and "built" in result.stderr
+    again = runner.invoke(app, ["index", "bm25", "--corpus", str(tiny_files["corpus"]), "--cache-dir", str(cache)])
+    assert again.exit_code == 0 and "reused" in again.stderr
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the corpus was tokenized again")
+
+    monkeypatch.setattr(bm25_index, "_tokenize_corpus", refuse)
+    shards = [mk.mine_bm25(**tiny_files, out=tmp_path / f"s{i}.parquet", shard=f"{i}/2", cache_dir=cache,
+                           show_progress=False).path for i in (1, 2)]
+    merged = mk.merge(shards, out=tmp_path / "merged.parquet")
+    monkeypatch.undo()
+    whole = mk.mine_bm25(**tiny_files, out=tmp_path / "whole.parquet", cache_dir="none", show_progress=False)
+    assert merged.path.read_bytes() == whole.path.read_bytes()
+
+
+def test_index_bm25_needs_a_cache_folder(tiny_files):
+    result = runner.invoke(app, ["index", "bm25", "--corpus", str(tiny_files["corpus"]), "--cache-dir", "none"])
+    assert result.exit_code == 2 and "--cache-dir" in result.stderr
+
+
+def test_index_parts_and_cache_dir_change_no_output_byte(tiny_files, tmp_path):
+    a = mk.mine_bm25(**tiny_files, out=tmp_path / "a.parquet", cache_dir="none", show_progress=False)
+    b = mk.mine_bm25(**tiny_files, out=tmp_path / "b.parquet", cache_dir=tmp_path / "c", index_parts=3,
+                     show_progress=False)
+    assert a.path.read_bytes() == b.path.read_bytes()
+
+
+def test_passage_bm25_makes_no_candidates_from_a_positive_without_words(tiny):
+    queries, positives, corpus = _with_empty_positive(tiny)
+    result = mine_passage_bm25(queries, positives, corpus, top_k=50, show_progress=False)
+    frame = result.frame
+    # q4's only positive (d13) keeps no word: it queries nothing, so q4 has no candidate at all,
+    # in particular not the other word-less passages e1..e3 with one constant score
+    assert "q4" not in frame["query_id"].to_list()
+    assert not {"e1", "e2", "e3"} & set(frame["doc_id"].to_list())
+    assert result.stats["queries_empty_after_tokenization"] == 1
+    assert result.stats["queries_without_candidates"] == 1
+    # q1 has two positives, one of them word-less: still counted as a query with words, mined from the other
+    assert "q1" in frame["query_id"].to_list()
+
+
+def _with_empty_positive(tiny):
+    queries, positives, corpus = tiny
+    corpus = _corpus(tiny).with_columns(
+        pl.when(pl.col("doc_id") == "d13").then(pl.lit("and the of")).otherwise(pl.col("text")).alias("text"))
+    positives = pl.concat([positives, pl.DataFrame({"query_id": ["q1"], "doc_id": ["e1"], "score": [1]})])
+    return queries, positives, corpus
+
+
+def test_passage_bm25_with_no_positive_that_keeps_a_word_is_an_input_error(tiny):
+    queries, positives, corpus = tiny
+    corpus = _corpus(tiny)
+    only = pl.DataFrame({"query_id": ["q1"], "doc_id": ["e2"], "score": [1]})
+    with pytest.raises(InputError, match="positives: none of the 1 queries has a positive passage that keeps a word"):
+        mine_passage_bm25(queries, only, corpus, show_progress=False)
+
+
+def test_masking_by_comparison_equals_masking_through_the_dense_vector(sample_files, monkeypatch):
+    from minekit.mine import bm25
+
+    queries, positives, corpus = (pl.read_parquet(sample_files[n]) for n in ("queries", "positives", "corpus"))
+    few = mine_bm25(queries, positives, corpus, top_k=40, show_progress=False).frame
+    monkeypatch.setattr(bm25, "FEW_POSITIVES", 0)
+    dense = mine_bm25(queries, positives, corpus, top_k=40, show_progress=False).frame
+    assert few.equals(dense)
+    assert few.unique("query_id")["positive_scores"].list.len().sum() == positives.height
+
+
+def test_a_cached_index_is_memory_mapped_not_copied(tiny, tmp_path):
+    queries, positives, corpus = tiny
+    mine_bm25(queries, positives, corpus, cache_dir=tmp_path / "cache", index_parts=2, show_progress=False)
+    with open_index(corpus, cache_dir=tmp_path / "cache", parts=2, show_progress=False, k1=1.5, b=0.75,
+                    method="lucene", stemmer="english", stopwords="en") as index:
+        assert not index.built
+        for part in index.parts:
+            for array in (part.matrix.data, part.matrix.indices, part.matrix.indptr):
+                assert _maps_a_file(array)  # a view of the file, not a copy in memory
+                assert not array.flags.writeable  # read-only: shared by every process that maps it
+        assert isinstance(index.doc_terms, np.memmap)
+
+
+def _maps_a_file(array: np.ndarray) -> bool:
+    while isinstance(array, np.ndarray):
+        if isinstance(array, np.memmap):
+            return True
+        array = array.base
+    return False
