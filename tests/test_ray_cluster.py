@@ -16,8 +16,9 @@ pytestmark = pytest.mark.slow  # starting two Ray nodes takes about 20 s
 def two_nodes():
     from ray.cluster_utils import Cluster
 
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
-    cluster.add_node(num_cpus=1)
+    # two CPUs a node: a node whose CPU Ray still leases to a finished task can take the next shard too
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 2, "include_dashboard": False})
+    cluster.add_node(num_cpus=2)
     cluster.wait_for_nodes()
     ray.init(address=cluster.address, configure_logging=False)
     yield cluster

@@ -136,10 +136,11 @@ def run_shards(fn: Callable, values: dict, *, prepare: Callable | None = None) -
         todo = [(i, f) for i, f in enumerate(files, 1) if not _finished(f, base, i, count)]
         if len(todo) < count:
             notes.append(f"ray: {count - len(todo)} of {count} shards were done by an earlier, interrupted run")
-        task = ray.remote(num_cpus=1)(_run_shard)
+        # SPREAD: shards go to every node, not first to fill the driver's (a warm shard takes seconds)
+        task = ray.remote(num_cpus=1, scheduling_strategy="SPREAD")(_run_shard)
         refs = [task.remote(fn.kind, {**values, "shard": f"{i}/{count}", "out": str(f), "show_progress": False},
                             os.getcwd()) for i, f in todo]
-        nodes = _wait(ray, refs, fn.kind, values.get("show_progress", True))
+        nodes = set(_wait(ray, refs, fn.kind, values.get("show_progress", True)))  # each shard returns its node
         merged = merge(files, out=out)
         shutil.rmtree(folder, ignore_errors=True)
     where = f" on {len(nodes)} node{'s' if len(nodes) != 1 else ''}" if nodes else ""
@@ -159,18 +160,18 @@ def _finished(path: Path, base: str, index: int, count: int) -> bool:
     return bool(facts) and facts.get("of") == base and (facts.get("index"), facts.get("count")) == (index, count)
 
 
-def _wait(ray, refs: list, kind: str, show_progress: bool) -> set[str]:
+def _wait(ray, refs: list, kind: str, show_progress: bool) -> list:
     """Wait for every task; a task's MinekitError is raised here as itself (one clear line, not a Ray traceback).
-    Returns the nodes the tasks ran on."""
+    Returns what the tasks returned, in the order they finished."""
     from tqdm.auto import tqdm
 
-    nodes: set[str] = set()
+    results: list = []
     pending = list(refs)
     with tqdm(total=len(refs), desc=f"{kind} shards", unit="shard", disable=not show_progress) as bar:
         while pending:
             done, pending = ray.wait(pending, num_returns=1)
             try:
-                nodes.update(ray.get(done))
+                results += ray.get(done)
             except ray.exceptions.RayTaskError as exc:
                 for ref in pending:
                     ray.cancel(ref)
@@ -179,7 +180,7 @@ def _wait(ray, refs: list, kind: str, show_progress: bool) -> set[str]:
                     raise cause from None
                 raise
             bar.update(len(done))
-    return nodes
+    return results
 
 
 # -- encoding on Ray Data --------------------------------------------------------------------------
