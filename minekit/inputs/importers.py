@@ -503,10 +503,11 @@ def write_inputs(result: Imported, out: str | Path, *, stage: str, params: dict,
         frames["negatives"] = result.negatives
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out: {out} is a file; give a folder.")
-    present = [f"{n}.parquet" for n in frames if (out / f"{n}.parquet").exists()]
+    present = [f"{n}.parquet" for n in (*frames, "negatives") if (out / f"{n}.parquet").exists()]
     if present and not overwrite:
-        raise ConfigError(f"--out: {out} already holds {', '.join(present)}; pass --overwrite to replace them, "
-                          "or choose another folder.")
+        raise ConfigError(f"--out: {out} already holds {', '.join(dict.fromkeys(present))}; pass --overwrite to "
+                          "replace them, or choose another folder.")
+    _check_imported(out, present)
     inputs = {"source": {"path": str(source)}}
     for i, path in enumerate(result.source_files):
         if path.is_file():
@@ -517,10 +518,23 @@ def write_inputs(result: Imported, out: str | Path, *, stage: str, params: dict,
             for name, frame in frames.items():
                 write_parquet(frame, tmp / f"{name}.parquet", manifest)
         return out
-    with atomic_paths(*(out / f"{name}.parquet" for name in frames)) as temps:
+    stale = [out / "negatives.parquet"] if "negatives" not in frames and "negatives.parquet" in present else []
+    # one switch: the folder holds the old import or the new one, never a mix (a stale negatives file goes too)
+    with atomic_paths(*(out / f"{name}.parquet" for name in frames), remove=tuple(stale)) as temps:
         for frame, tmp in zip(frames.values(), temps):
             write_parquet(frame, tmp, manifest)
-        stale = out / "negatives.parquet"
-        if "negatives" not in frames and stale.exists():
-            stale.unlink()  # from an earlier import: it would not belong to these files
     return out
+
+
+def _check_imported(out: Path, present: list[str]) -> None:
+    """--overwrite replaces only files an earlier `minekit import` wrote, never a file of the user's own."""
+    from minekit.io import read_manifest
+
+    for name in dict.fromkeys(present):
+        try:
+            stage = (read_manifest(out / name) or {}).get("stage", "")
+        except InputError:
+            stage = ""
+        if not str(stage).startswith("import."):
+            raise ConfigError(f"--out: {out / name} was not written by `minekit import`; --overwrite replaces only "
+                              f"an earlier import's files. Fix: choose another folder, or move {name} away yourself.")

@@ -1,0 +1,329 @@
+"""Nothing a user owns is destroyed: outputs never replace inputs, dataset versions, or folders minekit did not
+write; multi-file outputs switch as one unit; a pipeline run holds its run folder; faults name the path.
+
+Every data-loss test snapshots each file that existed before and checks it is still there, byte for byte.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import polars as pl
+import pytest
+from typer.testing import CliRunner
+
+from minekit.cli import app
+
+
+def _run(*args):
+    return CliRunner().invoke(app, ["-q", *map(str, args)])
+
+
+def _snapshot(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def _refused(result, *says: str, code: int = 2) -> str:
+    assert result.exit_code == code, result.output
+    assert "unexpected" not in result.output and "Traceback" not in result.output, result.output
+    for text in says:
+        assert text in result.output, result.output
+    return result.output
+
+
+@pytest.fixture
+def work(tiny, tmp_path) -> dict[str, Path]:
+    """Inputs in tmp/in/, candidates, and one dataset version in tmp/datasets/d/v1."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    f = {}
+    for name, frame in zip(("queries", "positives", "corpus"), tiny):
+        f[name] = folder / f"{name}.parquet"
+        frame.write_parquet(f[name])
+    f["inputs"] = ["--queries", f["queries"], "--positives", f["positives"], "--corpus", f["corpus"]]
+    f["cands"] = folder / "bm25.parquet"
+    assert _run("mine", "bm25", *f["inputs"], "--out", f["cands"], "--top-k", 5).exit_code == 0
+    built = _run("build", "--candidates", f["cands"], *f["inputs"], "--name", "d", "--out-dir",
+                 tmp_path / "datasets", "--num-negatives", 2)
+    assert built.exit_code == 0, built.output
+    f["dataset"] = tmp_path / "datasets" / "d" / "v1"
+    f["pairs"] = _pairs(tmp_path)
+    return f
+
+
+def _dead_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+# -- 1. export --overwrite replaces only an earlier export ------------------------------------------------
+
+@pytest.mark.parametrize("target", [".", "..", "mine"])
+def test_export_overwrite_never_empties_a_folder_it_did_not_write(work, tmp_path, monkeypatch, target):
+    here = tmp_path / "here"
+    (here / "mine").mkdir(parents=True)
+    (here / "mine" / "thesis.txt").write_text("years of work")
+    (here / "notes.txt").write_text("keep me")
+    monkeypatch.chdir(here)
+    before = _snapshot(tmp_path)
+    out = _refused(_run("export", work["dataset"], "--to", "hf", "--out", target, "--overwrite"), "--out")
+    assert ("current folder" in out) if target != "mine" else ("not written by `minekit export`" in out)
+    assert _snapshot(tmp_path) == before
+
+
+def test_export_overwrite_refuses_a_parent_of_the_dataset(work, tmp_path):
+    before = _snapshot(tmp_path)
+    _refused(_run("export", work["dataset"], "--to", "hf", "--out", tmp_path / "datasets", "--overwrite"),
+             "--out", "holds the input")
+    assert _snapshot(tmp_path) == before
+
+
+def test_export_overwrite_replaces_an_earlier_export(work, tmp_path):
+    out = tmp_path / "hf"
+    assert _run("export", work["dataset"], "--to", "hf", "--out", out).exit_code == 0
+    again = _run("export", work["dataset"], "--to", "hf", "--out", out, "--overwrite")
+    assert again.exit_code == 0, again.output
+    assert json.loads((out / "manifest.json").read_text())["stage"] == "export"
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".hf.")]
+    (out / "mine.txt").write_text("a file of the user's own")
+    _refused(_run("export", work["dataset"], "--to", "hf", "--out", out, "--overwrite"), "not written by")
+    assert (out / "mine.txt").read_text() == "a file of the user's own"
+
+
+def test_jsonl_overwrite_refuses_a_file_minekit_did_not_export(work, tmp_path):
+    mine = tmp_path / "data.jsonl"
+    mine.write_text('{"a": 1}\n')
+    before = _snapshot(tmp_path)
+    _refused(_run("export", work["dataset"], "--to", "jsonl", "--out", mine, "--overwrite"), str(mine))
+    assert _snapshot(tmp_path) == before
+
+
+# -- 2. a dataset version is never changed ---------------------------------------------------------------
+
+@pytest.mark.parametrize("to, inside", [("hf", ""), ("jsonl", "train.parquet"), ("flagembedding", "x.jsonl")])
+def test_export_never_writes_into_the_dataset_version(work, tmp_path, to, inside):
+    out = work["dataset"] / inside if inside else work["dataset"]
+    before = _snapshot(tmp_path)
+    _refused(_run("export", work["dataset"], "--to", to, "--out", out, "--overwrite"), "--out")
+    assert _snapshot(tmp_path) == before
+
+
+def test_report_into_a_dataset_version_is_refused(work, tmp_path):
+    before = _snapshot(tmp_path)
+    _refused(_run("report", work["dataset"], "--out", work["dataset"] / "train.parquet"), "--out",
+             "dataset version")
+    assert _snapshot(tmp_path) == before
+
+
+# -- 3. import without --overwrite replaces nothing ------------------------------------------------------
+
+def _pairs(tmp_path: Path) -> Path:
+    path = tmp_path / "in" / "pairs.parquet"
+    pl.DataFrame({"anchor": ["what is a cat", "what is a dog"],
+                  "positive": ["a cat is a small animal", "a dog barks"]}).write_parquet(path)
+    return path
+
+
+def test_import_without_overwrite_keeps_an_existing_negatives_file(work, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "negatives.parquet").write_bytes(work["cands"].read_bytes())
+    before = _snapshot(tmp_path)
+    _refused(_run("import", "pairs", work["pairs"], "--out", out), "negatives.parquet", "--overwrite")
+    assert _snapshot(tmp_path) == before
+
+
+def test_import_overwrite_replaces_only_files_an_import_wrote(work, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "queries.parquet").write_bytes(work["queries"].read_bytes())  # the user's own, no import manifest
+    before = _snapshot(tmp_path)
+    _refused(_run("import", "pairs", work["pairs"], "--out", out, "--overwrite"), "not written by `minekit import`")
+    assert _snapshot(tmp_path) == before
+
+
+# -- 4. an output that is an input ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("case", ["mine", "evaluate", "filter", "build-into-version", "import"])
+def test_an_output_that_is_an_input_is_refused_before_work(work, tmp_path, case):
+    args = {
+        "mine": ["mine", "bm25", *work["inputs"], "--out", work["corpus"]],
+        "evaluate": ["evaluate", "--model", "bm25", *work["inputs"], "--out", work["positives"]],
+        "filter": ["filter", "--candidates", work["cands"], "--out", work["cands"]],
+        "build-into-version": ["build", "--candidates", work["cands"], *work["inputs"], "--name", "e",
+                               "--out-dir", work["dataset"]],
+        "import": ["import", "pairs", work["pairs"], "--out", tmp_path / "in", "--overwrite",
+                   "--corpus", work["corpus"]],
+    }[case]
+    before = _snapshot(tmp_path)
+    _refused(_run(*args), "--out")
+    assert _snapshot(tmp_path) == before
+
+
+def test_the_python_api_refuses_an_output_that_is_an_input(work):
+    import minekit as mk
+    from minekit.errors import ConfigError
+
+    before = work["corpus"].read_bytes()
+    with pytest.raises(ConfigError, match="is also the input --corpus") as info:
+        mk.mine_random(queries=work["queries"], positives=work["positives"], corpus=work["corpus"],
+                       out=work["corpus"])
+    assert info.value.param == "out" and work["corpus"].read_bytes() == before
+
+
+def _pipeline(tmp_path: Path, work, steps: str) -> Path:
+    path = tmp_path / "p.toml"
+    path.write_text(f'[inputs]\nqueries = "{work["queries"]}"\npositives = "{work["positives"]}"\n'
+                    f'corpus = "{work["corpus"]}"\n\n' + steps)
+    return path
+
+
+def test_run_refuses_a_step_out_that_is_a_pipeline_input(work, tmp_path):
+    toml = _pipeline(tmp_path, work, f'[steps.bm25]\nrun = "mine.bm25"\nout = "{work["queries"]}"\n')
+    before = _snapshot(tmp_path)
+    _refused(_run("run", toml, "--runs-dir", tmp_path / "runs"), "step bm25", "input of the pipeline")
+    assert _snapshot(tmp_path) == before and not (tmp_path / "runs").exists()
+
+
+# -- 5. two steps, one out ------------------------------------------------------------------------------
+
+def test_run_refuses_two_steps_with_one_out(work, tmp_path):
+    toml = _pipeline(tmp_path, work, '[steps.a]\nrun = "mine.bm25"\nout = "same.parquet"\n\n'
+                                     '[steps.b]\nrun = "mine.random"\nout = "same.parquet"\n')
+    out = _refused(_run("run", toml, "--runs-dir", tmp_path / "runs"), "step b", "also the output of step a")
+    assert "Fix:" in out and not (tmp_path / "runs").exists()
+
+
+# -- 8. multi-file outputs switch as one unit; killed writers' temps go -----------------------------------
+
+def _journal(folder: Path, moves: list[tuple[Path, Path]], remove=()) -> Path:
+    """The journal a writer killed in the middle of its renames leaves (its pid is dead)."""
+    journal = folder / f".minekit-switch.p{_dead_pid()}-0123abcd.json"
+    journal.write_text(json.dumps({"moves": [[str(a), str(b)] for a, b in moves], "remove": [str(r) for r in remove]}))
+    return journal
+
+
+def test_an_import_killed_between_its_renames_is_finished_by_the_next_reader(work, tmp_path):
+    from minekit.io import atomic_paths, write_parquet
+
+    out = tmp_path / "imp"
+    assert _run("import", "pairs", work["pairs"], "--out", out).exit_code == 0
+    new = {n: pl.read_parquet(out / f"{n}.parquet").head(1) for n in ("queries", "positives", "corpus")}
+    temps = {}
+    for name, frame in new.items():  # the new files, written beside their targets as a writer does
+        temps[name] = out / f".{name}.parquet.p1-abcd123{len(temps)}.parquet.tmp"
+        write_parquet(frame, temps[name])
+    os.replace(temps["queries"], out / "queries.parquet")  # killed after the first rename
+    _journal(out, [(temps[n], out / f"{n}.parquet") for n in new])
+    ok = _run("validate", "--queries", out / "queries.parquet", "--positives", out / "positives.parquet",
+              "--corpus", out / "corpus.parquet")
+    assert ok.exit_code == 0, ok.output
+    for name, frame in new.items():  # every file is the new one, none of the old ones is left
+        assert pl.read_parquet(out / f"{name}.parquet").equals(frame)
+    assert sorted(p.name for p in out.iterdir()) == ["corpus.parquet", "positives.parquet", "queries.parquet"]
+    assert atomic_paths  # the writer's helper: tested through the CLI above
+
+
+def test_a_killed_jsonl_export_is_finished_with_its_manifest(work, tmp_path):
+    out = tmp_path / "x.jsonl"
+    assert _run("export", work["dataset"], "--to", "jsonl", "--out", out).exit_code == 0
+    manifest = out.with_name("x.jsonl.manifest.json")
+    tmp_lines, tmp_manifest = tmp_path / ".x.jsonl.p1-aaaa1111.jsonl.tmp", tmp_path / ".x.jsonl.manifest.json.p1-bbbb2222.json.tmp"
+    tmp_lines.write_text("new\n")
+    tmp_manifest.write_text(manifest.read_text().replace('"export"', '"export" ', 1))
+    os.replace(tmp_manifest, manifest)  # killed after the first of the two renames
+    _journal(tmp_path, [(tmp_manifest, manifest), (tmp_lines, out)])
+    again = _run("export", work["dataset"], "--to", "jsonl", "--out", out)  # finishes the switch, then refuses
+    _refused(again, "already exists")
+    assert out.read_text() == "new\n" and not tmp_lines.exists()
+
+
+def test_hf_export_overwrite_killed_mid_switch_keeps_an_export(work, tmp_path, monkeypatch):
+    """Without the one-step exchange, the old folder is renamed aside under a journal: a kill between the two
+    renames is finished by the next run, so an export exists at every point."""
+    import minekit.io as io
+
+    out = tmp_path / "hf"
+    assert _run("export", work["dataset"], "--to", "hf", "--out", out).exit_code == 0
+    monkeypatch.setattr(io, "_exchange", lambda a, b: False)
+    real = os.replace
+
+    def killed(src, dst):
+        if Path(dst) == out and Path(src).name.startswith(".hf."):
+            raise KeyboardInterrupt  # killed between the two renames: the old export is aside, the new not in
+        return real(src, dst)
+
+    monkeypatch.setattr(os, "replace", killed)
+    with pytest.raises(KeyboardInterrupt):
+        from minekit.handoff.export import export_dataset
+
+        export_dataset(work["dataset"], out, to="hf", overwrite=True)
+    monkeypatch.setattr(os, "replace", real)
+    journal = next(tmp_path.glob(".minekit-switch.p*.json"))
+    journal.rename(journal.with_name(f".minekit-switch.p{_dead_pid()}-0123abcd.json"))  # its writer died
+    from minekit.guards import finish_switches
+
+    finish_switches(tmp_path)
+    assert (out / "manifest.json").is_file() and (out / "dataset_info.json").is_file()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_hf_export_overwrite_swaps_in_one_step(work, tmp_path):
+    out = tmp_path / "hf"
+    assert _run("export", work["dataset"], "--to", "hf", "--out", out).exit_code == 0
+    inode = out.stat().st_ino
+    assert _run("export", work["dataset"], "--to", "hf", "--out", out, "--overwrite").exit_code == 0
+    assert out.stat().st_ino != inode and (out / "manifest.json").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+
+
+@pytest.mark.parametrize("writer", ["build", "import", "export"])
+def test_temps_of_a_writer_killed_just_now_are_removed_by_the_next_run(work, tmp_path, writer):
+    dead = _dead_pid()
+    if writer == "build":
+        temp = tmp_path / "datasets" / "d" / f".tmp-p{dead}-abcd1234"
+        args = ["build", "--candidates", work["cands"], *work["inputs"], "--name", "d", "--out-dir",
+                tmp_path / "datasets", "--num-negatives", 1]
+    elif writer == "import":
+        temp = tmp_path / f".imp.p{dead}-abcd1234"
+        args = ["import", "pairs", work["pairs"], "--out", tmp_path / "imp"]
+    else:
+        temp = tmp_path / f".hf.p{dead}-abcd1234"
+        args = ["export", work["dataset"], "--to", "hf", "--out", tmp_path / "hf"]
+    temp.mkdir()
+    (temp / "half.parquet").write_text("half")
+    done = _run(*args)
+    assert done.exit_code == 0, done.output
+    assert not temp.exists()
+
+
+# -- 9. one `minekit run` per run folder -----------------------------------------------------------------
+
+def test_a_second_run_of_one_pipeline_says_already_running(work, tmp_path):
+    import fcntl
+
+    toml = _pipeline(tmp_path, work, '[steps.bm25]\nrun = "mine.bm25"\ntop_k = 3\n')
+    lock = tmp_path / "runs" / "p" / ".lock"
+    lock.parent.mkdir(parents=True)
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import fcntl, os, sys, time\n"
+        f"fd = os.open({str(lock)!r}, os.O_RDWR | os.O_CREAT)\n"
+        "fcntl.flock(fd, fcntl.LOCK_EX)\nos.write(fd, str(os.getpid()).encode())\n"
+        "print('held', flush=True)\ntime.sleep(60)\n")], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        out = _refused(_run("run", toml, "--runs-dir", tmp_path / "runs"), "already running",
+                       f"process {holder.pid}", code=1)
+        assert "not found" not in out and not (tmp_path / "runs" / "p" / "bm25").exists()
+    finally:
+        holder.kill()
+        holder.wait()
+    assert fcntl  # the lock is an flock on runs/NAME/.lock
+    again = _run("run", toml, "--runs-dir", tmp_path / "runs")
+    assert again.exit_code == 0, again.output
