@@ -194,8 +194,8 @@ def test_run_refuses_a_step_out_that_is_a_pipeline_input(work, tmp_path):
 # -- 5. two steps, one out ------------------------------------------------------------------------------
 
 def test_run_refuses_two_steps_with_one_out(work, tmp_path):
-    toml = _pipeline(tmp_path, work, '[steps.a]\nrun = "mine.bm25"\nout = "same.parquet"\n\n'
-                                     '[steps.b]\nrun = "mine.random"\nout = "same.parquet"\n')
+    toml = _pipeline(tmp_path, work, '[steps.a]\nrun = "mine.bm25"\nout = "shared/same.parquet"\n\n'
+                                     '[steps.b]\nrun = "mine.random"\nout = "shared/same.parquet"\n')
     out = _refused(_run("run", toml, "--runs-dir", tmp_path / "runs"), "step b", "also the output of step a")
     assert "Fix:" in out and not (tmp_path / "runs").exists()
 
