@@ -327,3 +327,32 @@ def test_a_second_run_of_one_pipeline_says_already_running(work, tmp_path):
     assert fcntl  # the lock is an flock on runs/NAME/.lock
     again = _run("run", toml, "--runs-dir", tmp_path / "runs")
     assert again.exit_code == 0, again.output
+
+
+# -- 6. every score column minekit reads is finite --------------------------------------------------------
+
+@pytest.mark.parametrize("value", [float("inf"), float("nan")])
+@pytest.mark.parametrize("command", ["build", "filter"])
+def test_candidates_with_infinite_or_nan_positive_scores_are_refused(work, tmp_path, value, command):
+    cands = pl.read_parquet(work["cands"])
+    bad = tmp_path / "in" / "bad.parquet"
+    cands.with_columns(pl.when(pl.int_range(pl.len()) == 2).then(value).otherwise(pl.col("positive_score"))
+                       .alias("positive_score"),
+                       pl.col("positive_scores").list.eval(pl.lit(value)).alias("positive_scores")).write_parquet(bad)
+    before = _snapshot(tmp_path)
+    args = (["build", "--candidates", bad, *work["inputs"], "--name", "z", "--out-dir", tmp_path / "datasets"]
+            if command == "build" else ["filter", "--candidates", bad, "--out", tmp_path / "f.parquet"])
+    out = _refused(_run(*args), str(bad), "NaN or infinite")
+    assert "column 'positive_score'" in out and "1 row(s)" in out and "row 3 " in out
+    assert _snapshot(tmp_path) == before
+
+
+@pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity"])
+def test_import_flagembedding_refuses_nan_and_infinity_scores(tmp_path, literal):
+    src = tmp_path / "fe.jsonl"
+    src.write_text('{"query": "q one", "pos": ["p one"], "neg": ["n one"], "pos_scores": [1.0], "neg_scores": [0.5]}\n'
+                   f'{{"query": "q two", "pos": ["p two"], "neg": ["n two"], "pos_scores": [0.9], '
+                   f'"neg_scores": [{literal}]}}\n')
+    out = _refused(_run("import", "flagembedding", src, "--out", tmp_path / "imp"), f"{src}: line 2",
+                   "'neg_scores'", "NaN or Infinity")
+    assert "Fix:" in out and not (tmp_path / "imp").exists()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -313,6 +314,9 @@ def _scores(record: dict, key: str, n: int, where: str) -> list[float] | None:
         return None
     if len(values) != n or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
         raise InputError(f"{where}: field '{key}' must be a list of {n} numbers, one per passage.")
+    if not all(math.isfinite(v) for v in values):
+        raise InputError(f"{where}: field '{key}' holds NaN or Infinity; scores must be finite numbers. Fix: drop "
+                         f"'{key}' from this record or give finite scores.")
     return [float(v) for v in values]
 
 
@@ -499,7 +503,10 @@ def write_inputs(result: Imported, out: str | Path, *, stage: str, params: dict,
 
     out = Path(out)
     frames = {"queries": result.queries, "positives": result.positives, "corpus": result.corpus}
-    if result.negatives is not None:
+    if result.negatives is not None:  # never write what `filter` and `build` would refuse to read
+        from minekit.inputs import schema
+
+        schema.validate_candidates(result.negatives, Path(out) / "negatives.parquet")
         frames["negatives"] = result.negatives
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out: {out} is a file; give a folder.")
