@@ -5,6 +5,7 @@ Kept free of heavy imports: the CLI calls these before reading a single input.
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import re
@@ -298,6 +299,7 @@ def check_outputs(spec, values: dict) -> None:
 
     `spec` is the stage's minekit.registry.Spec; its declared inputs and outputs say which values are paths.
     """
+    _check_cache_dir(values.get("cache_dir"))
     inputs = [(name, resolved(path)) for name, path in _given(values, (*spec.inputs, *spec.models))]
     for name in spec.outputs:
         out = values.get(name)
@@ -316,6 +318,16 @@ def check_outputs(spec, values: dict) -> None:
         if version is not None:
             raise ConfigError(f"{flag}: {out} is inside the dataset version {version}, which minekit never changes. "
                               f"Fix: write outside it (e.g. {version.parent.parent / 'export'}).", param=name)
+
+
+def _check_cache_dir(cache) -> None:
+    """The embedding cache is a folder: a file there (or above it) is named before any work."""
+    if not isinstance(cache, (str, Path)) or str(cache).strip().lower() in ("none", ""):
+        return
+    base = _nearest_existing(Path(cache))
+    if not base.is_dir():
+        raise ConfigError(f"cache_dir: {cache} cannot be the embedding cache folder: {base} is a file. Fix: give a "
+                          "folder path, or 'none' for no cache.", param="cache_dir")
 
 
 def check_replaceable(path: str | Path, flag: str, *, own, what: str, inputs=()) -> None:
@@ -353,3 +365,39 @@ def is_report(path: Path) -> bool:
     except OSError:
         return False
     return head.startswith(b"<!DOCTYPE html>") and b"<title>minekit report" in head
+
+
+# -- faults while writing: say which path, and what to do -------------------------------------------------
+
+_NO_SPACE = (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC))
+_NO_WRITE = (errno.EACCES, errno.EPERM, errno.EROFS)
+
+
+def write_fault(exc: BaseException, path: str | Path | None = None) -> str | None:
+    """A plain message for an OSError met while writing `path` (a full disk, a read-only place), else None."""
+    if not isinstance(exc, OSError):
+        return None
+    code = exc.errno
+    if code is None:  # pyarrow and others raise OSError("[Errno 28] No space left on device") without errno
+        found = re.search(r"\[Errno (\d+)\]", str(exc))
+        code = int(found.group(1)) if found else errno.ENOSPC if "No space left" in str(exc) else None
+    where = path if path is not None else exc.filename
+    if where is None:
+        return None
+    # a file inside a hidden temp folder (".out.p123-abcd1234/x") is shown as the output it becomes
+    where = Path(*[re.sub(r"^\.(.+)\.p\d+-[a-z0-9_]{8}$", r"\1", part) for part in Path(where).parts])
+    if code in _NO_SPACE:
+        return (f"{where}: no space left on the device (disk or quota full); nothing was written. "
+                "Fix: free space there, or write the output elsewhere.")
+    if code in _NO_WRITE:
+        return (f"{where}: cannot be written ({os.strerror(code)}: a read-only place or no permission); nothing "
+                "was written. Fix: choose a folder you can write to, or fix its permissions.")
+    return None
+
+
+def check_output_path(path: str | Path | None, flag: str) -> None:
+    """An output file or folder (which one depends on other flags): its place takes new files."""
+    if path is None:
+        return
+    path = Path(path)
+    _check_can_create_in(path if path.is_dir() else path.parent, flag, path)

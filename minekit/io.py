@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Iterator
 
 from minekit.inputs import schema
-from minekit.errors import InputError
+from minekit.errors import InputError, OutputError
 
 if TYPE_CHECKING:
     import polars as pl
@@ -204,17 +204,33 @@ def _temp_beside(path: Path, suffix: str) -> Iterator[Path]:
     """A hidden temp file beside `path` (named for it and this process), removed unless renamed away."""
     from minekit.guards import remove_stale_temps, respect_umask, temp_prefix
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale_temps(path.parent, f".{path.name}.", suffix + ".tmp")
-    fd, tmp = tempfile.mkstemp(prefix=temp_prefix(path.name), suffix=suffix + ".tmp", dir=path.parent)
+    with writing(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_temps(path.parent, f".{path.name}.", suffix + ".tmp")
+        fd, tmp = tempfile.mkstemp(prefix=temp_prefix(path.name), suffix=suffix + ".tmp", dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
     respect_umask(tmp_path, folder=False)
     try:
-        yield tmp_path
+        with writing(path):
+            yield tmp_path
     finally:
         if tmp_path.exists() and tmp_path not in _SWITCHING:
             tmp_path.unlink()
+
+
+@contextmanager
+def writing(path: str | Path) -> Iterator[None]:
+    """A full disk or a read-only place met while writing `path` becomes an OutputError naming `path`."""
+    from minekit.guards import write_fault
+
+    try:
+        yield
+    except OSError as exc:
+        message = write_fault(exc, path)
+        if message is None:
+            raise
+        raise OutputError(message) from exc
 
 
 @contextmanager
@@ -229,12 +245,14 @@ def atomic_folder(path: str | Path, *, replace: bool = False) -> Iterator[Path]:
     from minekit.guards import remove_stale_temps, respect_umask, temp_prefix
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale_temps(path.parent, f".{path.name}.")
-    tmp = Path(tempfile.mkdtemp(prefix=temp_prefix(path.name), dir=path.parent))
+    with writing(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_temps(path.parent, f".{path.name}.")
+        tmp = Path(tempfile.mkdtemp(prefix=temp_prefix(path.name), dir=path.parent))
     respect_umask(tmp, folder=True)
     try:
-        yield tmp
+        with writing(path):
+            yield tmp
         if replace and path.exists():
             replace_folder(tmp, path)
         else:

@@ -147,7 +147,7 @@ def score_pairs(
     from minekit.encode.models import model_identity
 
     distinct = _Distinct.of(pairs)
-    model_key = f"{model_identity(cross_encoder)}|max_length={max_length}"
+    model_key = f"{model_identity(cross_encoder, 'cross_encoder')}|max_length={max_length}"
     cache = ScoreCache(cache_dir, PAIR_SCORES) if cache_dir is not None else None
     try:
         if cache:
@@ -240,7 +240,7 @@ def cross_encoder_kind(name: str) -> str:
 
     from minekit.encode.models import resolve_model
 
-    config = Path(resolve_model(name)) / "config.json"
+    config = Path(resolve_model(name, "cross_encoder")) / "config.json"
     activation = ""
     if config.is_file():
         try:

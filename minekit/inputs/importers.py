@@ -43,11 +43,14 @@ class Imported:
 # -- reading JSONL with clear errors ------------------------------------------------------------------
 
 def _lines(path: Path) -> Iterator[tuple[int, dict]]:
+    if path.is_dir():
+        raise InputError(f"{path}: is a folder, not a JSONL file. Fix: give the .jsonl file itself (a Hugging Face "
+                         "datasets folder is read by `minekit import hf`).")
     if not path.is_file():
-        raise InputError(f"{path}: file not found.")
+        raise InputError(f"{path}: file not found. Fix: check the path (relative paths start in {Path.cwd()}).")
     found = False
     with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
+        for number, line in _numbered(handle, path):
             if not line.strip():
                 continue
             try:
@@ -60,6 +63,19 @@ def _lines(path: Path) -> Iterator[tuple[int, dict]]:
             yield number, record
     if not found:
         raise InputError(f"{path}: no records.")
+
+
+def _numbered(handle, path: Path) -> Iterator[tuple[int, str]]:
+    """The lines of a text file, numbered from 1; a file that is not UTF-8 text is named as such."""
+    number = 0
+    try:
+        for number, line in enumerate(handle, start=1):
+            yield number, line
+    except UnicodeDecodeError:
+        kind = "a parquet file" if path.read_bytes()[:4] == b"PAR1" else "not UTF-8 text"
+        raise InputError(f"{path}: is {kind}, not JSONL (line {number + 1} cannot be decoded). Fix: give a JSONL "
+                         "file with one JSON object per line; for a parquet file of pairs use `minekit import pairs`.") \
+            from None
 
 
 def _get(record: dict, key: str, kind: str, where: str, *, required: bool = True) -> Any:
