@@ -192,7 +192,9 @@ def flag_names(fn) -> dict[str, str]:
     for name in inspect.signature(fn).parameters:
         flag = "--" + name.replace("_", "-")
         for meta in getattr(hints.get(name), "__metadata__", ()):
-            decls = [d for d in (getattr(meta, "param_decls", None) or ()) if d.startswith("--")]
+            first = getattr(meta, "default", None)  # typer.Option("--from", ...): the first decl arrives as default
+            decls = [d for d in (*(getattr(meta, "param_decls", None) or ()), *([first] if isinstance(first, str)
+                                                                                  else [])) if d.startswith("--")]
             if decls:
                 flag = decls[0]
             elif type(meta).__name__ == "ArgumentInfo":

@@ -86,7 +86,22 @@ def read_dataset(path: str | Path) -> Dataset:
                          "they must be row-aligned (rebuild the dataset).")
     manifest_path = path / "manifest.json"
     manifest = read_manifest_json(manifest_path) if manifest_path.is_file() else {}
+    check_dataset_files(path, manifest)
     return Dataset(path=path, train=train, ids=ids, manifest=manifest)
+
+
+def check_dataset_files(path: Path, manifest: dict) -> None:
+    """Each file a dataset's manifest lists still holds what `build` wrote (its sha256): a cut or edited
+    train.parquet is named before anything reads it."""
+    files = manifest.get("files") if isinstance(manifest, dict) else None
+    for name, facts in (files.items() if isinstance(files, dict) else []):
+        file = path / name
+        expected = facts.get("sha256") if isinstance(facts, dict) else None
+        if isinstance(expected, str) and file.is_file() and file_sha256(file) != expected:
+            rows = f" ({facts['rows']} rows when built)" if isinstance(facts.get("rows"), int) else ""
+            raise InputError(f"{file}: is not the file `minekit build` wrote{rows}: its sha256 differs from the one "
+                             f"in {path / 'manifest.json'} (cut, edited or replaced). Fix: rebuild the dataset, or "
+                             "restore the file from a copy.")
 
 
 def dataset_root(out_dir: str | Path, name: str) -> Path:
