@@ -356,3 +356,225 @@ def test_import_flagembedding_refuses_nan_and_infinity_scores(tmp_path, literal)
     out = _refused(_run("import", "flagembedding", src, "--out", tmp_path / "imp"), f"{src}: line 2",
                    "'neg_scores'", "NaN or Infinity")
     assert "Fix:" in out and not (tmp_path / "imp").exists()
+
+
+# -- 10. durable before visible -----------------------------------------------------------------------------
+
+def test_every_rename_that_publishes_work_follows_an_fsync_of_what_it_renames(work, tmp_path, monkeypatch):
+    synced, renamed = set(), []
+    real_fsync, real_replace, real_rename = os.fsync, os.replace, os.rename
+
+    def fsync(fd):
+        synced.add(os.fstat(fd).st_ino)
+        return real_fsync(fd)
+
+    def checked(real):
+        def move(src, dst, *args, **kwargs):
+            renamed.append((Path(src).name, os.stat(src).st_ino in synced))
+            return real(src, dst, *args, **kwargs)
+        return move
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", checked(real_replace))
+    monkeypatch.setattr(os, "rename", checked(real_rename))
+    import minekit.io as io
+
+    monkeypatch.setattr(io, "_exchange", lambda a, b: False)  # the journaled switch, renames through os.replace
+    for args in (["mine", "random", *work["inputs"], "--out", tmp_path / "r.parquet"],
+                 ["build", "--candidates", work["cands"], *work["inputs"], "--name", "e", "--out-dir", tmp_path / "ds"],
+                 ["import", "pairs", work["pairs"], "--out", tmp_path / "imp"],
+                 ["import", "pairs", work["pairs"], "--out", tmp_path / "imp", "--overwrite"],
+                 ["export", work["dataset"], "--to", "jsonl", "--out", tmp_path / "x.jsonl"],
+                 ["export", work["dataset"], "--to", "hf", "--out", tmp_path / "hf"],
+                 ["export", work["dataset"], "--to", "hf", "--out", tmp_path / "hf", "--overwrite"]):
+        result = _run(*args)
+        assert result.exit_code == 0, (args, result.output)
+    late = [name for name, durable in renamed if not durable]
+    assert renamed and late == []
+
+
+# -- 11. a full disk, a read-only place: the path is named, nothing is left -------------------------------
+
+def _full_disk(*args, **kwargs):
+    raise OSError(errno.ENOSPC, "No space left on device")
+
+
+@pytest.mark.parametrize("command", ["mine", "build", "import", "export-jsonl", "export-hf", "report"])
+def test_a_full_disk_names_the_output_and_leaves_nothing(work, tmp_path, monkeypatch, command):
+    import datasets
+    import pyarrow.parquet as pq
+
+    target = {"mine": tmp_path / "r.parquet", "build": tmp_path / "ds", "import": tmp_path / "imp",
+              "export-jsonl": tmp_path / "x.jsonl", "export-hf": tmp_path / "hf", "report": tmp_path / "r.html"}[command]
+    args = {"mine": ["mine", "random", *work["inputs"], "--out", target],
+            "build": ["build", "--candidates", work["cands"], *work["inputs"], "--name", "e", "--out-dir", target],
+            "import": ["import", "pairs", work["pairs"], "--out", target],
+            "export-jsonl": ["export", work["dataset"], "--to", "jsonl", "--out", target],
+            "export-hf": ["export", work["dataset"], "--to", "hf", "--out", target],
+            "report": ["report", work["dataset"], "--out", target]}[command]
+    if command == "export-hf":
+        monkeypatch.setattr(datasets.Dataset, "save_to_disk", _full_disk)
+    elif command == "export-jsonl":
+        class Full:  # the JSONL file fills the disk half-way
+            def __init__(self, *a, **k):
+                pass
+
+            def __enter__(self):
+                return self
+
+            def __exit__(self, *a):
+                return False
+
+            write = staticmethod(_full_disk)
+
+        monkeypatch.setattr("minekit.handoff.export.open", Full, raising=False)
+    elif command == "report":
+        monkeypatch.setattr(Path, "write_text", _full_disk)
+    else:
+        monkeypatch.setattr(pq, "write_table", _full_disk)
+    before = _snapshot(tmp_path)
+    out = _refused(_run(*args), "no space left on the device", code=1)
+    assert str(target) in out and "Fix:" in out and "unexpected" not in out
+    assert _snapshot(tmp_path) == before
+    assert not [p for p in tmp_path.rglob(".*") if p.name != ".lock"]
+
+
+@pytest.mark.parametrize("command", ["build-name", "export", "export-hf", "import", "report"])
+def test_a_read_only_output_place_is_named_before_work(work, tmp_path, monkeypatch, command):
+    from minekit import guards
+
+    place = {"build-name": tmp_path / "datasets" / "d", "export": tmp_path / "ro", "export-hf": tmp_path / "ro",
+             "import": tmp_path / "ro", "report": tmp_path / "ro"}[command]
+    place.mkdir(exist_ok=True)
+    args = {"build-name": ["build", "--candidates", work["cands"], *work["inputs"], "--name", "d", "--out-dir",
+                           tmp_path / "datasets", "--num-negatives", 1],
+            "export": ["export", work["dataset"], "--to", "jsonl", "--out", place / "x.jsonl"],
+            "export-hf": ["export", work["dataset"], "--to", "hf", "--out", place / "hf"],
+            "import": ["import", "pairs", work["pairs"], "--out", place / "imp"],
+            "report": ["report", work["dataset"], "--out", place / "r.html"]}[command]
+    real = guards.tempfile.mkstemp
+
+    def refuse(*a, dir=None, **k):  # root ignores chmod: a refused temp file is what a read-only folder gives
+        if Path(dir).resolve() == place.resolve():
+            raise PermissionError(errno.EACCES, "Permission denied")
+        return real(*a, dir=dir, **k)
+
+    monkeypatch.setattr(guards.tempfile, "mkstemp", refuse)
+    before = _snapshot(tmp_path)
+    out = _refused(_run(*args), f"{place} is not writable (Permission denied)", "Fix: choose a folder you can write")
+    assert "--out" in out
+    assert _snapshot(tmp_path) == before
+
+
+def test_a_permission_error_met_while_writing_names_the_path(work, tmp_path, monkeypatch):
+    import pyarrow.parquet as pq
+
+    def refused(*a, **k):
+        raise PermissionError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr(pq, "write_table", refused)
+    out = _refused(_run("mine", "random", *work["inputs"], "--out", tmp_path / "r.parquet"), code=1)
+    assert f"{tmp_path / 'r.parquet'}: cannot be written (Read-only file system" in out and "Fix:" in out
+
+
+# -- errors that were unclear: each names the file or flag and says what to do -------------------------------
+
+def _cut(path: Path, rows: int, to: Path) -> Path:
+    """A copy of a parquet file with its last `rows` rows cut away (its metadata, the manifest, kept)."""
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(path)
+    pq.write_table(table.slice(0, table.num_rows - rows), to)
+    return to
+
+
+def _unclear_case(case: str, work, tmp_path: Path) -> tuple[list, list[str]]:
+    """(command line, what its error must say) for one case of the list."""
+    import shutil
+
+    ds, i = work["dataset"], work["inputs"]
+    if case == "report-out-folder":
+        (tmp_path / "rf").mkdir()
+        return ["report", ds, "--out", tmp_path / "rf"], ["--out", "is a folder"]
+    if case == "empty-out":
+        return ["mine", "bm25", *i, "--out", ""], ["'--out': it is empty"]
+    if case == "cache-dir-file":
+        (tmp_path / "afile").write_text("x")
+        return ["mine", "dense", *i, "--out", tmp_path / "d.parquet", "--cache-dir", tmp_path / "afile"], \
+            ["--cache-dir", "is a file", "'none'"]
+    if case == "fe-parquet":
+        return ["import", "flagembedding", work["cands"], "--out", tmp_path / "imp"], ["is a parquet file, not JSONL"]
+    if case == "fe-folder":
+        return ["import", "flagembedding", tmp_path / "in", "--out", tmp_path / "imp"], ["is a folder, not a JSONL"]
+    if case == "hf-empty":
+        import datasets
+
+        datasets.Dataset.from_dict({"anchor": [], "positive": []}).save_to_disk(str(tmp_path / "hf0"))
+        return ["import", "hf", tmp_path / "hf0", "--out", tmp_path / "imp"], ["holds no rows"]
+    if case in ("run-json-damaged", "run-json-list"):
+        (tmp_path / "run").mkdir()
+        (tmp_path / "run" / "run.json").write_text('{"steps": ' if case == "run-json-damaged" else "[1, 2]")
+        return ["report", tmp_path / "run", "--out", tmp_path / "r.html"], [str(tmp_path / "run" / "run.json")]
+    if case in ("metrics-infinity", "metrics-empty"):
+        (tmp_path / "m.json").write_text('{"ndcg@10": Infinity}' if case == "metrics-infinity" else "{}")
+        return ["report", ds, "--out", tmp_path / "r.html", "--metrics", tmp_path / "m.json"], \
+            [str(tmp_path / "m.json"), "Infinity" if case == "metrics-infinity" else "no metric"]
+    if case == "cross-encoder-name":
+        return ["denoise", "--candidates", work["cands"], *i, "--out", tmp_path / "d.parquet", "--cross-encoder",
+                "nosuch", "--max-score", "0.5"], ["--cross-encoder: 'nosuch'"]
+    if case == "force-and-from":
+        toml = _pipeline(tmp_path, work, '[steps.bm25]\nrun = "mine.bm25"\n')
+        return ["run", toml, "--force", "--from", "bm25"], ["--from STEP"]
+    if case == "num-negatives-huge":
+        return ["build", "--candidates", work["cands"], *i, "--name", "z", "--out-dir", tmp_path / "datasets",
+                "--num-negatives", 100000], ["--num-negatives 100000", "documents"]
+    if case == "simans-a-inf":
+        return ["build", "--candidates", work["cands"], *i, "--name", "z", "--simans-a", "inf"], ["--simans-a"]
+    if case == "examples-negative":
+        return ["report", ds, "--out", tmp_path / "r.html", "--examples", -1], ["--examples"]
+    if case == "report-over-a-file":
+        (tmp_path / "notes.html").write_text("my notes")
+        return ["report", ds, "--out", tmp_path / "notes.html"], ["not a report minekit wrote"]
+    if case == "merge-cut-shard":
+        shards = [tmp_path / f"s{n}.parquet" for n in (1, 2)]
+        for n, shard in enumerate(shards, 1):
+            assert _run("mine", "bm25", *i, "--out", shard, "--shard", f"{n}/2", "--top-k", 3).exit_code == 0
+        _cut(shards[0], 2, shards[0])
+        return ["merge", *shards, "--out", tmp_path / "m.parquet"], [str(shards[0]), "rows", "manifest"]
+    if case in ("info-cut-dataset", "reranker-cut-dataset"):
+        cut = tmp_path / "cut"
+        shutil.copytree(ds, cut)
+        _cut(ds / "train.parquet", 1, cut / "train.parquet")
+        args = ["info", cut] if case == "info-cut-dataset" else ["train-reranker", "--dataset", cut, "--out",
+                                                                 tmp_path / "rr"]
+        return args, [str(cut / "train.parquet"), "sha256"]
+    raise AssertionError(case)
+
+
+UNCLEAR = ["report-out-folder", "empty-out", "cache-dir-file", "fe-parquet", "fe-folder", "hf-empty",
+           "run-json-damaged", "run-json-list", "metrics-infinity", "metrics-empty", "cross-encoder-name",
+           "force-and-from", "num-negatives-huge", "simans-a-inf", "examples-negative", "report-over-a-file",
+           "merge-cut-shard", "info-cut-dataset", "reranker-cut-dataset"]
+
+
+@pytest.mark.parametrize("case", UNCLEAR)
+def test_unclear_errors_are_clear_now(work, tmp_path, case, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    args, says = _unclear_case(case, work, tmp_path)
+    before = _snapshot(tmp_path)
+    result = _run(*args)
+    assert result.exit_code == 2, result.output
+    out = _refused(result, *says)
+    assert "--model" not in out and "--from-step" not in out
+    assert _snapshot(tmp_path) == before
+
+
+def test_quiet_keeps_huggingface_hub_silent(work, tmp_path, tiny_bi_encoder):
+    import minekit
+
+    env = {**os.environ, "PYTHONPATH": str(Path(minekit.__file__).resolve().parents[1]), "HF_HUB_OFFLINE": "1"}
+    result = subprocess.run([sys.executable, "-m", "minekit", "-q", "mine", "dense", *map(str, work["inputs"]),
+                             "--out", str(tmp_path / "d.parquet"), "--model", str(tiny_bi_encoder), "--cache-dir",
+                             "none", "--top-k", "3"], capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == "", result.stderr

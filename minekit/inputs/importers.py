@@ -475,11 +475,23 @@ def _read_hf(folder: Path) -> "pl.DataFrame":
                          f"e.g. {folder / 'train'}.")
     import datasets
 
+    if _hf_files(folder) == []:  # save_to_disk of 0 rows writes no arrow file; load_from_disk fails obscurely
+        raise InputError(f"{folder}: holds no rows (a saved dataset of 0 examples). Fix: give a datasets folder "
+                         "with at least one (anchor, positive) row.")
     try:
         data = datasets.load_from_disk(str(folder))
     except Exception as exc:  # datasets raises several kinds for a damaged folder
         raise InputError(f"{folder}: cannot be loaded with datasets.load_from_disk ({exc}).") from exc
     return pl.from_arrow(data.data.table)
+
+
+def _hf_files(folder: Path) -> list | None:
+    """The arrow files a datasets folder's state.json lists (None when it cannot be read)."""
+    try:
+        files = json.loads((folder / "state.json").read_text(encoding="utf-8")).get("_data_files")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return files if isinstance(files, list) else None
 
 
 def read_corpus(path: str | Path) -> "pl.DataFrame":
