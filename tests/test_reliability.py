@@ -251,7 +251,7 @@ def test_hf_export_overwrite_killed_mid_switch_keeps_an_export(work, tmp_path, m
 
     out = tmp_path / "hf"
     assert _run("export", work["dataset"], "--to", "hf", "--out", out).exit_code == 0
-    monkeypatch.setattr(io, "_exchange", lambda a, b: False)
+    monkeypatch.setattr(io, "_exchange", lambda a, b: False, raising=False)
     real = os.replace
 
     def killed(src, dst):
@@ -379,7 +379,7 @@ def test_every_rename_that_publishes_work_follows_an_fsync_of_what_it_renames(wo
     monkeypatch.setattr(os, "rename", checked(real_rename))
     import minekit.io as io
 
-    monkeypatch.setattr(io, "_exchange", lambda a, b: False)  # the journaled switch, renames through os.replace
+    monkeypatch.setattr(io, "_exchange", lambda a, b: False, raising=False)  # journaled switch
     for args in (["mine", "random", *work["inputs"], "--out", tmp_path / "r.parquet"],
                  ["build", "--candidates", work["cands"], *work["inputs"], "--name", "e", "--out-dir", tmp_path / "ds"],
                  ["import", "pairs", work["pairs"], "--out", tmp_path / "imp"],
@@ -560,6 +560,12 @@ UNCLEAR = ["report-out-folder", "empty-out", "cache-dir-file", "fe-parquet", "fe
 @pytest.mark.parametrize("case", UNCLEAR)
 def test_unclear_errors_are_clear_now(work, tmp_path, case, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    import minekit.dataset.build as building
+
+    def no_sampling(*a, **k):
+        raise AssertionError("sampling started before the up-front checks")
+
+    monkeypatch.setattr(building, "build_dataset", no_sampling)  # every case here fails before any sampling
     args, says = _unclear_case(case, work, tmp_path)
     before = _snapshot(tmp_path)
     result = _run(*args)
