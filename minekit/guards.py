@@ -387,7 +387,8 @@ def write_fault(exc: BaseException, path: str | Path | None = None) -> str | Non
     if where is None:
         return None
     # a file inside a hidden temp folder (".out.p123-abcd1234/x") is shown as the output it becomes
-    where = Path(*[re.sub(r"^\.(.+)\.p\d+-[a-z0-9_]{8}$", r"\1", part) for part in Path(where).parts])
+    where = Path(*[re.sub(r"^\.tmp-p\d+-[a-z0-9_]{8}$", "vN", re.sub(r"^\.(.+)\.p\d+-[a-z0-9_]{8}$", r"\1", part))
+                   for part in Path(where).parts])  # and a dataset's temp folder as its next version
     if code in _NO_SPACE:
         return (f"{where}: no space left on the device (disk or quota full); nothing was written. "
                 "Fix: free space there, or write the output elsewhere.")
