@@ -145,8 +145,9 @@ def merge_shards(files: Sequence[str | Path]) -> Merged:
     _check_one_run(files, manifests)
     _check_complete(files, manifests)
     frames = [read_parquet(f, what="candidates") for f in files]
-    for path, frame, manifest in zip(files, frames, manifests):
-        _check_rows(path, frame.height, manifest)
+    for path, frame, manifest in zip(files, frames, manifests):  # rows_out counts kept rows, not marked drops
+        kept = frame["drop_reason"].is_null().sum() if "drop_reason" in frame.columns else frame.height
+        _check_rows(path, int(kept), manifest)
     nonempty = [validate_candidates(frame, f) for f, frame in zip(files, frames) if frame.height] or frames[:1]
     frame = pl.concat(nonempty, how="vertical").sort("query_id", maintain_order=True).rechunk()
     stats = merge_stats([m["steps"][-1].get("stats", {}) for m in manifests])
