@@ -53,6 +53,9 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+pid_alive = _pid_alive  # for writers with their own temp names (the embedding cache)
+
+
 def remove_stale_temps(folder: str | Path, prefix: str, suffix: str = "") -> list[Path]:
     """Remove the temp files/folders named prefix[p<pid>-]<8 random chars>suffix that killed runs left.
 

@@ -303,6 +303,21 @@ def test_temps_of_a_writer_killed_just_now_are_removed_by_the_next_run(work, tmp
     assert not temp.exists()
 
 
+def test_embed_removes_the_cache_temps_of_a_killed_encoder(work, tmp_path, tiny_bi_encoder):
+    cache = tmp_path / "cache"
+    args = ["embed", "--corpus", work["corpus"], "--model", tiny_bi_encoder, "--cache-dir", cache]
+    assert _run(*args).exit_code == 0
+    folder = next(p for p in cache.iterdir() if p.is_dir())
+    dead, live = _dead_pid(), os.getpid()
+    killed = folder / f".0.vec.npy.p{dead}-{'a' * 32}.tmp"
+    writing = folder / f".1.vec.npy.p{live}-{'b' * 32}.tmp"
+    for path in (killed, writing):
+        path.write_bytes(b"half")
+    again = _run(*args)
+    assert again.exit_code == 0, again.output
+    assert not killed.exists() and writing.exists()
+
+
 # -- 9. one `minekit run` per run folder -----------------------------------------------------------------
 
 def test_a_second_run_of_one_pipeline_says_already_running(work, tmp_path):
