@@ -8,7 +8,11 @@ sample_data/ plus a few files made from them (candidates, a dataset, metrics). A
                   (no output, no temp file); for faults, the expected recovery or warning.
 - weak:           refused, but with "unexpected ...", a traceback, a message missing what it should
                   name, or files left behind.
-- silently wrong: exit 0 where the input was wrong (or a fault went unnoticed).
+- silently wrong: exit 0 where the input was wrong (or a fault went unnoticed), or a file that existed
+                  before the case (in its folder or among the shared inputs) is gone or changed.
+
+The cases about data a user owns, `kill -9`, concurrency, a full disk and read-only places are in
+benchmarks/sweep_reliability.py.
 
     python benchmarks/sweep_hostile.py            # prints the counts, then every case not clear
     python benchmarks/sweep_hostile.py -v         # every case with its first error line
@@ -17,6 +21,7 @@ sample_data/ plus a few files made from them (candidates, a dataset, metrics). A
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -30,6 +35,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from sweep_reliability import make_reliability_files, reliability_cases  # noqa: E402
 SAMPLE = ROOT / "sample_data"
 
 
@@ -41,6 +48,8 @@ class Case:
     expect: str = "error"  # error | warn | ok-rerun
     warn: str = ""  # text the output must hold (expect == "warn" / "ok-rerun")
     setup: object = None  # callable run before the case (in the scratch folder)
+    check: object = None  # expect == "ok-check": callable, True when the run left what it should
+    patch: object = None  # callable giving a context manager active while the case runs (a full disk, ...)
 
 
 def _write(frame, path: Path) -> Path:
@@ -169,6 +178,7 @@ def make_files(work: Path) -> dict[str, Path]:
     for name, text in tomls.items():
         f[name] = src / f"{name}.toml"
         f[name].write_text(text)
+    make_reliability_files(f, src, lambda args: run(app, args))
     return f
 
 
@@ -299,7 +309,7 @@ def cases(f: dict[str, Path]) -> list[Case]:
                                                          for a in inp], "--name", "d", "--out-dir", "ds"],
         ["nothing to write", "No version"])
     add("build --num-negatives 400 --fill random", [*bld, "--num-negatives", "400", "--fill", "random"],
-        ["nothing to write", "--num-negatives"])
+        ["--num-negatives", "325 documents"])
     add("build --num-negatives 50 --fill none (too few candidates)", [*bld, "--num-negatives", "50", "--fill", "none"],
         ["nothing to write", "--num-negatives"])
     add("evaluate bm25 stopword-only queries", ["evaluate", "--model", "bm25",
@@ -374,6 +384,7 @@ def cases(f: dict[str, Path]) -> list[Case]:
             os.utime(name, (old, old))
 
     add("stale temps from a killed run", [*fil], expect="ok-clean", setup=stale)
+    reliability_cases(f, add)
     return found
 
 
@@ -383,8 +394,12 @@ FIX_HINTS = ("Fix", "give", "use ", "choose", "one of", "range", "must", "need",
              "go together", "give one")
 
 
-def classify(case: Case, result, left: list[str]) -> tuple[str, str]:
+def classify(case: Case, result, left: list[str], lost: list[str] = ()) -> tuple[str, str]:
     output = result.output
+    if lost and case.expect == "error":  # a file that existed before is gone or changed: data destroyed
+        return "silently wrong", f"destroyed {lost[:5]} (exit {result.exit_code})"
+    if case.expect == "ok-check":
+        return ("clear" if result.exit_code == 0 and case.check() else "silently wrong"), output[-200:]
     first = next((line for line in output.splitlines() if line.startswith("Error")), output.strip()[:200])
     if case.expect == "warn":
         return ("clear" if result.exit_code == 0 and case.warn in output else "weak"), first or output[-200:]
@@ -405,6 +420,14 @@ def classify(case: Case, result, left: list[str]) -> tuple[str, str]:
     if left:
         return "weak", f"left behind: {left}: {first}"
     return "clear", first
+
+
+def _contents(folders: list[Path]) -> dict[str, str]:
+    """sha256 of every file under the folders (what a case must leave as it found it)."""
+    import hashlib
+
+    return {str(p): hashlib.sha256(p.read_bytes()).hexdigest() for folder in folders if folder.is_dir()
+            for p in folder.rglob("*") if p.is_file()}
 
 
 def main() -> None:
@@ -430,10 +453,15 @@ def main() -> None:
             os.chdir(work)
             if case.setup:
                 case.setup()
-            before = {str(p) for p in Path(".").rglob("*")}
-            result = CliRunner().invoke(app, ["-q", *case.args] if case.expect != "warn" else case.args)
-            left = sorted(str(p) for p in Path(".").rglob("*") if str(p) not in before)
-            verdict, detail = classify(case, result, left)
+            before = {str(p) for p in work.rglob("*")}
+            kept = _contents([work, base / "in"])
+            with case.patch() if case.patch else contextlib.nullcontext():
+                result = CliRunner().invoke(app, ["-q", *case.args] if case.expect != "warn" else case.args)
+            left = sorted(str(p.relative_to(work)) for p in (work.rglob("*") if work.is_dir() else []) if str(p) not in before)
+            now = _contents([work, base / "in"])
+            lost = sorted(str(Path(name).relative_to(base)) for name, digest in kept.items()
+                          if now.get(name) != digest)
+            verdict, detail = classify(case, result, left, lost)
             counts[verdict] += 1
             if verdict != "clear" or args.verbose:
                 report.append(f"  [{verdict}] {case.name}: {detail}")

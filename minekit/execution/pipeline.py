@@ -11,10 +11,12 @@ was written, so a killed run redoes only what was not finished.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import inspect
 import json
 import logging
+import os
 import shutil
 import sys
 import time
@@ -355,10 +357,17 @@ def run_pipeline(pipe: Pipeline, *, runs_dir: str | Path = "runs", force: bool =
                  from_step: str | None = None, dry_run: bool = False, show_progress: bool = True) -> RunResult:
     """Run the steps that are not up to date, in order; with dry_run, only say what would run and why."""
     run_dir = Path(runs_dir) / pipe.name
+    check_step_outputs(pipe, run_dir)
     planned = plan(pipe, run_dir, force=force, from_step=from_step)
     if dry_run:
         return RunResult(run_dir, planned, _read_records(run_dir))
     run_dir.mkdir(parents=True, exist_ok=True)
+    with _run_lock(run_dir, pipe):
+        return _run_planned(pipe, run_dir, planned, force, from_step, show_progress)
+
+
+def _run_planned(pipe: Pipeline, run_dir: Path, planned: list[Planned], force: bool, from_step: str | None,
+                 show_progress: bool) -> RunResult:
     records = _read_records(run_dir)
     records = {s.name: records[s.name] for s in pipe.steps if s.name in records}
     package_logger = logging.getLogger("minekit")
@@ -381,6 +390,67 @@ def run_pipeline(pipe: Pipeline, *, runs_dir: str | Path = "runs", force: bool =
         finally:
             package_logger.removeHandler(handler)
     return RunResult(run_dir, planned, records, metrics_table_rows(pipe, records))
+
+
+def check_step_outputs(pipe: Pipeline, run_dir: Path) -> None:
+    """Before any step runs: no two steps write one path, and no step writes over an input of the pipeline
+    or into a dataset version."""
+    from minekit.guards import dataset_version_of, resolved
+
+    inputs = {}
+    for step in pipe.steps:
+        spec = SPECS[step.kind]
+        for name in (*spec.inputs, *spec.models):
+            for value in _flat([step.params.get(name)]):
+                if isinstance(value, (str, Path)) and Path(value).exists():
+                    inputs.setdefault(resolved(value), f"{step.name}.{name}")
+    writers: dict[Path, str] = {}
+    for step in pipe.steps:
+        values = {**step.params, **_output_names(step, run_dir)}
+        for name in SPECS[step.kind].outputs:
+            value = values.get(name)
+            if name == "out_dir" or not isinstance(value, (str, Path)):
+                continue
+            where, full = f"step {step.name}: {name} = {str(value)!r}", resolved(value)
+            if full in writers:
+                raise ConfigError(f"{pipe.path}: {where} is also the output of step {writers[full]}; one would "
+                                  "overwrite the other. Fix: give each step its own out (or leave out unset).")
+            if full in inputs:
+                raise ConfigError(f"{pipe.path}: {where} is an input of the pipeline ({inputs[full]}); the step "
+                                  "would overwrite it. Fix: choose another out (or leave out unset).")
+            version = dataset_version_of(full)
+            if version is not None:
+                raise ConfigError(f"{pipe.path}: {where} is inside the dataset version {version}, which minekit "
+                                  "never changes. Fix: choose another out (or leave out unset).")
+            writers[full] = step.name
+
+
+@contextlib.contextmanager
+def _run_lock(run_dir: Path, pipe: Pipeline):
+    """One `minekit run` at a time per run folder: a second one says which process holds it."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no lock
+        yield
+        return
+    path = run_dir / ".lock"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+            raise RunLocked(f"{pipe.path}: already running in {run_dir} (process {holder}). Fix: wait for it "
+                            "to finish, or give --runs-dir another folder.") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+class RunLocked(MinekitError):
+    """Another `minekit run` of this pipeline holds its run folder (exit code 1)."""
 
 
 def metrics_table_rows(pipe: Pipeline, records: dict[str, dict]) -> list[tuple[str, dict]]:

@@ -353,12 +353,12 @@ def _typed(value: Any, param: _Option) -> Any:
         try:
             return int(str(value))
         except ValueError:
-            raise BadValue(param.name, f"{value!r} is not a valid integer.") from None
+            raise BadValue(param.name, f"{value!r} is not a valid integer; give a whole number (no quotes).") from None
     if float in types and str not in types:
         try:
             return float(str(value))
         except ValueError:
-            raise BadValue(param.name, f"{value!r} is not a valid float.") from None
+            raise BadValue(param.name, f"{value!r} is not a valid float; give a number (no quotes).") from None
     return value if isinstance(value, str) else str(value)
 
 

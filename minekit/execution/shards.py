@@ -145,6 +145,9 @@ def merge_shards(files: Sequence[str | Path]) -> Merged:
     _check_one_run(files, manifests)
     _check_complete(files, manifests)
     frames = [read_parquet(f, what="candidates") for f in files]
+    for path, frame, manifest in zip(files, frames, manifests):  # rows_out counts kept rows, not marked drops
+        kept = frame["drop_reason"].is_null().sum() if "drop_reason" in frame.columns else frame.height
+        _check_rows(path, int(kept), manifest)
     nonempty = [validate_candidates(frame, f) for f, frame in zip(files, frames) if frame.height] or frames[:1]
     frame = pl.concat(nonempty, how="vertical").sort("query_id", maintain_order=True).rechunk()
     stats = merge_stats([m["steps"][-1].get("stats", {}) for m in manifests])
@@ -154,6 +157,14 @@ def merge_shards(files: Sequence[str | Path]) -> Merged:
     manifest["steps"] = [*manifests[0]["steps"][:-1], {**manifests[0]["steps"][-1], "stats": stats,
                                                         "fingerprint": base}]
     return Merged(frame, manifest, stats, manifest.get("stage", ""))
+
+
+def _check_rows(path: Path, rows: int, manifest: dict) -> None:
+    """A shard holds the rows its manifest counted: a cut or edited file would merge into a wrong output."""
+    counted = (manifest["steps"][-1].get("stats") or {}).get("rows_out")
+    if isinstance(counted, int) and counted != rows:
+        raise InputError(f"{path}: holds {rows} rows, but its manifest says the shard wrote {counted} (the file was "
+                         "cut or edited). Fix: run this shard again, then merge.")
 
 
 def _shard_manifest(path: Path, manifest: dict | None) -> dict:

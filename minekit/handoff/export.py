@@ -26,14 +26,14 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from minekit.dataset.store import read_dataset
 from minekit.errors import ConfigError, InputError
-from minekit.io import atomic_folder, atomic_path, write_json
+from minekit.guards import check_replaceable, finish_switches, is_export
+from minekit.io import atomic_folder, atomic_paths, write_json
 
 if TYPE_CHECKING:
     import polars as pl
@@ -237,7 +237,10 @@ def export_dataset(dataset: str | Path, out: str | Path, *, to: str, prompt: str
         raise ConfigError(f"--scores: only the flagembedding layout carries scores, not {to}.", param="scores")
     out = Path(out)
     manifest_path = out / "manifest.json" if to == "hf" else out.with_name(out.name + ".manifest.json")
-    if not overwrite:
+    finish_switches(out.parent)  # an export a killed run was switching in: its new state
+    if overwrite:
+        check_replaceable(out, "--out", own=is_export, what="`minekit export`", inputs=[dataset])
+    else:
         for path in (out, manifest_path):
             if path.exists():
                 raise ConfigError(f"--out: {path} already exists; choose another path or pass --overwrite.")
@@ -252,8 +255,7 @@ def export_dataset(dataset: str | Path, out: str | Path, *, to: str, prompt: str
     if to == "hf":
         _write_hf(data.train, data.ids, out, manifest)
     else:
-        _write_lines(out, lines)
-        write_json(manifest_path, manifest)
+        _write_lines(out, lines, manifest_path, manifest)
     return ExportResult(out, manifest_path, stats)
 
 
@@ -270,17 +272,19 @@ def _lines(data: "Dataset", to: str, prompt: str | None, scores: str) -> tuple[l
     return lines, {**stats, "records": len(lines), **extra}
 
 
-def _write_lines(out: Path, lines: list[str]) -> None:
+def _write_lines(out: Path, lines: list[str], manifest_path: Path, manifest: dict) -> None:
+    """The JSONL file and its manifest, switched into place together (never one without the other)."""
     if out.is_dir():
         raise ConfigError(f"--out: {out} is a folder; give a file name such as {out / 'train.jsonl'}.")
-    with atomic_path(out, ".jsonl") as tmp:
+    with atomic_paths(manifest_path, out) as (tmp_manifest, tmp):
         with open(tmp, "w", encoding="utf-8") as handle:
             for line in lines:
                 handle.write(line + "\n")
+        tmp_manifest.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
 def _write_hf(train: "pl.DataFrame", ids: "pl.DataFrame", out: Path, manifest: dict) -> None:
-    """save_to_disk into a hidden temp folder beside `out`, renamed into place once complete."""
+    """save_to_disk into a hidden temp folder beside `out`, which takes the place of `out` once complete."""
     import datasets
     from datasets.table import InMemoryTable
 
@@ -288,9 +292,7 @@ def _write_hf(train: "pl.DataFrame", ids: "pl.DataFrame", out: Path, manifest: d
 
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out: {out} is a file; the hf layout is a folder.")
-    with atomic_folder(out) as tmp:
+    with atomic_folder(out, replace=True) as tmp:  # --overwrite: the old export stays until the new one is in
         datasets.Dataset(InMemoryTable(train.to_arrow())).save_to_disk(str(tmp))
         write_parquet(ids, tmp / "ids.parquet", manifest)  # load_from_disk reads only its own files
         write_json(tmp / "manifest.json", manifest)
-        if out.exists():
-            shutil.rmtree(out)  # --overwrite: the old export goes only once the new one is complete

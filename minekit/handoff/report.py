@@ -35,7 +35,7 @@ def make_report(path: str | Path, *, metrics: list[str | Path] = (), examples: i
     from minekit.dataset.store import read_dataset
 
     target = resolve_target(Path(path))
-    target.metrics += [(metrics_name(Path(p)), read_metrics(Path(p))) for p in metrics]
+    target.metrics += [(metrics_name(Path(p)), read_metrics(Path(p), given=True)) for p in metrics]
     data = read_dataset(target.dataset)
     if data.ids is None:
         raise InputError(f"{target.dataset}: has no ids.parquet, which the report reads.")

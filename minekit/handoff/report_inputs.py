@@ -25,9 +25,7 @@ class Target:
 
 def resolve_target(path: Path) -> Target:
     if (path / "run.json").is_file():
-        run = json.loads((path / "run.json").read_text())
-        steps = run.get("steps", {})
-        order = run.get("order", list(steps))
+        run, steps, order = _read_run(path / "run.json")
         dataset, metrics = None, []
         for name in order:
             output = steps.get(name, {}).get("output")
@@ -48,11 +46,30 @@ def resolve_target(path: Path) -> Target:
     raise InputError(f"{path}: neither a dataset folder (train.parquet, ids.parquet) nor a run folder (run.json).")
 
 
-def read_metrics(path: Path) -> dict:
-    """The numbers of a metrics.json (minekit.training.evaluate.load_metrics reads it)."""
-    from minekit.training.evaluate import load_metrics
+def _read_run(path: Path) -> tuple[dict, dict, list]:
+    """run.json of a pipeline run folder, or an InputError saying it is damaged."""
+    try:
+        run = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{path}: cannot be read ({exc}); it was damaged or edited. Fix: rerun the pipeline "
+                         "(`minekit run`), which rewrites it, or give the dataset folder instead.") from None
+    steps = run.get("steps") if isinstance(run, dict) else None
+    order = run.get("order", list(steps or {})) if isinstance(run, dict) else None
+    if not isinstance(steps, dict) or not isinstance(order, list) or \
+            not all(isinstance(v, dict) for v in steps.values()):
+        raise InputError(f"{path}: is not the run record `minekit run` writes (an object with steps). Fix: rerun "
+                         "the pipeline (`minekit run`), or give the dataset folder instead.")
+    return run, steps, order
+
+
+def read_metrics(path: Path, *, given: bool = False) -> dict:
+    """The numbers of a metrics.json (minekit.training.evaluate.load_metrics reads it); a file the user `given`
+    must hold a metric, as `compare` requires."""
+    from minekit.training.evaluate import check_metrics, load_metrics
 
     data = load_metrics(path)
+    if given:
+        check_metrics(data, str(path))
     return {k: v for k, v in data.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
 
 

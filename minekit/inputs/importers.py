@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -43,11 +44,14 @@ class Imported:
 # -- reading JSONL with clear errors ------------------------------------------------------------------
 
 def _lines(path: Path) -> Iterator[tuple[int, dict]]:
+    if path.is_dir():
+        raise InputError(f"{path}: is a folder, not a JSONL file. Fix: give the .jsonl file itself (a Hugging Face "
+                         "datasets folder is read by `minekit import hf`).")
     if not path.is_file():
-        raise InputError(f"{path}: file not found.")
+        raise InputError(f"{path}: file not found. Fix: check the path (relative paths start in {Path.cwd()}).")
     found = False
     with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
+        for number, line in _numbered(handle, path):
             if not line.strip():
                 continue
             try:
@@ -60,6 +64,19 @@ def _lines(path: Path) -> Iterator[tuple[int, dict]]:
             yield number, record
     if not found:
         raise InputError(f"{path}: no records.")
+
+
+def _numbered(handle, path: Path) -> Iterator[tuple[int, str]]:
+    """The lines of a text file, numbered from 1; a file that is not UTF-8 text is named as such."""
+    number = 0
+    try:
+        for number, line in enumerate(handle, start=1):
+            yield number, line
+    except UnicodeDecodeError:
+        kind = "a parquet file" if path.read_bytes()[:4] == b"PAR1" else "not UTF-8 text"
+        raise InputError(f"{path}: is {kind}, not JSONL (line {number + 1} cannot be decoded). Fix: give a JSONL "
+                         "file with one JSON object per line; for a parquet file of pairs use `minekit import pairs`.") \
+            from None
 
 
 def _get(record: dict, key: str, kind: str, where: str, *, required: bool = True) -> Any:
@@ -283,6 +300,9 @@ def _scores(record: dict, key: str, n: int, where: str) -> list[float] | None:
         return None
     if len(values) != n or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
         raise InputError(f"{where}: field '{key}' must be a list of {n} numbers, one per passage.")
+    if not all(math.isfinite(v) for v in values):
+        raise InputError(f"{where}: field '{key}' holds NaN or Infinity; scores must be finite numbers. Fix: drop "
+                         f"'{key}' from this record or give finite scores.")
     return [float(v) for v in values]
 
 
@@ -494,11 +514,23 @@ def _read_hf(folder: Path) -> "pl.DataFrame":
                          f"e.g. {folder / 'train'}.")
     import datasets
 
+    if _hf_files(folder) == []:  # save_to_disk of 0 rows writes no arrow file; load_from_disk fails obscurely
+        raise InputError(f"{folder}: holds no rows (a saved dataset of 0 examples). Fix: give a datasets folder "
+                         "with at least one (anchor, positive) row.")
     try:
         data = datasets.load_from_disk(str(folder))
     except Exception as exc:  # datasets raises several kinds for a damaged folder
         raise InputError(f"{folder}: cannot be loaded with datasets.load_from_disk ({exc}).") from exc
     return pl.from_arrow(data.data.table)
+
+
+def _hf_files(folder: Path) -> list | None:
+    """The arrow files a datasets folder's state.json lists (None when it cannot be read)."""
+    try:
+        files = json.loads((folder / "state.json").read_text(encoding="utf-8")).get("_data_files")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return files if isinstance(files, list) else None
 
 
 def read_corpus(path: str | Path) -> "pl.DataFrame":
@@ -538,14 +570,18 @@ def write_inputs(result: Imported, out: str | Path, *, stage: str, params: dict,
 
     out = Path(out)
     frames = {"queries": result.queries, "positives": result.positives, "corpus": result.corpus}
-    if result.negatives is not None:
+    if result.negatives is not None:  # never write what `filter` and `build` would refuse to read
+        from minekit.inputs import schema
+
+        schema.validate_candidates(result.negatives, Path(out) / "negatives.parquet")
         frames["negatives"] = result.negatives
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out: {out} is a file; give a folder.")
-    present = [f"{n}.parquet" for n in frames if (out / f"{n}.parquet").exists()]
+    present = [f"{n}.parquet" for n in (*frames, "negatives") if (out / f"{n}.parquet").exists()]
     if present and not overwrite:
-        raise ConfigError(f"--out: {out} already holds {', '.join(present)}; pass --overwrite to replace them, "
-                          "or choose another folder.")
+        raise ConfigError(f"--out: {out} already holds {', '.join(dict.fromkeys(present))}; pass --overwrite to "
+                          "replace them, or choose another folder.")
+    _check_imported(out, present)
     inputs = {"source": {"path": str(source)}}
     for i, path in enumerate(result.source_files):
         if path.is_file():
@@ -556,10 +592,23 @@ def write_inputs(result: Imported, out: str | Path, *, stage: str, params: dict,
             for name, frame in frames.items():
                 write_parquet(frame, tmp / f"{name}.parquet", manifest)
         return out
-    with atomic_paths(*(out / f"{name}.parquet" for name in frames)) as temps:
+    stale = [out / "negatives.parquet"] if "negatives" not in frames and "negatives.parquet" in present else []
+    # one switch: the folder holds the old import or the new one, never a mix (a stale negatives file goes too)
+    with atomic_paths(*(out / f"{name}.parquet" for name in frames), remove=tuple(stale)) as temps:
         for frame, tmp in zip(frames.values(), temps):
             write_parquet(frame, tmp, manifest)
-        stale = out / "negatives.parquet"
-        if "negatives" not in frames and stale.exists():
-            stale.unlink()  # from an earlier import: it would not belong to these files
     return out
+
+
+def _check_imported(out: Path, present: list[str]) -> None:
+    """--overwrite replaces only files an earlier `minekit import` wrote, never a file of the user's own."""
+    from minekit.io import read_manifest
+
+    for name in dict.fromkeys(present):
+        try:
+            stage = (read_manifest(out / name) or {}).get("stage", "")
+        except InputError:
+            stage = ""
+        if not str(stage).startswith("import."):
+            raise ConfigError(f"--out: {out / name} was not written by `minekit import`; --overwrite replaces only "
+                              f"an earlier import's files. Fix: choose another folder, or move {name} away yourself.")

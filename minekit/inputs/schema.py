@@ -215,11 +215,32 @@ def validate_candidates(frame: "pl.DataFrame", path: Path) -> "pl.DataFrame":
     if bad.any():
         _fail(path, "score", "are NaN or infinite", frame, bad,
               "Fix: a miner's score is a finite number; drop these rows or mine again.")
+    _check_finite_scores(frame, path)
     dup = frame.select(pl.struct("query_id", "doc_id", "source").is_duplicated()).to_series()
     if dup.any():
         _fail(path, "doc_id", "repeat a (query_id, doc_id, source) triple", frame, dup,
               "Fix: a miner lists each document once per query.")
     return frame
+
+
+def _check_finite_scores(frame: "pl.DataFrame", path: Path) -> None:
+    """Every other score column (positive_score(s), ce_score, ...) holds finite numbers or nulls (no score):
+    a NaN or infinite score would pass through margins and thresholds unnoticed."""
+    import polars as pl
+
+    for column in frame.columns:
+        dtype = frame.schema[column]
+        inner = getattr(dtype, "inner", None)
+        if column == "score" or "score" not in column or not (inner or dtype).is_float():
+            continue
+        element = pl.element().is_nan() | pl.element().is_infinite()
+        values = pl.col(column)
+        expr = values.list.eval(element.fill_null(False)).list.any() if inner is not None else element
+        bad = frame.select((values.is_nan() | values.is_infinite()) if inner is None else expr).to_series()
+        bad = bad.fill_null(False)
+        if bad.any():
+            _fail(path, column, "hold NaN or infinite scores", frame, bad,
+                  "Fix: scores are finite numbers (leave a score out as null); drop these rows or score them again.")
 
 
 def _check_ranks(frame: "pl.DataFrame", rank: "pl.Series", path: Path) -> "pl.DataFrame":

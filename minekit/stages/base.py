@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from minekit.errors import ConfigError, InputError
+from minekit.guards import check_outputs
 from minekit.options import CommonOptions, check_params, members
 from minekit.registry import SPECS, stage_fingerprint
 from minekit.stats import Output
@@ -84,6 +85,7 @@ def stage(kind: str, **groups: tuple[type, tuple[str, ...]]) -> Callable:
             bound = signature.bind(*args, **kwargs)
             bound.apply_defaults()
             values = dict(bound.arguments)
+            check_outputs(spec, values)  # before any work: nothing an output would destroy
             for name, (family, names) in groups.items():
                 picked = {n: values.pop(n) for n in names}
                 check_params(kind, picked)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
+from minekit.errors import ConfigError
+from minekit.guards import check_output_folder
 from minekit.options import check_params, none_float
 from minekit.stages.base import COMMON, params_of, read_inputs, stage, stage_fingerprint
 from minekit.stats import Output
@@ -28,12 +30,17 @@ def build(*, candidates: str | Path | Sequence[str | Path], queries: str | Path,
     relative_margin = none_float(relative_margin)
     source_shares = parse_shares(source_shares)
     check_params("build", locals())
+    check_output_folder(Path(out_dir) / name, "--out-dir")  # datasets/NAME may exist and be read-only
     fp = stage_fingerprint(build, locals())
     kwargs = dict(num_negatives=num_negatives, format=format, sampling_strategy=sampling_strategy,
                   relative_margin=relative_margin, simans_a=simans_a, simans_b=simans_b,
                   trisampler_angle=trisampler_angle, source_shares=source_shares, fill=fill, seed=seed,
                   chunk_queries=chunk_queries)
     inputs = read_inputs(queries, positives, corpus)
+    if num_negatives >= inputs.corpus.height:  # before minutes of sampling that could never fill a row
+        raise ConfigError(f"num_negatives {num_negatives}: the corpus {corpus} has {inputs.corpus.height} documents, "
+                          "so no row can get that many negatives besides its positive. Fix: lower num_negatives.",
+                          param="num_negatives")
     frames = [check_candidates_ids(read_candidates(p), p, inputs.corpus, inputs.queries) for p in candidates]
     params = params_of(build_dataset, **kwargs)
     described = describe_inputs({**inputs.paths, "candidates": list(candidates)})

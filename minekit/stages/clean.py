@@ -120,7 +120,8 @@ def denoise(*, candidates: str | Path, queries: str | Path, positives: str | Pat
                            show_progress=show_progress, **kwargs)
     scoring_model = cross_encoder if scorer == "cross-encoder" else model or "default"
     params = {**params_of(denoise_candidates, llm_judge=judge_params, **kwargs),
-              "model_identity": model_identity(scoring_model) if scoring_model else None}
+              "model_identity": model_identity(scoring_model, "cross_encoder" if scorer == "cross-encoder" else "model")
+              if scoring_model else None}
     files = {**inputs.paths, "candidates": candidates}
     if pseudo_positives is None:
         return write_frame(result, out, "denoise", params, files, [candidates], fp=job.fp, job=job)

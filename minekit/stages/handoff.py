@@ -24,9 +24,16 @@ def export(dataset: str | Path, *, to: str, out: str | Path, prompt: str | None 
 def report(dataset_or_run: str | Path, *, out: str | Path, metrics: Sequence[str | Path] | None = None,
            examples: int = 5, seed: int = COMMON) -> Output:
     """One offline HTML page with the plots to read before training."""
+    from minekit.errors import ConfigError
+    from minekit.guards import is_report
+    from minekit.options import check_params
     from minekit.io import write_text
     from minekit.handoff.report import make_report
 
+    if Path(out).is_file() and not is_report(Path(out)):
+        raise ConfigError(f"out: {out} already exists and is not a report minekit wrote; it is never overwritten. "
+                          "Fix: choose another file name (e.g. report.html).", param="out")
+    check_params("report", {"examples": examples})
     result = make_report(dataset_or_run, metrics=list(metrics or []), examples=examples, seed=seed)
     out = write_text(out, result.html)
     return Output(Path(out), result.stats, {"out": Path(out)}, title="report")

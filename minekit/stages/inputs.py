@@ -29,6 +29,10 @@ def info(path: str | Path) -> Output:
     from minekit.io import read_manifest
 
     manifest = read_manifest(path)
+    if manifest is not None and Path(path).is_dir():  # a dataset folder: its files must be the ones built
+        from minekit.dataset.store import check_dataset_files
+
+        check_dataset_files(Path(path), manifest)
     if manifest is None:
         raise ConfigError(f"{path}: carries no minekit manifest (was it written by minekit?). Fix: give a parquet "
                           "file minekit wrote (candidates, filter or denoise output) or a dataset folder datasets/NAME/vN.")

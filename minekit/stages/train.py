@@ -26,7 +26,9 @@ def _check_dataset_folder(dataset: Path) -> Path:
         raise ConfigError(f"dataset: {dataset} is not a dataset folder with a train.parquet. Fix: give the folder "
                           "datasets/NAME/vN that `minekit build` printed.")
     if (dataset / "manifest.json").is_file():  # a damaged manifest means a damaged dataset: stop before training
-        read_manifest_json(dataset / "manifest.json")
+        from minekit.dataset.store import check_dataset_files
+
+        check_dataset_files(dataset, read_manifest_json(dataset / "manifest.json"))
     return train_file
 
 

@@ -256,8 +256,11 @@ def load_metrics(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if path.is_dir():
         raise InputError(f"{path}: is a folder; give metrics.json files from `minekit evaluate --out`.")
+    def not_finite(word: str) -> float:
+        raise ValueError(f"{word} is not a finite number")
+
     try:
-        data = json.loads(path.read_text())
+        data = json.loads(path.read_text(), parse_constant=not_finite)  # NaN, Infinity: no metric holds them
     except (OSError, ValueError) as exc:
         raise InputError(f"{path}: cannot be read as metrics JSON ({exc}). Fix: give metrics.json files "
                          "written by `minekit evaluate --out`.") from None
