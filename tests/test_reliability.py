@@ -271,7 +271,7 @@ def test_hf_export_overwrite_killed_mid_switch_keeps_an_export(work, tmp_path, m
 
     finish_switches(tmp_path)
     assert (out / "manifest.json").is_file() and (out / "dataset_info.json").is_file()
-    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".") and p.name != ".minekit-cache"]
 
 
 def test_hf_export_overwrite_swaps_in_one_step(work, tmp_path):
@@ -280,7 +280,7 @@ def test_hf_export_overwrite_swaps_in_one_step(work, tmp_path):
     inode = out.stat().st_ino
     assert _run("export", work["dataset"], "--to", "hf", "--out", out, "--overwrite").exit_code == 0
     assert out.stat().st_ino != inode and (out / "manifest.json").is_file()
-    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".") and p.name != ".minekit-cache") == []
 
 
 @pytest.mark.parametrize("writer", ["build", "import", "export"])
@@ -451,7 +451,7 @@ def test_a_full_disk_names_the_output_and_leaves_nothing(work, tmp_path, monkeyp
     out = _refused(_run(*args), "no space left on the device", code=1)
     assert str(target) in out and "Fix:" in out and "unexpected" not in out
     assert _snapshot(tmp_path) == before
-    assert not [p for p in tmp_path.rglob(".*") if p.name != ".lock"]
+    assert not [p for p in tmp_path.rglob(".*") if p.name != ".lock" and ".minekit-cache" not in p.parts]
 
 
 @pytest.mark.parametrize("command", ["build-name", "export", "export-hf", "import", "report"])

@@ -128,6 +128,7 @@ def build_dataset(
     picked, merged_rows, dropped, empty = _pick_by_chunks(
         candidates, positives, corpus, chunk_queries, chooser=chooser, dense=dense, sources=sources, has_ce=has_ce,
         num_negatives=num_negatives, relative_margin=relative_margin, fill=fill, seed=seed)
+    merged_rows += _unused_candidates(candidates, positives)
     counts = {k: sum(p.counts[k] for p in picked) for k in picked[0].counts}
     if counts.get("positives_lost"):
         hint = "" if fill == "random" else "; --fill random pads them instead"
@@ -171,6 +172,16 @@ def _pick_by_chunks(candidates: list["pl.DataFrame"], positives: "pl.DataFrame",
         dropped = {k: dropped.get(k, 0) + removed.get(k, 0) for k in ("is_positive", "same_text_as_positive")
                    if dropped.get(k, 0) + removed.get(k, 0)}
     return picked, merged_rows, dropped, empty
+
+
+def _unused_candidates(candidates: list["pl.DataFrame"], positives: "pl.DataFrame") -> int:
+    """Distinct (query, doc) candidates of queries without a positive: no chunk reads them, and
+    candidates_unique counts them as a build over every candidate at once did."""
+    import polars as pl
+
+    known = positives["query_id"].unique().implode()
+    return pl.concat([f.filter(~pl.col("query_id").is_in(known)).select("query_id", "doc_id") for f in candidates]
+                     ).unique().height if candidates else 0
 
 
 def _query_chunks(candidates: list["pl.DataFrame"], positives: "pl.DataFrame", size: int | None):

@@ -116,6 +116,8 @@ def row_pools(merged: "pl.DataFrame", frames: list["pl.DataFrame"], positives: "
     import polars as pl
 
     score_cols = [f"score_{score_column(s)}" for s in sources]
+    # a chunk of queries may hold no candidate of some source: its column is there, empty
+    merged = merged.with_columns(pl.lit(None, pl.Float32).alias(c) for c in score_cols if c not in merged.columns)
     pools = merged.sort("query_id", "rank", "doc_id").group_by("query_id", maintain_order=True).agg(
         pl.col("doc_id").alias("neg_ids"), pl.col("sources").alias("neg_sources"), pl.col("rank").alias("neg_ranks"),
         pl.col("best_source").alias("neg_best"), pl.col("excluded_for").alias("neg_excluded"),
