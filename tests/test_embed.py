@@ -481,7 +481,7 @@ def test_denoise_guide_takes_prompts_and_refuses_them_for_the_cross_encoder(tiny
                                 dtype="float32", cache_dir=tmp_path / "c", show_progress=False)
     assert result.stats["dtype"] == "float32"
     assert _cache_prompts(tmp_path / "c") == ["passage: ", "query: "]
-    with pytest.raises(ConfigError, match="--dtype, --query-prompt: apply to the bi-encoder guide"):
+    with pytest.raises(ConfigError, match="^--query-prompt: apply to the bi-encoder guide"):
         denoise_candidates(cands, queries, positives, corpus, cross_encoder="x", dtype="bfloat16",
                            query_prompt="q: ", show_progress=False)
     with pytest.raises(ConfigError, match="--device: 'gpu' is not a device"):
