@@ -75,11 +75,12 @@ def file_sha256(path: str | Path) -> str:
     stat = os.stat(path)
     key = (str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns, stat.st_ino)
     if key not in _SHA256:
-        _SHA256[key] = _sha256(path)
+        _SHA256[key] = sha256_of(path)
     return _SHA256[key]
 
 
-def _sha256(path: str | Path) -> str:
+def sha256_of(path: str | Path) -> str:
+    """A file's sha256, read now (cache checks: a file may have been damaged in place)."""
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):

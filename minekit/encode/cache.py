@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from minekit.io import publish
+from minekit.io import publish, sha256_of
 
 logger = logging.getLogger(__name__)
 
@@ -96,13 +96,6 @@ def _save(path: Path, array: np.ndarray) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 22), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
 
 class CorruptShard(Exception):
     pass
@@ -154,7 +147,7 @@ class Cache:
             raise CorruptShard(f"no checksum for its {part} file")
         if not path.is_file():
             raise CorruptShard(f"{path.name} is missing")
-        if _file_sha256(path) != sums["sha256"][part]:
+        if sha256_of(path) != sums["sha256"][part]:
             raise CorruptShard(f"{path.name} does not match its checksum (truncated or overwritten)")
         return path
 

@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Iterator
 import numpy as np
 
 from minekit.errors import ConfigError
+from minekit.io import sha256_of
 
 if TYPE_CHECKING:
     import polars as pl
@@ -245,13 +246,6 @@ def _check_cache_dir(cache_dir: Path) -> None:
             return
 
 
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 22), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
 
 def _read_meta(folder: Path, doc_ids: "pl.Series", verify: bool) -> dict:
     try:
@@ -265,7 +259,7 @@ def _read_meta(folder: Path, doc_ids: "pl.Series", verify: bool) -> dict:
         path = folder / name
         if not path.is_file() or path.stat().st_size != facts["bytes"]:
             raise CorruptIndex(f"{name} is missing or has the wrong size")
-        if verify and _file_sha256(path) != facts["sha256"]:
+        if verify and sha256_of(path) != facts["sha256"]:
             raise CorruptIndex(f"{name} does not match its checksum (truncated or overwritten)")
     return meta
 
@@ -320,10 +314,10 @@ def build(corpus: "pl.DataFrame", folder: Path, what: dict, *, show_progress: bo
     meta = {**what, "avg_len": float(avg_len), "vocabulary": len(vocab), "empty_id": vocab_map.get(EMPTY),
             "parts": [[int(bounds[i]), int(bounds[i + 1])] for i in range(what["parts"])],
             "files": {name: {"dtype": dtype, "shape": shape, "bytes": (folder / name).stat().st_size,
-                             "sha256": _file_sha256(folder / name)} for name, (dtype, shape) in files.items()}}
+                             "sha256": sha256_of(folder / name)} for name, (dtype, shape) in files.items()}}
     meta["files"]["vocab.json"] = {"dtype": "json", "shape": [len(vocab)],
                                    "bytes": (folder / "vocab.json").stat().st_size,
-                                   "sha256": _file_sha256(folder / "vocab.json")}
+                                   "sha256": sha256_of(folder / "vocab.json")}
     (folder / "index.json").write_text(json.dumps(meta, indent=1, sort_keys=True), encoding="utf-8")
 
 
