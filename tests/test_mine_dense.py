@@ -12,7 +12,6 @@ from typer.testing import CliRunner
 from minekit.cli import app
 from minekit.encode.embed import encode
 from minekit.errors import ConfigError
-from minekit.mine import dense
 from minekit.mine.dense import block_top_k, build_index, mine_dense, search_ann, search_flat, _resolve_index
 from minekit.mine.topk import top_k_exact
 
@@ -94,7 +93,9 @@ def test_blocked_search_equals_one_block(monkeypatch):
     groups = np.repeat(np.arange(20), 2)  # two rows per group: max merge across a block boundary
     positives = [np.array([g, g + 100]) for g in range(20)]
     whole = search_flat(rows, groups, docs, positives, top_k=15, show_progress=False)
-    monkeypatch.setattr(dense, "SCORE_BLOCK", 300 * 3)  # 3 rows per block
+    from minekit.mine import exact
+
+    monkeypatch.setattr(exact, "SCORE_BLOCK", 300 * 3)  # 3 rows per block (exact search reads it)
     blocked = search_flat(rows, groups, docs, positives, top_k=15, show_progress=False)
     ids = pl.Series([f"d{i:03d}" for i in range(300)])
     a = whole.to_frame([str(g) for g in range(20)], ids, source="dense")
