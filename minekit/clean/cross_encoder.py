@@ -184,9 +184,8 @@ def ce_dtype(dtype: str, device: str) -> str:
     float32 on CPUs, where a teacher's scores keep their precision; other values as given (checked)."""
     from minekit.encode.device import resolve_dtype
 
-    if dtype == "auto":
-        return resolve_dtype("auto", device) if resolve_dtype("auto", device) == "float16" else "float32"
-    return resolve_dtype(dtype, device)
+    resolved = resolve_dtype(dtype, device)
+    return "float32" if dtype == "auto" and resolved != "float16" else resolved
 
 
 def _model(cross_encoder: str, max_length: int | None, device: str, dtype: str, trust_remote_code: bool,
