@@ -136,16 +136,30 @@ def run_shards(fn: Callable, values: dict, *, prepare: Callable | None = None) -
         todo = [(i, f) for i, f in enumerate(files, 1) if not _finished(f, base, i, count)]
         if len(todo) < count:
             notes.append(f"ray: {count - len(todo)} of {count} shards were done by an earlier, interrupted run")
-        # SPREAD: shards go to every node, not first to fill the driver's (a warm shard takes seconds)
-        task = ray.remote(num_cpus=1, scheduling_strategy="SPREAD")(_run_shard)
-        refs = [task.remote(fn.kind, {**values, "shard": f"{i}/{count}", "out": str(f), "show_progress": False},
-                            os.getcwd()) for i, f in todo]
+        task = ray.remote(num_cpus=1)(_run_shard)
+        placement = _round_robin(ray)
+        refs = [task.options(scheduling_strategy=placement(i)).remote(
+                    fn.kind, {**values, "shard": f"{i}/{count}", "out": str(f), "show_progress": False}, os.getcwd())
+                for i, f in todo]
         nodes = set(_wait(ray, refs, fn.kind, values.get("show_progress", True)))  # each shard returns its node
         merged = merge(files, out=out)
         shutil.rmtree(folder, ignore_errors=True)
     where = f" on {len(nodes)} node{'s' if len(nodes) != 1 else ''}" if nodes else ""
     notes.append(f"ray: {count} shards of {fn.kind}{where} in {time.perf_counter() - began:.1f} s, merged into {out}")
     return Output(merged.path, merged.stats, merged.files, title=f"{fn.kind} (ray, {count} shards)", notes=notes)
+
+
+def _round_robin(ray) -> Callable[[int], Any]:
+    """Shard i goes to node i mod n (nodes with CPUs, in node-id order). Ray's SPREAD is best effort and puts
+    short shards on the driver's node while it still has a free CPU; a fixed placement splits the work on
+    every run. Soft: a shard whose node is gone runs elsewhere."""
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    nodes = sorted(node["NodeID"] for node in ray.nodes()
+                   if node.get("Alive") and node.get("Resources", {}).get("CPU", 0) >= 1)
+    if len(nodes) < 2:
+        return lambda i: "DEFAULT"
+    return lambda i: NodeAffinitySchedulingStrategy(nodes[(i - 1) % len(nodes)], soft=True)
 
 
 def _finished(path: Path, base: str, index: int, count: int) -> bool:
