@@ -217,15 +217,21 @@ def test_passage_bm25_with_no_positive_that_keeps_a_word_is_an_input_error(tiny)
         mine_passage_bm25(queries, only, corpus, show_progress=False)
 
 
-def test_masking_by_comparison_equals_masking_through_the_dense_vector(sample_files, monkeypatch):
+@pytest.mark.parametrize("miner", [mine_bm25, mine_passage_bm25])
+def test_every_way_of_reading_back_the_scores_ranks_the_same(sample_files, monkeypatch, miner):
+    """A row is read back from its postings or by one pass over the part, its postings added term by term or
+    in one call: four paths, one ranking, the same scores."""
     from minekit.mine import bm25
 
     queries, positives, corpus = (pl.read_parquet(sample_files[n]) for n in ("queries", "positives", "corpus"))
-    few = mine_bm25(queries, positives, corpus, top_k=40, show_progress=False).frame
-    monkeypatch.setattr(bm25, "FEW_POSITIVES", 0)
-    dense = mine_bm25(queries, positives, corpus, top_k=40, show_progress=False).frame
-    assert few.equals(dense)
-    assert few.unique("query_id")["positive_scores"].list.len().sum() == positives.height
+    frames = []
+    for scan, many_terms in ((0, 10**9), (10**9, 10**9), (0, 0), (10**9, 0)):
+        monkeypatch.setattr(bm25, "SCAN", scan)  # 0: always from the postings; huge: always one pass
+        monkeypatch.setattr(bm25, "MANY_TERMS", many_terms)  # 0: always one call; huge: a call a term
+        frames.append(miner(queries, positives, corpus, top_k=40, index_parts=2, show_progress=False).frame)
+    assert all(frame.equals(frames[0]) for frame in frames[1:])
+    assert frames[0].height > 0
+    assert frames[0].unique("query_id")["positive_scores"].list.len().sum() == positives.height
 
 
 def test_a_cached_index_is_memory_mapped_not_copied(tiny, tmp_path):

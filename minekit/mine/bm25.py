@@ -28,9 +28,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-# Upper bound on the non-zeros of one block of sparse query x document scores (~12 bytes each).
-BLOCK_NONZEROS = 20_000_000
-FEW_POSITIVES = 8  # up to this many positives a query are masked by comparison, not through the dense vector
+QUERY_BLOCK = 4096  # queries searched against every part before the next block: bounds the hits held at once
+MANY_TERMS, LONG_POSTINGS = 16, 4096  # rows of many terms with short posting lists add them in one call
+SCAN = 4  # a row whose postings exceed 1/SCAN of a part's passages is ranked by one pass over the part
 
 
 def _query_matrix(token_lists: list[list[int]], vocab_size: int) -> "sp.csr_matrix":
@@ -45,68 +45,76 @@ def _query_matrix(token_lists: list[list[int]], vocab_size: int) -> "sp.csr_matr
     return matrix
 
 
-def _blocks(rows: "sp.csr_matrix", groups: np.ndarray, doc_freq: np.ndarray) -> list[tuple[int, int]]:
-    """Split rows into [start, end) blocks whose score matrices stay under BLOCK_NONZEROS.
+class _Accumulator:
+    """Dense score vectors over one index part, reset after each query.
 
-    A block never splits a group (the rows of one query), since a query's rows are merged together.
-    """
-    n = rows.shape[0]
-    entry_rows = np.repeat(np.arange(n), np.diff(rows.indptr))
-    cost = np.bincount(entry_rows, weights=doc_freq[rows.indices], minlength=n).astype(np.int64)
-    bounds, start, acc = [], 0, 0
-    for i in range(n):
-        new_group = i == 0 or groups[i] != groups[i - 1]
-        if new_group and i > start and acc + cost[i] > BLOCK_NONZEROS:
-            bounds.append((start, i))
-            start, acc = i, 0
-        acc += cost[i]
-    bounds.append((start, n))
-    return bounds
-
-
-class _Scratch:
-    """A dense score vector over the corpus, touched only where a row has entries.
-
-    Reading a few documents' scores, masking positives and max-merging rows then cost O(row size),
-    not O(corpus), and the sparse rows never need sorting.
+    A row's postings are added term by term, in term-id order (the order of a sparse product, so the float32
+    sums are the same bits), into a dense vector; no query x passage matrix is built. A row that touches a
+    small share of the part is read back from its postings (each passage once, through `last`, no sort);
+    one that touches a large share is ranked by one partition of the whole vector, which is cheaper than
+    collecting what it touched.
     """
 
-    def __init__(self, n_docs: int) -> None:
-        self.dense = np.zeros(n_docs, dtype=np.float32)
+    def __init__(self, part) -> None:
+        n_docs = part.end - part.start
+        # plain views of the mapped arrays: slicing an np.memmap costs microseconds of Python a slice
+        self.indptr, self.indices, self.data = (np.asarray(a) for a in (part.matrix.indptr, part.matrix.indices,
+                                                                         part.matrix.data))
+        self.row = np.zeros(n_docs, dtype=np.float32)
+        self.merged = np.zeros(n_docs, dtype=np.float32)
+        self.last = np.zeros(n_docs, dtype=np.int64)
 
-    def merge(self, rows: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
-        """Element-wise max of sparse rows (doc positions, scores): one list for several positives."""
-        if len(rows) == 1:
-            return rows[0]
-        for idx, val in rows:
-            self.dense[idx] = np.maximum(self.dense[idx], val)
-        idx = np.unique(np.concatenate([r[0] for r in rows]))
-        val = self.dense[idx].copy()
-        self.dense[idx] = 0
-        return idx, val
+    def add(self, terms: np.ndarray, weights: np.ndarray, into: np.ndarray) -> np.ndarray | None:
+        """Add a row's scores into `into`; return the passages it touched, or None when it touched many."""
+        starts = self.indptr[terms].astype(np.int64)
+        lengths = self.indptr[terms + 1] - starts
+        if len(terms) > MANY_TERMS and lengths.sum() < LONG_POSTINGS * len(terms):
+            # many short posting lists (a passage as the query, a small corpus): one gather and one add
+            at = np.repeat(starts - (np.cumsum(lengths) - lengths), lengths) + np.arange(int(lengths.sum()))
+            docs, values = self.indices[at], self.data[at]
+            if (weights != 1).any():
+                values = values * np.repeat(weights, lengths)
+            np.add.at(into, docs, values)
+            touched = [docs]
+        else:
+            touched = []
+            for a, b, weight in zip(starts.tolist(), (starts + lengths).tolist(), weights.tolist()):
+                docs, values = self.indices[a:b], self.data[a:b]
+                np.add.at(into, docs, values if weight == 1.0 else values * np.float32(weight))
+                touched.append(docs)
+        if sum(map(len, touched)) * SCAN > len(into):
+            return None
+        return self.distinct(np.concatenate(touched)) if touched else np.zeros(0, dtype=np.int64)
 
-    def mask(self, idx: np.ndarray, val: np.ndarray, positives: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The positives' scores (0 where absent), and a keep-mask of the row without positives (score > 0).
+    def distinct(self, docs: np.ndarray) -> np.ndarray:
+        """Each passage of `docs` once (its last occurrence), in linear time."""
+        order = np.arange(len(docs))
+        self.last[docs] = order
+        return docs[self.last[docs] == order].astype(np.int64, copy=False)
 
-        With a few positives (the usual case) a comparison pass per positive; with many, through the dense
-        vector (three scattered passes). Both give the same result.
-        """
-        if len(positives) <= FEW_POSITIVES:
-            keep = val > 0
-            pos_scores = np.zeros(len(positives), dtype=np.float32)
-            for j, doc in enumerate(positives.tolist()):
-                at = np.flatnonzero(idx == doc)
-                if len(at):
-                    pos_scores[j] = val[at[0]]
-                    keep[at[0]] = False
-            return pos_scores, keep
-        self.dense[idx] = val
-        pos_scores = self.dense[positives].copy()
-        self.dense[positives] = -1.0
-        keep = self.dense[idx] > 0
-        self.dense[idx] = 0
-        self.dense[positives] = 0
-        return pos_scores, keep
+    def max_into_merged(self, touched: np.ndarray | None) -> None:
+        """merged = max(merged, row) where the row touched; the row is reset."""
+        if touched is None:
+            np.maximum(self.merged, self.row, out=self.merged)
+            self.row.fill(0)
+        else:
+            self.merged[touched] = np.maximum(self.merged[touched], self.row[touched])
+            self.row[touched] = 0
+
+    def top(self, touched: np.ndarray | None, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The k best passages of `merged` scoring above 0 (exact, ties by position); merged is reset."""
+        vector = self.merged
+        if touched is None:
+            n = len(vector)
+            kth = np.partition(vector, n - k)[n - k] if n > k else 0.0
+            touched = np.flatnonzero(vector >= kth) if kth > 0 else np.flatnonzero(vector > 0)
+            values = vector[touched]
+            vector.fill(0)
+        else:
+            values = vector[touched]
+            vector[touched] = 0
+        keep = values > 0
+        return top_k_exact(values[keep], touched[keep], k)
 
 
 def _retrieve(index: "Index", rows: "sp.csr_matrix", groups: np.ndarray, positives: list[np.ndarray] | None,
@@ -121,54 +129,75 @@ def _retrieve(index: "Index", rows: "sp.csr_matrix", groups: np.ndarray, positiv
     """
     from tqdm.auto import tqdm
 
-    scratch = _Scratch(max(p.end - p.start for p in index.parts))
+    n_groups = int(groups[-1]) + 1 if len(groups) else 0
+    starts = np.searchsorted(groups, np.arange(n_groups + 1))
     hits = Hits()
-    bar = tqdm(total=int(groups[-1]) + 1 if len(groups) else 0, desc=desc, unit="query", disable=not show_progress)
-    for start, end in _blocks(rows, groups, index.doc_freq):
-        block, block_groups = rows[start:end], groups[start:end]
-        cuts = np.flatnonzero(np.diff(block_groups)) + 1
-        spans = list(zip(np.concatenate([[0], cuts]).tolist(), np.concatenate([cuts, [end - start]]).tolist()))
-        found: list[list[tuple[np.ndarray, np.ndarray]]] = [[] for _ in spans]
-        pos_found: list[np.ndarray | None] = [None] * len(spans)
+    bar = tqdm(total=n_groups, desc=desc, unit="query", disable=not show_progress)
+    for block in range(0, n_groups, QUERY_BLOCK):
+        block_groups = range(block, min(n_groups, block + QUERY_BLOCK))
+        found: dict[int, list] = {g: [] for g in block_groups}
+        pos_found: dict[int, np.ndarray | None] = dict.fromkeys(block_groups)
         for part in index.parts:
-            scores = block @ part.matrix
-            for s, (lo, hi) in enumerate(spans):
-                group = int(block_groups[lo])
-                pos = None if positives is None else positives[group]
-                own = None if self_docs is None else self_docs[start + lo:start + hi]
-                top, pos_scores = _rank_group(scratch, scores, lo, hi, part, pos, own, top_k)
-                found[s].append(top)
+            acc = _Accumulator(part)
+            for g in block_groups:
+                lo, hi = int(starts[g]), int(starts[g + 1])
+                pos = None if positives is None else positives[g]
+                own = None if self_docs is None else self_docs[lo:hi]
+                top, pos_scores = _rank_group(acc, rows, lo, hi, part, pos, own, top_k)
+                found[g].append(top)
                 if pos_scores is not None:
-                    pos_found[s] = pos_scores if pos_found[s] is None else np.where(pos_scores != 0, pos_scores,
-                                                                                      pos_found[s])
-        for s, (lo, _) in enumerate(spans):
-            top = found[s][0] if len(found[s]) == 1 else top_k_exact(np.concatenate([f[0] for f in found[s]]),
-                                                                     np.concatenate([f[1] for f in found[s]]), top_k)
-            hits.add(int(block_groups[lo]), *top, pos_found[s])
-        bar.update(len(spans))
+                    pos_found[g] = pos_scores if pos_found[g] is None else np.where(pos_scores != 0, pos_scores,
+                                                                                      pos_found[g])
+        for g in block_groups:
+            tops = found[g]
+            top = tops[0] if len(tops) == 1 else top_k_exact(np.concatenate([t[0] for t in tops]),
+                                                             np.concatenate([t[1] for t in tops]), top_k)
+            hits.add(g, *top, pos_found[g])
+        bar.update(len(block_groups))
     bar.close()
     return hits
 
 
-def _rank_group(scratch: "_Scratch", scores: "sp.csr_matrix", lo: int, hi: int, part, positives: np.ndarray | None,
+def _rank_group(acc: _Accumulator, rows: "sp.csr_matrix", lo: int, hi: int, part, positives: np.ndarray | None,
                 self_docs: np.ndarray | None, top_k: int) -> tuple[tuple[np.ndarray, np.ndarray], np.ndarray | None]:
-    """One group's rows against one index part: its top-k (global positions) and its positives' scores there
-    (0 for a positive in another part); a positive passage's score is its self-match score."""
-    rows = [(scores.indices[scores.indptr[r]:scores.indptr[r + 1]],
-             scores.data[scores.indptr[r]:scores.indptr[r + 1]]) for r in range(lo, hi)]
-    doc_idx, doc_scores = scratch.merge(rows)
+    """One group's rows [lo, hi) against one index part: its top-k (global positions) and its positives' scores
+    there (0 for a positive in another part); a positive passage's score is its self-match score.
+
+    Several rows (a query's positive passages) merge by element-wise max, a passage absent from a row
+    counting 0 there; only passages scoring above 0 are ranked."""
+    own_scores = []
+    if hi - lo == 1:
+        touched = acc.add(rows.indices[rows.indptr[lo]:rows.indptr[hi]], rows.data[rows.indptr[lo]:rows.indptr[hi]],
+                          acc.merged)
+        if self_docs is not None:
+            own_scores.append(_own(acc.merged, self_docs[0], part))
+    else:
+        union: list[np.ndarray] | None = []
+        for r in range(lo, hi):
+            row_touched = acc.add(rows.indices[rows.indptr[r]:rows.indptr[r + 1]],
+                                  rows.data[rows.indptr[r]:rows.indptr[r + 1]], acc.row)
+            if self_docs is not None:
+                own_scores.append(_own(acc.row, self_docs[r - lo], part))
+            acc.max_into_merged(row_touched)
+            union = None if union is None or row_touched is None else [*union, row_touched]
+        touched = None if union is None else acc.distinct(np.concatenate(union)) if union else np.zeros(0, np.int64)
     pos = np.zeros(0, dtype=np.int64) if positives is None else positives
     inside = (pos >= part.start) & (pos < part.end)
-    local_scores, keep = scratch.mask(doc_idx, doc_scores, pos[inside] - part.start)
+    local = pos[inside] - part.start
     pos_scores = None
-    if positives is not None:
+    if self_docs is not None:
+        pos_scores = np.array(own_scores, dtype=np.float32)
+    elif positives is not None:
         pos_scores = np.zeros(len(pos), dtype=np.float32)
-        pos_scores[inside] = local_scores
-    if self_docs is not None:  # each positive passage against itself, in the group's row order
-        pos_scores = np.array([float(val[idx == own - part.start].sum()) if part.start <= own < part.end else 0.0
-                               for own, (idx, val) in zip(self_docs, rows)], dtype=np.float32)
-    top_scores, top_docs = top_k_exact(doc_scores[keep], doc_idx[keep], top_k)
+        pos_scores[inside] = acc.merged[local]
+    acc.merged[local] = 0  # positives are never ranked
+    top_scores, top_docs = acc.top(touched, top_k)
     return (top_scores, top_docs.astype(np.int64) + part.start), pos_scores
+
+
+def _own(vector: np.ndarray, own: int, part) -> float:
+    """A positive passage's score against itself (0 when it lies in another part)."""
+    return float(vector[own - part.start]) if part.start <= own < part.end else 0.0
 
 
 def _positions(index: "Index", positives: "pl.DataFrame", query_ids: list[str]) -> list[np.ndarray]:
