@@ -89,6 +89,20 @@ def test_bm25_evaluation_keeps_positives_in_the_ranking(tiny):
         evaluate_retrieval(queries, positives, corpus, model="bm25", max_seq_length=32, show_progress=False)
 
 
+def test_bm25_evaluation_reads_the_index_mine_bm25_built(tiny, tmp_path, monkeypatch):
+    from minekit.mine import bm25_index
+    from minekit.mine.bm25 import mine_bm25
+
+    queries, positives, corpus = tiny
+    mine_bm25(queries, positives, corpus, cache_dir=tmp_path / "cache", show_progress=False)
+    without = evaluate_retrieval(queries, positives, corpus, model="bm25", k="10", cache_dir=None,
+                                 show_progress=False)
+    monkeypatch.setattr(bm25_index, "build", lambda *a, **k: pytest.fail("the cached index was built again"))
+    cached = evaluate_retrieval(queries, positives, corpus, model="bm25", k="10", cache_dir=tmp_path / "cache",
+                                show_progress=False)
+    assert cached.metrics == without.metrics and len(list((tmp_path / "cache" / "bm25").iterdir())) == 1
+
+
 def test_dense_evaluation_is_exact_search(tiny, tiny_bi_encoder, tmp_path):
     from sentence_transformers import SentenceTransformer
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Sequence
 
 from minekit.errors import ConfigError
-from minekit.options import EncoderOptions, TrainingOptions, check_params, members, none_word
+from minekit.options import EncoderOptions, TrainingOptions, check_params, none_word
 from minekit.stages.base import (COMMON, every, every_but, flat, manifest_of, new_folder, params_of, read_inputs,
                                  some, stage, stage_fingerprint)
 from minekit.stats import Output
@@ -108,13 +108,6 @@ def train(*, dataset: str | Path, out: str | Path, encoder: EncoderOptions, loss
     return Output(out, result.stats, {"out": out}, title="train")
 
 
-def _evaluate_cache(model: str, cache_dir: str | None) -> str | None:
-    """Dense models reuse the embedding cache mine dense fills; BM25 has no embeddings to cache."""
-    if model == "bm25" and cache_dir == members(EncoderOptions)["cache_dir"].default:
-        return None
-    return none_word(cache_dir)
-
-
 @stage("evaluate", encoder=every_but(EncoderOptions, "model", "precision", "backend"))
 def evaluate(*, model: str, queries: str | Path, positives: str | Path, corpus: str | Path,
              out: str | Path | None = None, k: str = "10,100", encoder: EncoderOptions, device: str = COMMON,
@@ -131,7 +124,7 @@ def evaluate(*, model: str, queries: str | Path, positives: str | Path, corpus: 
                                 query_prompt=encoder.query_prompt, corpus_prompt=encoder.corpus_prompt,
                                 query_prompt_name=encoder.query_prompt_name,
                                 corpus_prompt_name=encoder.corpus_prompt_name,
-                                cache_dir=_evaluate_cache(str(model), encoder.cache_dir), device=device,
+                                cache_dir=none_word(encoder.cache_dir), device=device,
                                 dtype=encoder.dtype,
                                 trust_remote_code=trust_remote_code, block_size=block_size,
                                 show_progress=show_progress)

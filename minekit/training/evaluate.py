@@ -142,7 +142,8 @@ def evaluate_retrieval(
 
     `model` is "bm25" (plain BM25, the lexical reference), "default", a model folder or hub name, or an
     already loaded SentenceTransformer. Dense search is exact (cosine over all documents). With
-    `cache_dir`, corpus and query embeddings go through minekit's embedding cache when it exists.
+    `cache_dir`, corpus and query embeddings go through minekit's embedding cache, and BM25 reads (or
+    first builds) its index there, the one `mine bm25` uses.
     Prompts, dtype and max_seq_length are as for mine dense (minekit.encode.encoder.Encoder); the metrics
     record the dtype used. block_size: documents read from the cache, and queries ranked, at a time
     (default minekit.mine.exact.BLOCK_SIZE); memory grows with it, the rankings do not change.
@@ -156,7 +157,7 @@ def evaluate_retrieval(
         raise ConfigError("positives: no row with a score above 0; nothing to evaluate.")
     evaluated = queries.filter(pl.col("query_id").is_in(list(qrels))).sort("query_id")
     if model == BM25:
-        dense_only = {"max_seq_length": max_seq_length, "cache_dir": cache_dir, "query_prompt": query_prompt,
+        dense_only = {"max_seq_length": max_seq_length, "query_prompt": query_prompt,
                       "corpus_prompt": corpus_prompt, "query_prompt_name": query_prompt_name,
                       "corpus_prompt_name": corpus_prompt_name, "trust_remote_code": trust_remote_code or None,
                       "dtype": None if dtype == "auto" else dtype, "block_size": block_size}
@@ -166,7 +167,7 @@ def evaluate_retrieval(
                               "--model.")
         from minekit.mine.bm25 import rank_bm25
 
-        ranked = rank_bm25(evaluated, corpus, top_k=depth, show_progress=show_progress)
+        ranked = rank_bm25(evaluated, corpus, top_k=depth, cache_dir=cache_dir, show_progress=show_progress)
         grouped = ranked.group_by("query_id").agg(pl.col("doc_id").sort_by("rank"))
         rankings = dict(grouped.iter_rows())
         name = BM25
