@@ -8,6 +8,8 @@ with Q queries (default 10k), each drawn from its positive passage. Prints wall 
             warm index and cold (--cache-dir none: it builds its own), the four `--shard i/4` runs on the warm
             index (their total against one build) and their merge (byte identity checked), and a bare bm25s
             index + retrieve loop on the same data in its own process (queries/s of its retrieve phase)
+  bm25-warm `minekit index bm25` and the warm `mine bm25` alone, for corpora the cold run and the peer
+            (every token list in memory) cannot hold: 10M passages
   dense     `minekit mine dense --index flat` over N cached vectors (warm cache: a separate process first
             fills it with seeded clustered unit vectors, dim 384, so no model loads and no text is encoded)
   ivfpq     `minekit mine dense --index ivf-pq` on the same cache, and its recall@100 against `dense`
@@ -20,6 +22,7 @@ with Q queries (default 10k), each drawn from its positive passage. Prints wall 
     nice -n 10 python benchmarks/bench_scale.py                         # everything, 1M / 10k, 200k
     nice -n 10 python benchmarks/bench_scale.py --only bm25 --passages 200000
     nice -n 10 python benchmarks/bench_scale.py --only bm25 --shape msmarco --passages 1000000 --queries 2000
+    nice -n 10 python benchmarks/bench_scale.py --only bm25-warm --shape msmarco --passages 10000000 --queries 10000
     python benchmarks/bench_scale.py --work /tmp/scale --keep          # reuse data and caches next time
 
 Targets: at 1M, mine bm25 and mine dense (warm) each under 6 GB peak RSS.
@@ -39,7 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_dense import MINEKIT, timed  # noqa: E402 - one timing wrapper for both benchmarks
 
 DIM = 384
-STEPS = ("bm25", "dense", "ivfpq", "evaluate", "denoise")
+STEPS = ("bm25", "bm25-warm", "dense", "ivfpq", "evaluate", "denoise")
 
 
 def show(label: str, r: dict, extra: str = "") -> None:
@@ -144,8 +147,10 @@ def du(folder: Path) -> int:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
 
 
-def bench_bm25(args: argparse.Namespace, work: Path, me: list[str], common: list[str]) -> None:
-    """minekit's BM25 index (build, size, warm and cold mining, 4 shards) against a bare bm25s loop."""
+def bench_bm25(args: argparse.Namespace, work: Path, me: list[str], common: list[str], *, warm_only: bool = False
+               ) -> None:
+    """minekit's BM25 index (build, size, warm and cold mining, 4 shards) against a bare bm25s loop; with
+    warm_only, the build and the warm run alone."""
     import json
     import shutil
 
@@ -161,6 +166,8 @@ def bench_bm25(args: argparse.Namespace, work: Path, me: list[str], common: list
     show("index bm25 (cold build)", r, f"{du(cache / 'bm25') / 2**20:,.0f} MiB on disk")
     warm = timed([*mine, "--cache-dir", str(cache), *parts, "--out", str(work / "bm25-warm.parquet")])
     show(f"mine bm25, warm index ({n_q:,} queries)", warm, f"{n_q / warm['wall_s']:,.1f} queries/s")
+    if warm_only:
+        return
     cold = timed([*mine, "--cache-dir", "none", *parts, "--out", str(work / "bm25-cold.parquet")])
     show("mine bm25, cold (builds its index: --cache-dir none)", cold, f"{n_q / cold['wall_s']:,.1f} queries/s")
     print(f"  warm / cold wall: {warm['wall_s'] / cold['wall_s']:.2f}   (CPU {warm['cpu_s'] / cold['cpu_s']:.2f})")
@@ -311,8 +318,8 @@ def run(args: argparse.Namespace, work: Path, steps: list[str]) -> None:
     block = ["--block-size", str(args.block_size)] if args.block_size else []
     base = timed([sys.executable, "-c", "import polars, numpy, minekit.cli, tqdm"])
     show("baseline: interpreter + imports", base)
-    if "bm25" in steps:
-        bench_bm25(args, work, me, common)
+    if "bm25" in steps or "bm25-warm" in steps:
+        bench_bm25(args, work, me, common, warm_only="bm25" not in steps)
     if {"dense", "ivfpq", "evaluate", "denoise"} & set(steps) and not (work / "cache").is_dir():
         show(f"fill embedding cache ({args.precision}, separate process)", timed([*me, "_fill", *common]))
     dense = [MINEKIT, "-q", "mine", "dense", *inputs(work), "--top-k", "100", "--cache-dir", str(work / "cache"),

@@ -1,10 +1,11 @@
 """Static BM25 mining: the query as query (`bm25`), or each positive passage as query (`passage-bm25`).
 
 The index (bm25s' tokenizer and precomputed per-token scores) lives on disk and is memory-mapped
-(minekit.mine.bm25_index). Retrieval is a sparse product of query term counts with each index part, a
-block of queries at a time, the parts' top-k merged under one total order, so each query's
-positives can be masked exactly (bm25s' own weight_mask is global, not per query), zero-score
-documents never enter the ranking, and the positives' scores come for free.
+(minekit.mine.bm25_index). A query's score vector is the sum of its terms' posting lists (bm25s'
+scores) added into a dense vector over each index part, in term-id order (the float32 bits of a
+sparse product); its positives are read from that vector and masked exactly (bm25s' own weight_mask
+is global, not per query), zero-score documents never enter the ranking, and the parts' top-k merge
+under one total order (score descending, then doc_id).
 """
 
 from __future__ import annotations

@@ -165,8 +165,11 @@ def corpus_digest(corpus: "pl.DataFrame") -> str:
     for a in range(0, corpus.height, BUILD_CHUNK):
         chunk = corpus.slice(a, BUILD_CHUNK).select("doc_id", passage_text().alias("passage"))
         for column in ("doc_id", "passage"):
-            digest.update(chunk[column].str.len_bytes().cast(pl.Int64).to_numpy().tobytes())
-            digest.update("".join(chunk[column].to_list()).encode("utf-8"))
+            # the byte lengths, then the UTF-8 bytes of every value, read from Arrow's buffers (no Python str)
+            values = chunk[column].cast(pl.Utf8).to_arrow().cast("large_string")
+            offsets = np.frombuffer(values.buffers()[1], dtype=np.int64)[values.offset:values.offset + len(values) + 1]
+            digest.update(np.diff(offsets).tobytes())
+            digest.update(memoryview(values.buffers()[2])[int(offsets[0]):int(offsets[-1])] if len(values) else b"")
     return digest.hexdigest()
 
 
