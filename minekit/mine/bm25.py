@@ -149,12 +149,13 @@ def _retrieve(index: "Index", rows: "sp.csr_matrix", groups: np.ndarray, positiv
                 if pos_scores is not None:
                     pos_found[g] = pos_scores if pos_found[g] is None else np.where(pos_scores != 0, pos_scores,
                                                                                       pos_found[g])
+                if part is index.parts[-1]:
+                    bar.update(1)  # a query is done once the last part has ranked it
         for g in block_groups:
             tops = found[g]
             top = tops[0] if len(tops) == 1 else top_k_exact(np.concatenate([t[0] for t in tops]),
                                                              np.concatenate([t[1] for t in tops]), top_k)
             hits.add(g, *top, pos_found[g])
-        bar.update(len(block_groups))
     bar.close()
     return hits
 
