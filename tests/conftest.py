@@ -86,9 +86,21 @@ def tiny():
 @pytest.fixture
 def tiny_files(tiny, tmp_path):
     """The tiny frames written as input parquet files: dict with queries, positives, corpus paths."""
+    return write_inputs(tiny, tmp_path)
+
+
+@pytest.fixture
+def tiny_inputs(tiny, tmp_path):
+    """The tiny input files in tmp/in/, so anything written elsewhere under tmp is an output."""
+    return write_inputs(tiny, tmp_path / "in")
+
+
+def write_inputs(frames, folder: Path) -> dict[str, Path]:
+    """queries, positives and corpus frames as parquet files in folder: their paths by name."""
+    folder.mkdir(parents=True, exist_ok=True)
     paths = {}
-    for name, frame in zip(("queries", "positives", "corpus"), tiny):
-        paths[name] = tmp_path / f"{name}.parquet"
+    for name, frame in zip(("queries", "positives", "corpus"), frames):
+        paths[name] = folder / f"{name}.parquet"
         frame.write_parquet(paths[name])
     return paths
 

@@ -26,15 +26,8 @@ def _run(*args) -> "object":
 
 
 @pytest.fixture
-def files(tiny, tmp_path) -> dict[str, Path]:
-    """The tiny inputs in tmp/in/, so anything written elsewhere under tmp is an output."""
-    folder = tmp_path / "in"
-    folder.mkdir()
-    paths = {}
-    for name, frame in zip(("queries", "positives", "corpus"), tiny):
-        paths[name] = folder / f"{name}.parquet"
-        frame.write_parquet(paths[name])
-    return paths
+def files(tiny_inputs) -> dict[str, Path]:
+    return tiny_inputs
 
 
 def _inputs(files: dict[str, Path], **override) -> list[str]:

@@ -37,14 +37,10 @@ def _refused(result, *says: str, code: int = 2) -> str:
 
 
 @pytest.fixture
-def work(tiny, tmp_path) -> dict[str, Path]:
+def work(tiny_inputs, tmp_path) -> dict[str, Path]:
     """Inputs in tmp/in/, candidates, and one dataset version in tmp/datasets/d/v1."""
     folder = tmp_path / "in"
-    folder.mkdir()
-    f = {}
-    for name, frame in zip(("queries", "positives", "corpus"), tiny):
-        f[name] = folder / f"{name}.parquet"
-        frame.write_parquet(f[name])
+    f = dict(tiny_inputs)
     f["inputs"] = ["--queries", f["queries"], "--positives", f["positives"], "--corpus", f["corpus"]]
     f["cands"] = folder / "bm25.parquet"
     assert _run("mine", "bm25", *f["inputs"], "--out", f["cands"], "--top-k", 5).exit_code == 0
