@@ -69,9 +69,10 @@ class _Accumulator:
         """Add a row's scores into `into`; return the passages it touched, or None when it touched many."""
         starts = self.indptr[terms].astype(np.int64)
         lengths = self.indptr[terms + 1] - starts
-        if len(terms) > MANY_TERMS and lengths.sum() < LONG_POSTINGS * len(terms):
+        postings = int(lengths.sum())
+        if len(terms) > MANY_TERMS and postings < LONG_POSTINGS * len(terms):
             # many short posting lists (a passage as the query, a small corpus): one gather and one add
-            at = np.repeat(starts - (np.cumsum(lengths) - lengths), lengths) + np.arange(int(lengths.sum()))
+            at = np.repeat(starts - (np.cumsum(lengths) - lengths), lengths) + np.arange(postings)
             docs, values = self.indices[at], self.data[at]
             if (weights != 1).any():
                 values = values * np.repeat(weights, lengths)
@@ -83,7 +84,7 @@ class _Accumulator:
                 docs, values = self.indices[a:b], self.data[a:b]
                 np.add.at(into, docs, values if weight == 1.0 else values * np.float32(weight))
                 touched.append(docs)
-        if sum(map(len, touched)) * SCAN > len(into):
+        if postings * SCAN > len(into):
             return None
         return self.distinct(np.concatenate(touched)) if touched else np.zeros(0, dtype=np.int64)
 
