@@ -23,6 +23,7 @@ with Q queries (default 10k), each drawn from its positive passage. Prints wall 
     nice -n 10 python benchmarks/bench_scale.py --only bm25 --passages 200000
     nice -n 10 python benchmarks/bench_scale.py --only bm25 --shape msmarco --passages 1000000 --queries 2000
     nice -n 10 python benchmarks/bench_scale.py --only bm25-warm --shape msmarco --passages 10000000 --queries 10000
+    (add --work DIR --keep to keep data and index; --reuse-index then times the warm run without a new build)
     python benchmarks/bench_scale.py --work /tmp/scale --keep          # reuse data and caches next time
 
 Targets: at 1M, mine bm25 and mine dense (warm) each under 6 GB peak RSS.
@@ -158,12 +159,15 @@ def bench_bm25(args: argparse.Namespace, work: Path, me: list[str], common: list
 
     n_q = pl.read_parquet(work / "positives.parquet")["query_id"].n_unique()
     cache = work / "bm25-cache"
-    shutil.rmtree(cache, ignore_errors=True)
+    reuse = args.reuse_index and warm_only and (cache / "bm25").is_dir()
+    if not reuse:
+        shutil.rmtree(cache, ignore_errors=True)
     mine = [MINEKIT, "-q", "mine", "bm25", *inputs(work), "--top-k", "100"]
     parts = ["--index-parts", str(args.index_parts)]
     r = timed([MINEKIT, "-q", "index", "bm25", "--corpus", str(work / "corpus.parquet"), "--cache-dir", str(cache),
                *parts])
-    show("index bm25 (cold build)", r, f"{du(cache / 'bm25') / 2**20:,.0f} MiB on disk")
+    show("index bm25 (" + ("found in the cache: read, hash, check" if reuse else "cold build") + ")", r,
+         f"{du(cache / 'bm25') / 2**20:,.0f} MiB on disk")
     warm = timed([*mine, "--cache-dir", str(cache), *parts, "--out", str(work / "bm25-warm.parquet")])
     show(f"mine bm25, warm index ({n_q:,} queries)", warm, f"{n_q / warm['wall_s']:,.1f} queries/s")
     if warm_only:
@@ -271,6 +275,8 @@ def main() -> None:
     parser.add_argument("--bare-backend", default="numpy", help="bm25s backend of the bare loop (numpy, numba).")
     parser.add_argument("--work", help="Folder for data and caches (default: a temporary one).")
     parser.add_argument("--keep", action="store_true", help="Keep --work's data and caches for the next run.")
+    parser.add_argument("--reuse-index", action="store_true",
+                        help="bm25-warm: keep the BM25 index a --keep run left in --work instead of building it.")
     parser.add_argument("--passages", type=int, default=1_000_000)
     parser.add_argument("--queries", type=int, default=10_000)
     parser.add_argument("--small", type=int, default=200_000, help="Passages for evaluate and denoise.")

@@ -31,8 +31,8 @@ class Inputs:
     paths: dict[str, Path]
 
 
-def read_parquet(path: str | Path, *, what: str = "input") -> "pl.DataFrame":
-    """Read one parquet file, or say clearly why it cannot be read."""
+def read_parquet(path: str | Path, *, what: str = "input", columns: list[str] | None = None) -> "pl.DataFrame":
+    """Read one parquet file (or some of its columns, all of them present), or say clearly why it cannot be read."""
     import polars as pl
 
     from minekit.guards import finish_switches
@@ -45,19 +45,44 @@ def read_parquet(path: str | Path, *, what: str = "input") -> "pl.DataFrame":
     if not path.is_file():
         raise InputError(f"{path}: {what} file not found. Fix: check the path (relative paths start in {Path.cwd()}).")
     try:
-        return pl.read_parquet(path)
+        return pl.read_parquet(path, columns=columns)
     except Exception as exc:  # polars raises several kinds for a corrupt or non-parquet file
         raise InputError(f"{path}: cannot be read as parquet ({exc}). Fix: give a parquet file; for JSONL or BEIR "
                          "data use `minekit import`.") from exc
 
 
-def read_inputs(queries: str | Path, positives: str | Path, corpus: str | Path) -> Inputs:
-    """Read and validate queries, positives and corpus; raise InputError before any work on bad input."""
+def read_inputs(queries: str | Path, positives: str | Path, corpus: str | Path, *, corpus_texts: bool = True
+                ) -> Inputs:
+    """Read and validate queries, positives and corpus; raise InputError before any work on bad input.
+
+    Without corpus_texts the corpus frame holds its doc_id column alone (a miner that reads its texts itself,
+    only when its cache lacks them)."""
     paths = {"queries": Path(queries), "positives": Path(positives), "corpus": Path(corpus)}
     q = schema.validate_queries(read_parquet(paths["queries"], what="queries"), paths["queries"])
-    c = schema.validate_corpus(read_parquet(paths["corpus"], what="corpus"), paths["corpus"])
+    c = (schema.validate_corpus(read_parquet(paths["corpus"], what="corpus"), paths["corpus"]) if corpus_texts
+         else read_corpus_ids(paths["corpus"]))
     p = schema.validate_positives(read_parquet(paths["positives"], what="positives"), paths["positives"], q, c)
     return Inputs(queries=q, positives=p, corpus=c, paths=paths)
+
+
+def read_corpus_ids(path: str | Path) -> "pl.DataFrame":
+    """A corpus file's doc_id column alone, checked (unique, not null, the text column present)."""
+    path = Path(path)
+    columns = parquet_columns(path, what="corpus")
+    frame = read_parquet(path, what="corpus", columns=[c for c in ("doc_id",) if c in columns])
+    return schema.validate_corpus_ids(frame, path, columns)
+
+
+def read_corpus(path: str | Path) -> "pl.DataFrame":
+    path = Path(path)
+    return schema.validate_corpus(read_parquet(path, what="corpus"), path)
+
+
+def parquet_columns(path: Path, *, what: str) -> list[str]:
+    import polars as pl
+
+    read_parquet(path, what=what, columns=[])  # the same errors as a full read for a missing or damaged file
+    return list(pl.read_parquet_schema(path))
 
 
 def read_candidates(path: str | Path) -> "pl.DataFrame":

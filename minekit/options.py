@@ -153,8 +153,8 @@ class RunOptions:
                                      "text, into the shared cache); `minekit merge` joins the n outputs into the "
                                      "unsharded output, byte for byte.", shard_spec)
     ray: bool = option(False, "Run on Ray (RAY_ADDRESS, or a local Ray): every shard as a task, then merged (embed: "
-                              "encoding on Ray Data actors, one per GPU; index bm25: the build as one task, into "
-                              "the shared cache): pip install 'minekit[ray]'.")
+                              "encoding on Ray Data actors, one per GPU; index bm25: each index part tokenized and "
+                              "scored as its own task, into the shared cache): pip install 'minekit[ray]'.")
     shards: int | None = option(None, "With ray: number of shards (default: the cluster's CPUs).", at_least(1))
 
 

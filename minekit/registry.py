@@ -32,7 +32,7 @@ class Spec:
     outputs: tuple[str, ...] = ()  # parameters naming what it writes
     out_name: str | None = None  # the file name a pipeline gives `out` ("{step}" is the step's name)
     shards: str | None = None  # "queries": n shard outputs merged into one; "texts": shares of a cache;
-    #                            "task": the whole stage as one Ray task (it fills a cache every node reads)
+    #                            "parts": its per-part work as Ray tasks (it fills a cache every node reads)
     prepare: str | None = None  # a stage a Ray run performs first, with the same values (mine dense: embed,
     #                             mine bm25: index.bm25)
     sqlite_caches: tuple[str, ...] = ()  # parameters that, when set, keep scores in SQLite files under cache_dir
@@ -64,7 +64,7 @@ SPECS: dict[str, Spec] = {spec.kind: spec for spec in (
     _spec("mine.bm25", "mine_bm25", "mine", "mine bm25", shards="queries", prepare="index.bm25", **_MINED),
     _spec("mine.passage-bm25", "mine_passage_bm25", "mine", "mine passage-bm25", shards="queries",
           prepare="index.bm25", **_MINED),
-    _spec("index.bm25", "index_bm25", "mine", "index bm25", inputs=("corpus",), shards="task"),
+    _spec("index.bm25", "index_bm25", "mine", "index bm25", inputs=("corpus",), shards="parts"),
     _spec("mine.dense", "mine_dense", "mine", "mine dense", models=("model",), shards="queries", prepare="embed",
           **_MINED),
     _spec("embed", "embed_corpus", "mine", "embed", inputs=("corpus", "queries"), models=("model",), shards="texts"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import bm25s
 import numpy as np
@@ -13,11 +14,16 @@ from typer.testing import CliRunner
 import minekit as mk
 from minekit.cli import app
 from minekit.errors import ConfigError, InputError
-from minekit.mine import bm25_index
+from minekit.mine import bm25_build, bm25_index
 from minekit.mine.bm25 import mine_bm25, mine_passage_bm25
 from minekit.mine.bm25_index import bm25_index as open_index, make_tokenizer
 
 runner = CliRunner()
+
+
+def _indexes(cache: Path) -> list[Path]:
+    """The index folders of a cache (bm25/files holds the records of corpus files seen)."""
+    return [f for f in (cache / "bm25").iterdir() if f.name != "files"]
 
 
 def _corpus(tiny) -> pl.DataFrame:
@@ -42,7 +48,7 @@ def _bm25s_matrix(corpus: pl.DataFrame, *, method: str, stemmer: str | None, k1:
 @pytest.mark.parametrize("parts", [1, 4])
 def test_index_holds_bm25s_scores_bit_for_bit_whatever_the_chunk(tiny, monkeypatch, method, stemmer, k1, b, parts):
     corpus = _corpus(tiny)
-    monkeypatch.setattr(bm25_index, "BUILD_CHUNK", 3)  # many chunks: vocabulary grows across them
+    monkeypatch.setattr(bm25_build, "BUILD_CHUNK", 3)  # many chunks: vocabulary grows across them
     expected = _bm25s_matrix(corpus, method=method, stemmer=stemmer, k1=k1, b=b)
     with open_index(corpus, cache_dir=None, parts=parts, show_progress=False, k1=k1, b=b, method=method,
                     stemmer=stemmer, stopwords="en") as index:
@@ -68,7 +74,7 @@ def test_the_corpus_is_tokenized_a_chunk_at_a_time(tiny, monkeypatch):
         seen.append(len(texts))
         return original(self, texts, *args, **kwargs)
 
-    monkeypatch.setattr(bm25_index, "BUILD_CHUNK", 4)
+    monkeypatch.setattr(bm25_build, "BUILD_CHUNK", 4)
     monkeypatch.setattr(Tokenizer, "tokenize", spy)
     queries, positives, corpus = tiny
     mine_bm25(queries, positives, corpus, show_progress=False)
@@ -80,6 +86,7 @@ def test_the_corpus_is_tokenized_a_chunk_at_a_time(tiny, monkeypatch):
 def test_parts_give_the_ranks_and_scores_of_one_index(sample_files, parts, monkeypatch):
     queries, positives, corpus = (pl.read_parquet(sample_files[n]) for n in ("queries", "positives", "corpus"))
     one = mine_bm25(queries, positives, corpus, top_k=30, show_progress=False).frame
+    monkeypatch.setattr("minekit.mine.bm25.QUERY_BLOCK", 3)  # parts searched (and released) once per 3 queries
     split = mine_bm25(queries, positives, corpus, top_k=30, index_parts=parts, show_progress=False).frame
     assert split.equals(one)
     assert split.height > 0
@@ -98,7 +105,7 @@ def test_a_warm_run_reads_the_cached_index_and_tokenizes_no_passage(tiny, tmp_pa
     def refuse(*args, **kwargs):
         raise AssertionError("the corpus was tokenized again")
 
-    monkeypatch.setattr(bm25_index, "_tokenize_corpus", refuse)
+    monkeypatch.setattr(bm25_build, "tokenize_part", refuse)
     warm = mine_bm25(queries, positives, corpus, cache_dir=tmp_path / "cache", show_progress=False)
     assert warm.frame.equals(cold.frame)
     passage = mine_passage_bm25(queries, positives, corpus, cache_dir=tmp_path / "cache", show_progress=False)
@@ -158,7 +165,7 @@ def test_index_bm25_command_fills_the_cache_that_shards_then_read(tiny_files, tm
     cache = tmp_path / "cache"
     result = runner.invoke(app, ["index", "bm25", "--corpus", str(tiny_files["corpus"]), "--cache-dir", str(cache)])
     assert result.exit_code == 0, result.output
-    (folder,) = (cache / "bm25").iterdir()
+    (folder,) = _indexes(cache)
     assert str(folder) in result.stdout and "built" in result.stderr
     again = runner.invoke(app, ["index", "bm25", "--corpus", str(tiny_files["corpus"]), "--cache-dir", str(cache)])
     assert again.exit_code == 0 and "reused" in again.stderr
@@ -166,7 +173,7 @@ def test_index_bm25_command_fills_the_cache_that_shards_then_read(tiny_files, tm
     def refuse(*args, **kwargs):
         raise AssertionError("the corpus was tokenized again")
 
-    monkeypatch.setattr(bm25_index, "_tokenize_corpus", refuse)
+    monkeypatch.setattr(bm25_build, "tokenize_part", refuse)
     shards = [mk.mine_bm25(**tiny_files, out=tmp_path / f"s{i}.parquet", shard=f"{i}/2", cache_dir=cache,
                            show_progress=False).path for i in (1, 2)]
     merged = mk.merge(shards, out=tmp_path / "merged.parquet")
@@ -244,12 +251,125 @@ def test_a_cached_index_is_memory_mapped_not_copied(tiny, tmp_path):
             for array in (part.matrix.data, part.matrix.indices, part.matrix.indptr):
                 assert _maps_a_file(array)  # a view of the file, not a copy in memory
                 assert not array.flags.writeable  # read-only: shared by every process that maps it
-        assert isinstance(index.doc_terms, np.memmap)
+        assert _maps_a_file(index.doc_terms)
 
 
 def _maps_a_file(array: np.ndarray) -> bool:
+    import mmap
+
     while isinstance(array, np.ndarray):
-        if isinstance(array, np.memmap):
-            return True
         array = array.base
-    return False
+    return isinstance(array.obj if isinstance(array, memoryview) else array, mmap.mmap)
+
+
+def _resident_kib(name: str) -> int:
+    """Resident KiB of this process' mappings of files called `name` (/proc/self/smaps)."""
+    total, inside = 0, False
+    for line in open("/proc/self/smaps", encoding="utf-8"):
+        head = line.split()
+        if head and "-" in head[0] and len(head) >= 5:  # a mapping's header line
+            inside = line.rstrip().endswith("/" + name)
+        elif inside and head[0] == "Rss:":
+            total += int(head[1])
+    return total
+
+
+@pytest.mark.skipif(not Path("/proc/self/smaps").is_file(), reason="reads /proc/self/smaps (Linux)")
+def test_a_searched_part_hands_its_pages_back(tmp_path):
+    """A search holds the pages of one index part at a time: release() unmaps what was read (still cached)."""
+    words = [f"w{i}" for i in range(3000)]
+    rng = np.random.default_rng(0)
+    corpus = pl.DataFrame({"doc_id": [f"d{i:05d}" for i in range(4000)], "title": [""] * 4000,
+                           "text": [" ".join(rng.choice(words, 40)) for _ in range(4000)]})
+    with open_index(corpus, cache_dir=tmp_path / "cache", parts=2, show_progress=False, k1=1.5, b=0.75,
+                    method="lucene", stemmer=None, stopwords=None) as index:
+        part = index.parts[0]
+        assert float(np.asarray(part.matrix.data, dtype=np.float64).sum()) > 0  # every page read
+        assert _resident_kib("part-0.data.bin") >= part.matrix.data.nbytes // 1024 - 4
+        part.release()
+        assert _resident_kib("part-0.data.bin") == 0
+        assert float(np.asarray(part.matrix.data, dtype=np.float64).sum()) > 0  # still readable after release
+
+
+def test_a_corpus_file_seen_before_is_opened_without_reading_its_texts(tiny_files, tmp_path, monkeypatch):
+    cache = tmp_path / "cache"
+    cold = mk.mine_bm25(**tiny_files, out=tmp_path / "cold.parquet", cache_dir=cache, show_progress=False)
+    passages = mk.mine_passage_bm25(**tiny_files, out=tmp_path / "p-cold.parquet", cache_dir=cache,
+                                    show_progress=False)
+    assert len(list((cache / "bm25" / "files").iterdir())) == 1  # one file, one record, whichever miner
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the corpus texts were read again")
+
+    monkeypatch.setattr("minekit.io.read_corpus", refuse)
+    monkeypatch.setattr(bm25_index, "corpus_digest", refuse)
+    warm = mk.mine_bm25(**tiny_files, out=tmp_path / "warm.parquet", cache_dir=cache, show_progress=False)
+    assert warm.path.read_bytes() == cold.path.read_bytes()
+    warm_p = mk.mine_passage_bm25(**tiny_files, out=tmp_path / "p-warm.parquet", cache_dir=cache,
+                                  show_progress=False)
+    assert warm_p.path.read_bytes() == passages.path.read_bytes()
+    again = runner.invoke(app, ["index", "bm25", "--corpus", str(tiny_files["corpus"]), "--cache-dir", str(cache)])
+    assert again.exit_code == 0 and "reused" in again.stderr
+
+
+def test_a_changed_corpus_file_gets_its_own_index(tiny_files, tmp_path):
+    cache = tmp_path / "cache"
+    mk.mine_bm25(**tiny_files, out=tmp_path / "a.parquet", cache_dir=cache, show_progress=False)
+    corpus = pl.read_parquet(tiny_files["corpus"])
+    changed = corpus.with_columns(pl.when(pl.col("doc_id") == corpus["doc_id"][0]).then(pl.lit("zebra quartz"))
+                                  .otherwise(pl.col("text")).alias("text"))
+    changed.write_parquet(tiny_files["corpus"])  # same path, new bytes
+    cached = mk.mine_bm25(**tiny_files, out=tmp_path / "b.parquet", cache_dir=cache, show_progress=False)
+    fresh = mk.mine_bm25(**tiny_files, out=tmp_path / "c.parquet", cache_dir="none", show_progress=False)
+    assert cached.path.read_bytes() == fresh.path.read_bytes()
+    assert len(_indexes(cache)) == 2
+
+
+def test_a_remembered_file_whose_index_is_gone_or_damaged_is_read_and_indexed_again(tiny_files, tmp_path):
+    import shutil
+
+    cache = tmp_path / "cache"
+    first = mk.mine_bm25(**tiny_files, out=tmp_path / "a.parquet", cache_dir=cache, show_progress=False)
+    (folder,) = _indexes(cache)
+    data = folder / "part-0.data.bin"
+    data.write_bytes(b"\0" * data.stat().st_size)  # same size, other bytes: only the checksum sees it
+    damaged = mk.mine_bm25(**tiny_files, out=tmp_path / "b.parquet", cache_dir=cache, show_progress=False)
+    shutil.rmtree(folder)
+    gone = mk.mine_bm25(**tiny_files, out=tmp_path / "c.parquet", cache_dir=cache, show_progress=False)
+    assert damaged.path.read_bytes() == first.path.read_bytes() == gone.path.read_bytes()
+    assert (folder / "index.json").is_file()
+
+
+def test_a_corpus_file_is_built_a_part_at_a_time_into_the_index_of_the_whole_table(tiny_files, tmp_path, monkeypatch):
+    held = []
+    read_part = bm25_build.read_part
+
+    def spy(source, lo, hi):
+        frame = read_part(source, lo, hi)
+        held.append(frame.height)
+        return frame
+
+    monkeypatch.setattr(bm25_build, "read_part", spy)
+    from_file = mk.index_bm25(corpus=tiny_files["corpus"], cache_dir=tmp_path / "file", index_parts=3,
+                              show_progress=False)
+    monkeypatch.undo()
+    assert held and max(held) <= 7  # 20 passages in 3 parts: never the whole table
+    corpus = pl.read_parquet(tiny_files["corpus"])
+    from_frame = bm25_index.build_cached(corpus.sample(fraction=1.0, shuffle=True, seed=3), cache_dir=tmp_path / "frame",
+                                         parts=3, show_progress=False, k1=1.5, b=0.75, method="lucene",
+                                         stemmer="english", stopwords="en")
+    assert Path(from_frame["folder"]).name == from_file.path.name  # one key: the content, whatever holds it
+    for f in from_file.path.iterdir():
+        assert f.read_bytes() == (Path(from_frame["folder"]) / f.name).read_bytes()
+
+
+def test_an_empty_text_in_a_corpus_file_read_by_parts_is_named_by_its_file_row(tiny_files, tmp_path):
+    corpus = pl.read_parquet(tiny_files["corpus"])
+    broken = corpus.with_columns(pl.when(pl.int_range(pl.len()) == 16).then(pl.lit("  ")).otherwise(pl.col("text"))
+                                 .alias("text"))
+    broken.write_parquet(tiny_files["corpus"])
+    result = runner.invoke(app, ["index", "bm25", "--corpus", str(tiny_files["corpus"]), "--cache-dir",
+                                 str(tmp_path / "cache"), "--index-parts", "3"])
+    assert result.exit_code == 2, result.output
+    assert f"column 'text': 1 row(s) are null or empty: row 17 (doc_id={corpus['doc_id'][16]!r})" in result.stderr
+    assert not (tmp_path / "cache" / "bm25").is_dir() or not _indexes(tmp_path / "cache")  # no index, not even half

@@ -33,8 +33,9 @@ def _ran_on_two_nodes(output) -> bool:
 def test_two_nodes_mine_bm25_and_dense_to_the_single_process_bytes(two_nodes, tiny_files, tiny_bi_encoder, tmp_path):
     assert sum(1 for node in ray.nodes() if node["Alive"]) == 2
     single = mk.mine_bm25(**tiny_files, out=tmp_path / "bm25.parquet", top_k=5, show_progress=False)
+    # two index parts, built as Ray tasks (one a node), then four shards
     on_ray = mk.mine_bm25(**tiny_files, out=tmp_path / "bm25-ray.parquet", top_k=5, ray=True, shards=4,
-                          show_progress=False)
+                          index_parts=2, show_progress=False)
     assert on_ray.path.read_bytes() == single.path.read_bytes()
     assert _ran_on_two_nodes(on_ray), on_ray.notes
 

@@ -4,7 +4,7 @@ Local: the stage function itself, whole or as one shard (`shard="i/n"`). Ray: ev
 then `merge`; a stage whose spec says `prepare` has that stage run on Ray first with the same values
 (mine dense: `embed`, so the shards read one shared embedding cache; mine bm25: `index bm25`, so they
 memory-map one index), a stage that shards by texts (`embed`) hands its planned jobs to Ray Data, and one
-that fills a cache whole (`index bm25`) runs as one Ray task. What a stage needs is read from its spec
+that builds a cache by parts (`index bm25`) runs each part's steps as Ray tasks. What a stage needs is read from its spec
 (minekit.registry); no stage imports this module and the Ray runner names no stage.
 """
 
@@ -43,8 +43,8 @@ def on_ray(spec: Spec, values: dict):
     fn = spec.load()
     if spec.shards == "texts":
         return ray_runner.encode_stage(fn, values)
-    if spec.shards == "task":
-        return ray_runner.run_task(fn, values)
+    if spec.shards == "parts":
+        return ray_runner.parts_stage(fn, values)
     if spec.shards != "queries":
         raise ConfigError(f"ray: {' '.join(spec.command)} does not run on Ray.", param="ray")
     prepare = SPECS[spec.prepare].load() if spec.prepare else None

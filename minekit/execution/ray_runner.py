@@ -7,8 +7,10 @@ functions, not a second implementation:
   Data `map_batches` over actors, one per GPU where the cluster has GPUs, else one per CPU; each actor
   encodes its batches into the shared embedding cache (a folder every node can read: local disk for a
   local Ray, a shared file system for a cluster);
-- the BM25 index (`index bm25`, and the first step of `mine bm25` and `mine passage-bm25`): one Ray task
-  builds it into the shared cache (or finds it there) before any shard starts; every shard memory-maps it;
+- the BM25 index (`index bm25`, and the first step of `mine bm25` and `mine passage-bm25`): its parts
+  (`--index-parts`) are tokenized and scored as Ray tasks side by side, each reading only its part of the
+  corpus file, into the shared cache (or it is found there) before any shard starts; every shard
+  memory-maps it;
 - mining and denoising: one Ray task per shard calls the stage with shard="i/n", writing a shard file
   in a hidden folder beside `out`; then `merge` writes `out`, byte-identical to the unsharded run.
 
@@ -222,7 +224,7 @@ def _prepare(prepare: Callable, values: dict) -> list[str]:
     if prepare.spec.shards != "texts":
         if none_word(values.get("cache_dir")) is None:
             return [f"ray: no cache (cache_dir none): every shard builds its own {' '.join(prepare.spec.command)}"]
-        stats = run_task(prepare, kwargs).stats
+        stats = parts_stage(prepare, kwargs).stats
         how = "built into" if stats.get("index") == "built" else "found in"
         return [f"ray: {' '.join(prepare.spec.command)}: {how} the cache before the shards started"]
     if none_word(values.get("cache_dir")) is None:
@@ -232,30 +234,20 @@ def _prepare(prepare: Callable, values: dict) -> list[str]:
             f"({done.stats.get('texts_from_cache', 0)} were cached)"]
 
 
-def run_task(fn: Callable, values: dict) -> "Output":
-    """The whole stage as one Ray task (it fills a cache the other tasks read), in the driver's working folder."""
-    from minekit.stats import Output
+def parts_stage(fn: Callable, values: dict) -> "Output":
+    """A stage that builds a cache part by part (index bm25), its parts' steps run as Ray tasks."""
+    with session():
+        return fn(**{**values, "ray": False}, _map=map_tasks)
 
+
+def map_tasks(fn: Callable, items: list) -> list:
+    """fn(item) for every item, each a Ray task (item i on node i mod n); the results in item order."""
     with session() as ray:
-        kwargs = {**values, "ray": False} if "ray" in values else dict(values)
-        ref = ray.remote(num_cpus=1)(_run_task).remote(fn.kind, kwargs, os.getcwd())
-        _wait(ray, [ref], fn.kind, False)
-        stats = ray.get(ref)
-    folder = stats.pop("_path", None)
-    return Output(Path(folder) if folder else None, stats, title=f"{fn.kind} (ray)")
-
-
-def _run_task(kind: str, kwargs: dict, cwd: str) -> dict:
-    """One stage in a Ray worker; its stats, with the path it wrote under _path."""
-    from minekit.registry import load
-
-    here = os.getcwd()
-    os.chdir(cwd)
-    try:
-        output = load(kind)(**kwargs)
-        return {**output.stats, "_path": None if output.path is None else str(output.path)}
-    finally:
-        os.chdir(here)
+        task = ray.remote(num_cpus=1)(fn)
+        placement = _round_robin(ray)
+        refs = [task.options(scheduling_strategy=placement(i)).remote(item) for i, item in enumerate(items, 1)]
+        _wait(ray, refs, getattr(fn, "__name__", "task"), False)
+        return ray.get(refs)
 
 
 def encode_stage(fn: Callable, values: dict) -> "Output":

@@ -44,11 +44,15 @@ def _dtypes():
             "list[float32]": pl.List(pl.Float32)}
 
 
+FILE_ROW = "_file_row"  # a frame read in parts numbers its rows as the file does
+
+
 def _fail(path: Path, column: str, problem: str, frame: "pl.DataFrame", bad: "pl.Series", fix: str) -> None:
     """Raise an InputError listing the first offending rows (numbered from 1, as a person counts)."""
     import polars as pl
 
-    rows = frame.with_row_index("row", offset=1).filter(bad)
+    numbered = frame.rename({FILE_ROW: "row"}) if FILE_ROW in frame.columns else frame.with_row_index("row", offset=1)
+    rows = numbered.filter(bad)
     shown = ", ".join(
         f"row {r['row']} ({', '.join(f'{k}={v!r}' for k, v in r.items() if k != 'row')})"
         for r in rows.head(SHOWN_ROWS).select(pl.exclude("text", "title")).iter_rows(named=True)
@@ -57,12 +61,15 @@ def _fail(path: Path, column: str, problem: str, frame: "pl.DataFrame", bad: "pl
     raise InputError(f"{path}: column '{column}': {rows.height} row(s) {problem}: {shown}{more}. {fix}")
 
 
-def _require_columns(frame: "pl.DataFrame", path: Path, required: list[str], kind: str) -> None:
-    missing = [c for c in required if c not in frame.columns]
+def _require_columns(frame: "pl.DataFrame", path: Path, required: list[str], kind: str,
+                     columns: list[str] | None = None) -> None:
+    """`columns`: the file's columns when only some were read."""
+    columns = frame.columns if columns is None else columns
+    missing = [c for c in required if c not in columns]
     if missing:
         raise InputError(
             f"{path}: missing column(s) {', '.join(repr(c) for c in missing)} for a {kind} file "
-            f"(found: {', '.join(frame.columns) or 'none'}). A {kind} file needs {', '.join(required)}."
+            f"(found: {', '.join(columns) or 'none'}). A {kind} file needs {', '.join(required)}."
         )
     if frame.height == 0:
         raise InputError(f"{path}: the {kind} file has no rows. Fix: give a {kind} file with at least one row.")
@@ -108,6 +115,20 @@ def _check_text(frame: "pl.DataFrame", path: Path, column: str = "text") -> "pl.
     return frame
 
 
+def check_texts(frame: "pl.DataFrame", path: Path) -> None:
+    """A corpus read in parts: text (and title) hold strings and no text is empty; offending rows are named by
+    their FILE_ROW column (the row of the file, from 1)."""
+    import polars as pl
+
+    for column in ("text", "title"):
+        if column in frame.columns and frame.schema[column] not in (pl.Utf8, pl.Null):
+            raise InputError(f"{path}: column '{column}' must hold strings, found {frame.schema[column]}.")
+    bad = frame["text"].is_null() | (frame["text"].str.strip_chars() == "")
+    if bad.any():
+        _fail(path, "text", "are null or empty", frame.select(FILE_ROW, "doc_id"), bad,
+              "Fix: remove these rows or give them text.")
+
+
 def validate_queries(frame: "pl.DataFrame", path: Path) -> "pl.DataFrame":
     _require_columns(frame, path, ["query_id", "text"], "queries")
     frame = _as_string_ids(frame, path, ["query_id"])
@@ -128,6 +149,15 @@ def validate_corpus(frame: "pl.DataFrame", path: Path) -> "pl.DataFrame":
             raise InputError(f"{path}: column 'title' must hold strings, found {frame.schema['title']}.")
         return frame.select("doc_id", pl.col("title").fill_null(""), "text")
     return frame.select("doc_id", pl.lit("").alias("title"), "text")
+
+
+def validate_corpus_ids(frame: "pl.DataFrame", path: Path, columns: list[str]) -> "pl.DataFrame":
+    """The doc_id column of a corpus file whose texts are not read (a cached index holds them), checked as
+    validate_corpus checks it; `columns` are the file's columns."""
+    _require_columns(frame, path, ["doc_id", "text"], "corpus", columns)
+    frame = _as_string_ids(frame.select("doc_id"), path, ["doc_id"])
+    _check_ids(frame, path, "doc_id")
+    return frame
 
 
 def positive_pairs(frame: "pl.DataFrame", path: Path) -> "pl.DataFrame":

@@ -152,6 +152,7 @@ def _retrieve(index: "Index", rows: "sp.csr_matrix", groups: np.ndarray, positiv
                                                                                       pos_found[g])
                 if part is index.parts[-1]:
                     bar.update(1)  # a query is done once the last part has ranked it
+            part.release()  # the block's pages of this part: the OS keeps them cached, this process lets go
         for g in block_groups:
             tops = found[g]
             top = tops[0] if len(tops) == 1 else top_k_exact(np.concatenate([t[0] for t in tops]),
@@ -215,7 +216,7 @@ def _positions(index: "Index", positives: "pl.DataFrame", query_ids: list[str]) 
 def mine_bm25(
     queries: "pl.DataFrame",
     positives: "pl.DataFrame",
-    corpus: "pl.DataFrame",
+    corpus: "pl.DataFrame | str | Path",
     *,
     top_k: int = 100,
     k1: float = 1.5,
@@ -231,6 +232,7 @@ def mine_bm25(
 
     The index is read from `cache_dir` (built there once when missing, minekit.mine.bm25_index); without
     a cache it is built in a temporary folder. `index_parts` splits it by passage; results do not change.
+    `corpus` may be the corpus parquet file: once its index is cached, its texts are never read again.
     """
     mined = queries.filter(queries["query_id"].is_in(positives["query_id"].implode())).sort("query_id")
     if mined.height and not _any_words(mined["text"].to_list(), stemmer, stopwords):  # before any index is built
@@ -264,7 +266,7 @@ def _no_tokens(queries: "pl.DataFrame", stemmer: str | None, stopwords: str | No
             "document 0. Fix: --stopwords none, or give queries with content words.")
 
 
-def _query_bm25(queries: "pl.DataFrame", positives: "pl.DataFrame | None", corpus: "pl.DataFrame", *,
+def _query_bm25(queries: "pl.DataFrame", positives: "pl.DataFrame | None", corpus: "pl.DataFrame | str | Path", *,
                 top_k: int, cache_dir: str | Path | None, index_parts: int, show_progress: bool,
                 **bm25_params) -> tuple["pl.DataFrame", int]:
     """Rank the corpus for every query (its positives masked when given); also count empty queries."""
@@ -284,7 +286,7 @@ def _query_bm25(queries: "pl.DataFrame", positives: "pl.DataFrame | None", corpu
 def mine_passage_bm25(
     queries: "pl.DataFrame",
     positives: "pl.DataFrame",
-    corpus: "pl.DataFrame",
+    corpus: "pl.DataFrame | str | Path",
     *,
     top_k: int = 100,
     k1: float = 1.5,
@@ -351,7 +353,7 @@ def _stats(n_queries: int, frame: "pl.DataFrame", *, empty_queries: int) -> dict
 
 def rank_bm25(
     queries: "pl.DataFrame",
-    corpus: "pl.DataFrame",
+    corpus: "pl.DataFrame | str | Path",
     *,
     top_k: int = 100,
     k1: float = 1.5,

@@ -232,10 +232,10 @@ def write_frame(result, out: str | Path, stage: str, params: dict, inputs: dict,
     return Output(out, result.stats, {"out": out}, title=title)
 
 
-def read_inputs(queries, positives, corpus):
+def read_inputs(queries, positives, corpus, *, corpus_texts: bool = True):
     from minekit.io import read_inputs as read
 
-    return read(queries, positives, corpus)
+    return read(queries, positives, corpus, corpus_texts=corpus_texts)
 
 
 def new_folder(out: Path, flag: str, why: str) -> None:

@@ -23,11 +23,12 @@ def _bm25_kwargs(bm25: BM25Options) -> dict:
 
 def _mine_bm25(lib: Callable, kind: str, queries, positives, corpus, out, top_k: int, bm25: BM25Options,
                cache_dir: str | None, job: Job, show_progress: bool) -> Output:
-    inputs = read_inputs(queries, positives, corpus)
+    # the corpus' ids here; its texts are read by the index, and only when it must be built
+    inputs = read_inputs(queries, positives, corpus, corpus_texts=False)
     kwargs = dict(top_k=top_k, **_bm25_kwargs(bm25))
     mined = job.select(inputs.queries)  # a shard mines its queries against the whole corpus (global statistics)
     result = (empty_shard() if job.shard is not None and no_queries(mined, inputs.positives)
-              else lib(mined, inputs.positives, inputs.corpus, show_progress=show_progress,
+              else lib(mined, inputs.positives, inputs.paths["corpus"], show_progress=show_progress,
                        cache_dir=none_word(cache_dir), index_parts=bm25.index_parts, **kwargs))
     return write_frame(result, out, kind, params_of(lib, **kwargs), inputs.paths, fp=job.fp, job=job)
 
@@ -61,18 +62,21 @@ def mine_passage_bm25(*, queries: str | Path, positives: str | Path, corpus: str
 
 @stage("index.bm25", bm25=every(BM25Options), encoder=some(EncoderOptions, "cache_dir"), run=some(RunOptions, "ray"))
 def index_bm25(*, corpus: str | Path, bm25: BM25Options, encoder: EncoderOptions, run: RunOptions,
-               show_progress: bool = COMMON) -> Output:
+               show_progress: bool = COMMON, _map: Callable | None = None) -> Output:
     """Build the BM25 index of the corpus into cache_dir (nothing to do when it is there and intact), the index
-    mine bm25 and mine passage-bm25 then read with the same corpus and BM25 settings."""
+    mine bm25 and mine passage-bm25 then read with the same corpus and BM25 settings.
+
+    `_map` is an executor's: it runs each part's build steps elsewhere (Ray tasks) instead of in this process.
+    """
+    from minekit.mine.bm25_build import local_map
     from minekit.mine.bm25_index import build_cached
     from minekit.stages.base import local_only
 
     local_only("index_bm25", run.ray)
     if none_word(encoder.cache_dir) is None:
         raise ConfigError("cache_dir: index bm25 fills the cache; give a folder, not 'none'.", param="cache_dir")
-    corpus_frame, _ = _read_texts(corpus, None)
-    stats = build_cached(corpus_frame, cache_dir=encoder.cache_dir, parts=bm25.index_parts,
-                         show_progress=show_progress, **_bm25_kwargs(bm25))
+    stats = build_cached(Path(corpus), cache_dir=encoder.cache_dir, parts=bm25.index_parts,
+                         show_progress=show_progress, mapper=_map or local_map, **_bm25_kwargs(bm25))
     folder = Path(stats.pop("folder"))
     return Output(folder, stats, {"out": folder}, title="index bm25", reused=stats["index"] == "reused")
 
