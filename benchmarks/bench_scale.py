@@ -7,7 +7,9 @@ with Q queries (default 10k), each drawn from its positive passage. Prints wall 
   bm25      `minekit index bm25` (cold build: time, peak RSS, size on disk), then `minekit mine bm25` on the
             warm index and cold (--cache-dir none: it builds its own), the four `--shard i/4` runs on the warm
             index (their total against one build) and their merge (byte identity checked), and a bare bm25s
-            index + retrieve loop on the same data in its own process (queries/s of its retrieve phase)
+            index + retrieve loop on the same data in its own process (queries/s of its retrieve phase);
+            with --ray-build also `minekit index bm25 --ray` (each index part a Ray task) against the
+            local build, its files compared byte for byte
   bm25-warm `minekit index bm25` and the warm `mine bm25` alone, for corpora the cold run and the peer
             (every token list in memory) cannot hold: 10M passages
   dense     `minekit mine dense --index flat` over N cached vectors (warm cache: a separate process first
@@ -168,6 +170,8 @@ def bench_bm25(args: argparse.Namespace, work: Path, me: list[str], common: list
                *parts])
     show("index bm25 (" + ("found in the cache: read, hash, check" if reuse else "cold build") + ")", r,
          f"{du(cache / 'bm25') / 2**20:,.0f} MiB on disk")
+    if args.ray_build:
+        bench_ray_build(work, cache, parts, r)
     warm = timed([*mine, "--cache-dir", str(cache), *parts, "--out", str(work / "bm25-warm.parquet")])
     show(f"mine bm25, warm index ({n_q:,} queries)", warm, f"{n_q / warm['wall_s']:,.1f} queries/s")
     if warm_only:
@@ -197,6 +201,23 @@ def bench_bm25(args: argparse.Namespace, work: Path, me: list[str], common: list
     print(f"  queries/s of CPU: bm25s tokenize + retrieve {bare_qps:,.1f}; minekit tokenize + retrieve + mask + frame "
           f"{mk_qps:,.1f} (ratio {mk_qps / bare_qps:.2f}); minekit warm command end to end "
           f"{n_q / warm['wall_s']:,.1f}", flush=True)
+
+
+def bench_ray_build(work: Path, cache: Path, parts: list[str], local: dict) -> None:
+    """`index bm25 --ray`: each part's steps a Ray task (a local Ray on this machine's cores); the files must be
+    the local build's, byte for byte. The CPU of Ray's workers is not the command's: wall time is the figure."""
+    import shutil
+
+    ray_cache = work / "bm25-cache-ray"
+    shutil.rmtree(ray_cache, ignore_errors=True)
+    r = timed([MINEKIT, "-q", "index", "bm25", "--corpus", str(work / "corpus.parquet"), "--cache-dir",
+               str(ray_cache), *parts, "--ray"])
+    here = [f for f in (cache / "bm25").iterdir() if f.name != "files"][0]
+    there = ray_cache / "bm25" / here.name
+    same = there.is_dir() and all((there / f.name).read_bytes() == f.read_bytes() for f in here.iterdir())
+    show("index bm25 --ray (parts as tasks, local Ray)", r,
+         f"{local['wall_s'] / r['wall_s']:.2f}x the local build's speed; same files: {same}")
+    shutil.rmtree(ray_cache, ignore_errors=True)
 
 
 def make_small(work: Path, n: int) -> None:
@@ -275,6 +296,8 @@ def main() -> None:
     parser.add_argument("--bare-backend", default="numpy", help="bm25s backend of the bare loop (numpy, numba).")
     parser.add_argument("--work", help="Folder for data and caches (default: a temporary one).")
     parser.add_argument("--keep", action="store_true", help="Keep --work's data and caches for the next run.")
+    parser.add_argument("--ray-build", action="store_true",
+                        help="bm25: also time `index bm25 --ray` (each index part a Ray task) against the local build.")
     parser.add_argument("--reuse-index", action="store_true",
                         help="bm25-warm: keep the BM25 index a --keep run left in --work instead of building it.")
     parser.add_argument("--passages", type=int, default=1_000_000)

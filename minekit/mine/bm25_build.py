@@ -31,6 +31,8 @@ from typing import TYPE_CHECKING, Callable, Iterator, Union
 
 import numpy as np
 
+from minekit.errors import ConfigError
+
 if TYPE_CHECKING:
     import polars as pl
 
@@ -49,6 +51,26 @@ def local_map(fn: Callable, items: list) -> list:
 def part_bounds(n_docs: int, parts: int) -> list[tuple[int, int]]:
     bounds = np.linspace(0, n_docs, parts + 1).round().astype(np.int64)
     return [(int(bounds[i]), int(bounds[i + 1])) for i in range(parts)]
+
+
+def make_tokenizer(stemmer: str | None, stopwords: str | None):
+    from bm25s.tokenization import Tokenizer
+
+    stem = None
+    if stemmer:
+        import Stemmer
+
+        try:
+            stem = Stemmer.Stemmer(stemmer)
+        except KeyError as exc:
+            raise ConfigError(
+                f"stemmer: unknown language {stemmer!r}; choose one of {', '.join(Stemmer.algorithms())}, or none."
+            ) from exc
+    try:
+        return Tokenizer(stopwords=stopwords or [], stemmer=stem)
+    except Exception as exc:
+        raise ConfigError(f"stopwords: {stopwords!r} is not a stopword list bm25s knows ({exc}). Fix: use one of "
+                          "those languages' codes (en, fr, de, ...) or 'none'.") from exc
 
 
 # -- reading a part -------------------------------------------------------------------------------------
@@ -105,7 +127,6 @@ def part_digest(frame: "pl.DataFrame") -> str:
 def build(source: Source, n_docs: int, folder: Path, what: dict, *, show_progress: bool,
           mapper: Mapper = local_map) -> None:
     """Write the index of the corpus into `folder` (index.json last); `mapper` runs the per-part steps."""
-    from minekit.mine.bm25_index import make_tokenizer
 
     params, bounds = what["params"], part_bounds(n_docs, what["parts"])
     folder = folder.resolve()  # tasks elsewhere (Ray) do not run in this working folder
@@ -152,7 +173,6 @@ def tokenize_part(task: tuple) -> dict:
     from tqdm.auto import tqdm
 
     from minekit.inputs.schema import passage_text
-    from minekit.mine.bm25_index import make_tokenizer
 
     source, lo, hi, out, params, bar_title = task
     out = Path(out)

@@ -43,7 +43,8 @@ import numpy as np
 
 from minekit.errors import ConfigError
 from minekit.io import sha256_of
-from minekit.mine.bm25_build import EMPTY, Mapper, Source, build, local_map, part_digest, part_frames
+from minekit.mine.bm25_build import (EMPTY, Mapper, Source, build, local_map, make_tokenizer, part_digest,
+                                     part_frames)
 
 if TYPE_CHECKING:
     import polars as pl
@@ -57,26 +58,6 @@ FORMAT = 2  # 2: the corpus digest is taken part by part
 
 class CorruptIndex(Exception):
     pass
-
-
-def make_tokenizer(stemmer: str | None, stopwords: str | None):
-    from bm25s.tokenization import Tokenizer
-
-    stem = None
-    if stemmer:
-        import Stemmer
-
-        try:
-            stem = Stemmer.Stemmer(stemmer)
-        except KeyError as exc:
-            raise ConfigError(
-                f"stemmer: unknown language {stemmer!r}; choose one of {', '.join(Stemmer.algorithms())}, or none."
-            ) from exc
-    try:
-        return Tokenizer(stopwords=stopwords or [], stemmer=stem)
-    except Exception as exc:
-        raise ConfigError(f"stopwords: {stopwords!r} is not a stopword list bm25s knows ({exc}). Fix: use one of "
-                          "those languages' codes (en, fr, de, ...) or 'none'.") from exc
 
 
 def check_params(*, k1: float, b: float, method: str, stemmer: str | None, stopwords: str | None) -> None:
