@@ -44,6 +44,11 @@ def _dtypes():
             "list[float32]": pl.List(pl.Float32)}
 
 
+def blank(texts: "pl.Series") -> "pl.Series":
+    """Null, empty or only whitespace; no stripped copy of the texts is made."""
+    return texts.is_null() | ~texts.str.contains(r"\S")
+
+
 FILE_ROW = "_file_row"  # a frame read in parts numbers its rows as the file does
 
 
@@ -109,7 +114,7 @@ def _check_text(frame: "pl.DataFrame", path: Path, column: str = "text") -> "pl.
 
     if frame.schema[column] != pl.Utf8:
         raise InputError(f"{path}: column '{column}' must hold strings, found {frame.schema[column]}.")
-    bad = frame[column].is_null() | (frame[column].str.strip_chars() == "")
+    bad = blank(frame[column])
     if bad.any():
         _fail(path, column, "are null or empty", frame, bad, "Fix: remove these rows or give them text.")
     return frame
@@ -123,7 +128,7 @@ def check_texts(frame: "pl.DataFrame", path: Path) -> None:
     for column in ("text", "title"):
         if column in frame.columns and frame.schema[column] not in (pl.Utf8, pl.Null):
             raise InputError(f"{path}: column '{column}' must hold strings, found {frame.schema[column]}.")
-    bad = frame["text"].is_null() | (frame["text"].str.strip_chars() == "")
+    bad = blank(frame["text"])
     if bad.any():
         _fail(path, "text", "are null or empty", frame.select(FILE_ROW, "doc_id"), bad,
               "Fix: remove these rows or give them text.")

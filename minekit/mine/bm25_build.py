@@ -80,24 +80,19 @@ def read_part(source: Source, lo: int, hi: int) -> "pl.DataFrame":
     if not isinstance(source, Path):
         return source.slice(lo, hi - lo)
     import polars as pl
-    import pyarrow.parquet as pq
 
     from minekit.inputs.schema import FILE_ROW, check_texts
-    from minekit.io import read_corpus_ids
+    from minekit.io import parquet_columns, read_corpus_ids
 
     ids = read_corpus_ids(source)["doc_id"].sort()
     first, last = ids[lo], ids[hi - 1]  # ids are unique: the part is the rows between these, both included
     del ids
-    file = pq.ParquetFile(source)
-    columns = [c for c in ("doc_id", "title", "text") if c in file.schema_arrow.names]
-    pieces, row = [], 1
-    for batch in file.iter_batches(batch_size=BUILD_CHUNK, columns=columns):
-        frame = pl.from_arrow(batch).with_row_index(FILE_ROW, offset=row)
-        row += batch.num_rows
-        if frame.schema["doc_id"] != pl.Utf8:
-            frame = frame.with_columns(pl.col("doc_id").cast(pl.Utf8))
-        pieces.append(frame.filter(pl.col("doc_id").is_between(pl.lit(first), pl.lit(last))))
-    part = pl.concat(pieces).sort("doc_id")
+    columns = [c for c in ("doc_id", "title", "text") if c in parquet_columns(source, what="corpus")]
+    # a streaming scan keeps the part's rows of each row group: the file is never held whole
+    part = (pl.scan_parquet(source).select(columns).with_row_index(FILE_ROW, offset=1)
+            .with_columns(pl.col("doc_id").cast(pl.Utf8))
+            .filter(pl.col("doc_id").is_between(pl.lit(first), pl.lit(last)))
+            .collect(engine="streaming").sort("doc_id"))
     check_texts(part, source)
     title = pl.col("title").fill_null("") if "title" in part.columns else pl.lit("").alias("title")
     return part.select("doc_id", title, "text")
