@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import shutil
 from pathlib import Path
 
 import bm25s
@@ -310,6 +311,28 @@ def test_a_corpus_file_seen_before_is_opened_without_reading_its_texts(tiny_file
     assert warm_p.path.read_bytes() == passages.path.read_bytes()
     again = runner.invoke(app, ["index", "bm25", "--corpus", str(tiny_files["corpus"]), "--cache-dir", str(cache)])
     assert again.exit_code == 0 and "reused" in again.stderr
+
+
+def test_a_cache_where_the_record_cannot_be_written_still_serves_the_index(tiny_files, tmp_path, monkeypatch,
+                                                                            caplog):
+    cache = tmp_path / "cache"
+    mk.index_bm25(corpus=tiny_files["corpus"], cache_dir=cache, show_progress=False)
+    shutil.rmtree(cache / "bm25" / "files")
+
+    import minekit.io
+
+    writable = minekit.io.atomic_path
+
+    def read_only(path, *args, **kwargs):  # the cache is read-only; the output folder is not
+        if Path(path).is_relative_to(cache):
+            raise PermissionError(13, "Read-only file system", str(path))
+        return writable(path, *args, **kwargs)
+
+    monkeypatch.setattr(minekit.io, "atomic_path", read_only)
+    with caplog.at_level(logging.WARNING, logger="minekit.mine.bm25_index"):
+        out = mk.mine_bm25(**tiny_files, out=tmp_path / "a.parquet", cache_dir=cache, show_progress=False)
+    assert out.stats["rows_out"] > 0 and "could not record which BM25 index" in caplog.text
+    assert not list((cache / "bm25" / "files").glob("*.json"))  # no record, and the run went on
 
 
 def test_a_changed_corpus_file_gets_its_own_index(tiny_files, tmp_path):

@@ -255,10 +255,15 @@ def _remember_file(corpus_file: Path, cache_dir: Path, parts: int, params: dict,
     from minekit.io import atomic_path
 
     record = _file_record(corpus_file, cache_dir, parts, params)
-    if not record.is_file():
+    if record.is_file():
+        return
+    try:
         record.parent.mkdir(parents=True, exist_ok=True)
         with atomic_path(record) as tmp:
             tmp.write_text(json.dumps({"index": key}), encoding="utf-8")
+    except OSError as exc:  # a cache others filled, mounted read-only: the index is there, only the shortcut is not
+        logger.warning("could not record which BM25 index %s has (%s): the next run reads its texts again",
+                       corpus_file, exc)
 
 
 def _open_by_file(corpus_file: Path, cache_dir: Path, parts: int, params: dict) -> Index | None:
