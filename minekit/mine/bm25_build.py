@@ -16,8 +16,9 @@ its own part's texts only; between them one short step joins what the parts foun
    written into the shared passage-terms files at the part's offset, and the part's score matrix is filled
    from them with bm25s' own term-frequency function and the global statistics.
 
-Peak memory of a task is its part's texts, one chunk's token lists, and arrays of one number a passage of
-the part or a term; the corpus file is never held whole.
+Before these, the cache key's corpus digest is taken the same way, a task a part (`digest_part`). Peak
+memory of a task is its part's texts, one chunk's token lists, and arrays of one number a passage of the
+part or a term; the corpus file is never held whole, and with Ray the driver reads no passage text.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import json
 import shutil
 from itertools import chain
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterator, Union
+from typing import TYPE_CHECKING, Callable, Union
 
 import numpy as np
 
@@ -324,6 +325,7 @@ def _join_docs(folder: Path, parts: int) -> None:
                     shutil.copyfileobj(part_file, out, 1 << 24)
 
 
-def part_frames(source: Source, n_docs: int, parts: int) -> Iterator["pl.DataFrame"]:
-    for lo, hi in part_bounds(n_docs, parts):
-        yield read_part(source, lo, hi)
+def digest_part(task: tuple) -> str:
+    """The digest of passages [lo, hi) (a task of the index key)."""
+    source, lo, hi = task
+    return part_digest(read_part(source, lo, hi))

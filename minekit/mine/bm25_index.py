@@ -43,8 +43,7 @@ import numpy as np
 
 from minekit.errors import ConfigError
 from minekit.io import sha256_of
-from minekit.mine.bm25_build import (EMPTY, Mapper, Source, build, local_map, make_tokenizer, part_digest,
-                                     part_frames)
+from minekit.mine.bm25_build import EMPTY, Mapper, Source, build, digest_part, local_map, make_tokenizer, part_bounds
 
 if TYPE_CHECKING:
     import polars as pl
@@ -145,15 +144,18 @@ class Index:
 
 # -- the key ----------------------------------------------------------------------------------------------
 
-def corpus_digest(source: Source, n_docs: int, parts: int) -> str:
-    """sha256 of the corpus as the index sees it: each part's doc ids and passage texts in doc_id order."""
-    return hashlib.sha256("".join(part_digest(f) for f in part_frames(source, n_docs, parts)).encode()).hexdigest()
+def corpus_digest(source: Source, n_docs: int, parts: int, mapper: Mapper = local_map) -> str:
+    """sha256 of the corpus as the index sees it: each part's doc ids and passage texts in doc_id order (each
+    part hashed where the mapper runs it)."""
+    digests = mapper(digest_part, [(source, lo, hi) for lo, hi in part_bounds(n_docs, parts)])
+    return hashlib.sha256("".join(digests).encode()).hexdigest()
 
 
-def index_key(source: Source, n_docs: int, params: dict, parts: int) -> tuple[str, dict]:
+def index_key(source: Source, n_docs: int, params: dict, parts: int, mapper: Mapper = local_map) -> tuple[str, dict]:
     import bm25s
 
-    what = {"format": FORMAT, "bm25s": bm25s.__version__, "corpus_sha256": corpus_digest(source, n_docs, parts),
+    digest = corpus_digest(source.resolve() if isinstance(source, Path) else source, n_docs, parts, mapper)
+    what = {"format": FORMAT, "bm25s": bm25s.__version__, "corpus_sha256": digest,
             "passages": n_docs, "params": params, "parts": parts}
     return hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()[:24], what
 
@@ -219,7 +221,7 @@ def open_cached(source: Source, doc_ids: "pl.Series", cache_dir: Path, parts: in
                 show_progress: bool, mapper: Mapper = local_map) -> Index:
     from minekit.io import atomic_folder
 
-    key, what = index_key(source, len(doc_ids), params, parts)
+    key, what = index_key(source, len(doc_ids), params, parts, mapper)
     folder = cache_dir / "bm25" / key
     if folder.exists():
         try:
