@@ -176,14 +176,14 @@ def _finished(path: Path, base: str, index: int, count: int) -> bool:
     return bool(facts) and facts.get("of") == base and (facts.get("index"), facts.get("count")) == (index, count)
 
 
-def _wait(ray, refs: list, kind: str, show_progress: bool) -> list:
+def _wait(ray, refs: list, kind: str, show_progress: bool, unit: str = "shard") -> list:
     """Wait for every task; a task's MinekitError is raised here as itself (one clear line, not a Ray traceback).
     Returns what the tasks returned, in the order they finished."""
     from tqdm.auto import tqdm
 
     results: list = []
     pending = list(refs)
-    with tqdm(total=len(refs), desc=f"{kind} shards", unit="shard", disable=not show_progress) as bar:
+    with tqdm(total=len(refs), desc=f"{kind} {unit}s", unit=unit, disable=not show_progress) as bar:
         while pending:
             done, pending = ray.wait(pending, num_returns=1)
             try:
@@ -236,17 +236,21 @@ def _prepare(prepare: Callable, values: dict) -> list[str]:
 
 def parts_stage(fn: Callable, values: dict) -> "Output":
     """A stage that builds a cache part by part (index bm25), its parts' steps run as Ray tasks."""
+    import functools
+
     with session():
-        return fn(**{**values, "ray": False}, _map=map_tasks)
+        return fn(**{**values, "ray": False},
+                  _map=functools.partial(map_tasks, show_progress=values.get("show_progress", True)))
 
 
-def map_tasks(fn: Callable, items: list) -> list:
+def map_tasks(fn: Callable, items: list, *, show_progress: bool = False) -> list:
     """fn(item) for every item, each a Ray task (item i on node i mod n); the results in item order."""
     with session() as ray:
         task = ray.remote(num_cpus=1)(fn)
         placement = _round_robin(ray)
         refs = [task.options(scheduling_strategy=placement(i)).remote(item) for i, item in enumerate(items, 1)]
-        _wait(ray, refs, getattr(fn, "__name__", "task"), False)
+        kind, _, unit = fn.__name__.partition("_")  # tokenize_part: a bar of "tokenize parts"
+        _wait(ray, refs, kind, show_progress, unit or "task")
         return ray.get(refs)
 
 

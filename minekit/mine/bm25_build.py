@@ -123,7 +123,6 @@ def part_digest(frame: "pl.DataFrame") -> str:
 def build(source: Source, n_docs: int, folder: Path, what: dict, *, show_progress: bool,
           mapper: Mapper = local_map) -> None:
     """Write the index of the corpus into `folder` (index.json last); `mapper` runs the per-part steps."""
-
     params, bounds = what["params"], part_bounds(n_docs, what["parts"])
     folder = folder.resolve()  # tasks elsewhere (Ray) do not run in this working folder
     source = source.resolve() if isinstance(source, Path) else source
