@@ -73,11 +73,6 @@ def read_corpus_ids(path: str | Path) -> "pl.DataFrame":
     return schema.validate_corpus_ids(frame, path, columns)
 
 
-def read_corpus(path: str | Path) -> "pl.DataFrame":
-    path = Path(path)
-    return schema.validate_corpus(read_parquet(path, what="corpus"), path)
-
-
 def parquet_columns(path: Path, *, what: str) -> list[str]:
     import polars as pl
 

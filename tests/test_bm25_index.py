@@ -302,7 +302,7 @@ def test_a_corpus_file_seen_before_is_opened_without_reading_its_texts(tiny_file
     def refuse(*args, **kwargs):
         raise AssertionError("the corpus texts were read again")
 
-    monkeypatch.setattr("minekit.io.read_corpus", refuse)
+    monkeypatch.setattr(bm25_build, "read_part", refuse)  # the one reader of passage texts
     monkeypatch.setattr(bm25_index, "corpus_digest", refuse)
     warm = mk.mine_bm25(**tiny_files, out=tmp_path / "warm.parquet", cache_dir=cache, show_progress=False)
     assert warm.path.read_bytes() == cold.path.read_bytes()
@@ -367,8 +367,8 @@ def test_a_corpus_file_is_built_a_part_at_a_time_into_the_index_of_the_whole_tab
     held = []
     read_part = bm25_build.read_part
 
-    def spy(source, lo, hi):
-        frame = read_part(source, lo, hi)
+    def spy(source, span):
+        frame = read_part(source, span)
         held.append(frame.height)
         return frame
 
@@ -396,3 +396,10 @@ def test_an_empty_text_in_a_corpus_file_read_by_parts_is_named_by_its_file_row(t
     assert result.exit_code == 2, result.output
     assert f"column 'text': 1 row(s) are null or empty: row 17 (doc_id={corpus['doc_id'][16]!r})" in result.stderr
     assert not (tmp_path / "cache" / "bm25").is_dir() or not _indexes(tmp_path / "cache")  # no index, not even half
+
+
+def test_a_corpus_file_that_changes_between_reading_its_ids_and_a_part_is_an_input_error(tiny_files):
+    ids = pl.read_parquet(tiny_files["corpus"])["doc_id"].sort()
+    assert bm25_build.read_part(tiny_files["corpus"], (0, 5, ids[0], ids[4])).height == 5
+    with pytest.raises(InputError, match=r"changed while it was read \(6 passages between .*, 5 before\)"):
+        bm25_build.read_part(tiny_files["corpus"], (0, 5, ids[0], ids[5]))  # another file came in between

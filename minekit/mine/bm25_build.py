@@ -49,9 +49,11 @@ def local_map(fn: Callable, items: list) -> list:
     return [fn(item) for item in items]
 
 
-def part_bounds(n_docs: int, parts: int) -> list[tuple[int, int]]:
-    bounds = np.linspace(0, n_docs, parts + 1).round().astype(np.int64)
-    return [(int(bounds[i]), int(bounds[i + 1])) for i in range(parts)]
+def part_spans(doc_ids: "pl.Series", parts: int) -> list[tuple[int, int, str, str]]:
+    """Each part's passages [lo, hi) in doc_id order, with its first and last doc id (what a task reading the
+    corpus file looks for: no task reads the whole id column again)."""
+    bounds = np.linspace(0, len(doc_ids), parts + 1).round().astype(np.int64)
+    return [(int(lo), int(hi), doc_ids[int(lo)], doc_ids[int(hi) - 1]) for lo, hi in zip(bounds[:-1], bounds[1:])]
 
 
 def make_tokenizer(stemmer: str | None, stopwords: str | None):
@@ -76,24 +78,27 @@ def make_tokenizer(stemmer: str | None, stopwords: str | None):
 
 # -- reading a part -------------------------------------------------------------------------------------
 
-def read_part(source: Source, lo: int, hi: int) -> "pl.DataFrame":
-    """Passages [lo, hi) of the corpus in doc_id order (doc_id, title, text), checked as the corpus contract says."""
+def read_part(source: Source, span: tuple[int, int, str, str]) -> "pl.DataFrame":
+    """A part's passages in doc_id order (doc_id, title, text), checked as the corpus contract says."""
+    lo, hi, first, last = span
     if not isinstance(source, Path):
         return source.slice(lo, hi - lo)
     import polars as pl
 
+    from minekit.errors import InputError
     from minekit.inputs.schema import FILE_ROW, check_texts
-    from minekit.io import parquet_columns, read_corpus_ids
+    from minekit.io import parquet_columns
 
-    ids = read_corpus_ids(source)["doc_id"].sort()
-    first, last = ids[lo], ids[hi - 1]  # ids are unique: the part is the rows between these, both included
-    del ids
     columns = [c for c in ("doc_id", "title", "text") if c in parquet_columns(source, what="corpus")]
-    # a streaming scan keeps the part's rows of each row group: the file is never held whole
+    # ids are unique, so the part is the rows between its first and last id; a streaming scan keeps those
+    # rows of each row group: the file is never held whole
     part = (pl.scan_parquet(source).select(columns).with_row_index(FILE_ROW, offset=1)
             .with_columns(pl.col("doc_id").cast(pl.Utf8))
             .filter(pl.col("doc_id").is_between(pl.lit(first), pl.lit(last)))
             .collect(engine="streaming").sort("doc_id"))
+    if part.height != hi - lo:
+        raise InputError(f"{source}: the corpus file changed while it was read ({part.height} passages between "
+                         f"{first!r} and {last!r}, {hi - lo} before). Fix: run again once nothing writes it.")
     check_texts(part, source)
     title = pl.col("title").fill_null("") if "title" in part.columns else pl.lit("").alias("title")
     return part.select("doc_id", title, "text")
@@ -120,19 +125,21 @@ def part_digest(frame: "pl.DataFrame") -> str:
 
 # -- the three steps --------------------------------------------------------------------------------------
 
-def build(source: Source, n_docs: int, folder: Path, what: dict, *, show_progress: bool,
+def build(source: Source, doc_ids: "pl.Series", folder: Path, what: dict, *, show_progress: bool,
           mapper: Mapper = local_map) -> None:
-    """Write the index of the corpus into `folder` (index.json last); `mapper` runs the per-part steps."""
-    params, bounds = what["params"], part_bounds(n_docs, what["parts"])
+    """Write the index of the corpus (its sorted doc ids given) into `folder` (index.json last); `mapper` runs the
+    per-part steps."""
+    n_docs, spans = len(doc_ids), part_spans(doc_ids, what["parts"])
+    params, bounds = what["params"], [(lo, hi) for lo, hi, _, _ in spans]
     folder = folder.resolve()  # tasks elsewhere (Ray) do not run in this working folder
     source = source.resolve() if isinstance(source, Path) else source
     make_tokenizer(params["stemmer"], params["stopwords"])  # a bad stemmer or stopword list: an error here
     scratch = folder / SCRATCH
     bars = show_progress and mapper is local_map  # a task elsewhere shows none; the mapper counts the tasks
-    tasks = [(source, lo, hi, str(scratch / str(i)), params, f"bm25 index {i + 1}/{len(bounds)}" if bars else None)
-             for i, (lo, hi) in enumerate(bounds)]
+    tasks = [(source, span, str(scratch / str(i)), params, f"bm25 index {i + 1}/{len(spans)}" if bars else None)
+             for i, span in enumerate(spans)]
     found = mapper(tokenize_part, tasks)
-    vocab, remaps, df = _join_vocabularies([Path(t[3]) for t in tasks])
+    vocab, remaps, df = _join_vocabularies([Path(t[2]) for t in tasks])
     (folder / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False), encoding="utf-8")
     total_len = sum(f["length"] for f in found)
     avg_len = np.float64(total_len) / n_docs if n_docs else np.float64(0)
@@ -169,10 +176,10 @@ def tokenize_part(task: tuple) -> dict:
 
     from minekit.inputs.schema import passage_text
 
-    source, lo, hi, out, params, bar_title = task
+    source, span, out, params, bar_title = task
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    frame = read_part(source, lo, hi)
+    frame = read_part(source, span)
     tokenizer = make_tokenizer(params["stemmer"], params["stopwords"])
     lengths_all, df, offset = [], np.zeros(0, dtype=np.int64), 0
     bar = tqdm(total=frame.height, desc=bar_title, unit="passage", disable=bar_title is None)
@@ -325,6 +332,6 @@ def _join_docs(folder: Path, parts: int) -> None:
 
 
 def digest_part(task: tuple) -> str:
-    """The digest of passages [lo, hi) (a task of the index key)."""
-    source, lo, hi = task
-    return part_digest(read_part(source, lo, hi))
+    """The digest of one part (a task of the index key)."""
+    source, span = task
+    return part_digest(read_part(source, span))

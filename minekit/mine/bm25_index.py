@@ -43,7 +43,7 @@ import numpy as np
 
 from minekit.errors import ConfigError
 from minekit.io import sha256_of
-from minekit.mine.bm25_build import EMPTY, Mapper, Source, build, digest_part, local_map, make_tokenizer, part_bounds
+from minekit.mine.bm25_build import EMPTY, Mapper, Source, build, digest_part, local_map, make_tokenizer, part_spans
 
 if TYPE_CHECKING:
     import polars as pl
@@ -144,19 +144,20 @@ class Index:
 
 # -- the key ----------------------------------------------------------------------------------------------
 
-def corpus_digest(source: Source, n_docs: int, parts: int, mapper: Mapper = local_map) -> str:
+def corpus_digest(source: Source, doc_ids: "pl.Series", parts: int, mapper: Mapper = local_map) -> str:
     """sha256 of the corpus as the index sees it: each part's doc ids and passage texts in doc_id order (each
     part hashed where the mapper runs it)."""
-    digests = mapper(digest_part, [(source, lo, hi) for lo, hi in part_bounds(n_docs, parts)])
+    digests = mapper(digest_part, [(source, span) for span in part_spans(doc_ids, parts)])
     return hashlib.sha256("".join(digests).encode()).hexdigest()
 
 
-def index_key(source: Source, n_docs: int, params: dict, parts: int, mapper: Mapper = local_map) -> tuple[str, dict]:
+def index_key(source: Source, doc_ids: "pl.Series", params: dict, parts: int, mapper: Mapper = local_map
+              ) -> tuple[str, dict]:
     import bm25s
 
-    digest = corpus_digest(source.resolve() if isinstance(source, Path) else source, n_docs, parts, mapper)
+    digest = corpus_digest(source.resolve() if isinstance(source, Path) else source, doc_ids, parts, mapper)
     what = {"format": FORMAT, "bm25s": bm25s.__version__, "corpus_sha256": digest,
-            "passages": n_docs, "params": params, "parts": parts}
+            "passages": len(doc_ids), "params": params, "parts": parts}
     return hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()[:24], what
 
 
@@ -194,7 +195,7 @@ def bm25_index(corpus: "pl.DataFrame | str | Path", *, cache_dir: str | Path | N
             folder = Path(tmp) / "index"
             folder.mkdir()
             what = {"format": FORMAT, "passages": len(doc_ids), "params": params, "parts": parts}  # no key needed
-            build(source, len(doc_ids), folder, what, show_progress=show_progress, mapper=mapper)
+            build(source, doc_ids, folder, what, show_progress=show_progress, mapper=mapper)
             index = open_folder(folder, doc_ids, verify=False)
             index.built = True
             yield index
@@ -221,7 +222,7 @@ def open_cached(source: Source, doc_ids: "pl.Series", cache_dir: Path, parts: in
                 show_progress: bool, mapper: Mapper = local_map) -> Index:
     from minekit.io import atomic_folder
 
-    key, what = index_key(source, len(doc_ids), params, parts, mapper)
+    key, what = index_key(source, doc_ids, params, parts, mapper)
     folder = cache_dir / "bm25" / key
     if folder.exists():
         try:
@@ -232,7 +233,7 @@ def open_cached(source: Source, doc_ids: "pl.Series", cache_dir: Path, parts: in
     _check_cache_dir(cache_dir)
     try:
         with atomic_folder(folder) as tmp:
-            build(source, len(doc_ids), tmp, what, show_progress=show_progress, mapper=mapper)
+            build(source, doc_ids, tmp, what, show_progress=show_progress, mapper=mapper)
     except OSError:
         if not (folder / "index.json").is_file():  # not another process that built the same index meanwhile
             raise
