@@ -28,6 +28,7 @@ the table (mean and standard deviation over seeds) to stdout.
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import logging
 import os
@@ -156,8 +157,15 @@ def main() -> None:
         return model
 
     def save(key: str, entry: dict) -> None:
-        results[key] = entry
-        results_path.write_text(json.dumps(results, indent=2, sort_keys=True))
+        # Seeds may run as separate processes: merge with what they saved, under a lock, then rename.
+        with open(results_path.with_suffix(".lock"), "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if results_path.is_file():
+                results.update({k: v for k, v in json.loads(results_path.read_text()).items() if k not in results})
+            results[key] = entry
+            tmp = results_path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(results, indent=2, sort_keys=True))
+            tmp.replace(results_path)
 
     def evaluate(model, cache_dir: str | None) -> dict:
         res = evaluate_retrieval(eval_in.queries, eval_in.positives, eval_in.corpus, model=model, k=(10, 100),
