@@ -118,6 +118,8 @@ def main() -> None:
                              "each dtype are kept apart")
     parser.add_argument("--variants", default="base,pairs,mhn-default,mhn-safe,bm25-top1,ntuple-5,ntuple-3,simans,"
                                               "trisampler,mix-bm25-dense")
+    parser.add_argument("--table-only", action="store_true",
+                        help="print the table of what WORK holds for these seeds, and run nothing")
     args = parser.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(asctime)s %(name)s: %(message)s")
@@ -140,6 +142,9 @@ def main() -> None:
                   if getattr(args, name) != value)
     results_path = work / f"results-{args.split}-{args.dtype}{tag}.json"
     results = json.loads(results_path.read_text()) if results_path.is_file() else {}
+    if args.table_only:
+        print(table(results, args.split, seeds))
+        return
 
     train_in = read_inputs(DATA / "queries.parquet", DATA / "qrels-train.parquet", DATA / "corpus.parquet")
     eval_in = read_inputs(DATA / "queries.parquet", DATA / f"qrels-{args.split}.parquet", DATA / "corpus.parquet")
