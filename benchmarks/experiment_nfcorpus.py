@@ -6,6 +6,9 @@ several training seeds, in two label regimes, and evaluate on a held-out split.
   python benchmarks/experiment_nfcorpus.py --work /tmp/nfexp --split dev --seeds 0,1,2 \
       --variants base,pairs,ntuple-5,ntuple-7 2>/tmp/nfexp.log                           # 5 or 7 negatives
   python benchmarks/experiment_nfcorpus.py --work /tmp/nfexp --split test --seeds 0,1,2 2>/tmp/nfexp.log   # report
+  OMP_NUM_THREADS=1 python benchmarks/experiment_nfcorpus.py ... --seeds 1 &    # seeds as parallel processes,
+  OMP_NUM_THREADS=1 python benchmarks/experiment_nfcorpus.py ... --seeds 2 &    # one core each, one results file
+  python benchmarks/experiment_nfcorpus.py ... --seeds 0,1,2 --cost-seeds 1,2 --table-only   # the table so far
 
 Data: ../shared/data/nfcorpus (lowercased, stopwords removed; see its SOURCE.md). Training pairs: one seeded
 sample (seed 0 for every run) of score-2 (direct citation) pairs from qrels-train, at most --per-query a
