@@ -123,11 +123,15 @@ def _check_text(frame: "pl.DataFrame", path: Path, column: str = "text") -> "pl.
 def check_texts(frame: "pl.DataFrame", path: Path) -> None:
     """A corpus read in parts, checked as validate_corpus checks its texts; offending rows are named by their
     FILE_ROW column (the row of the file, from 1)."""
+    _check_text(frame, path)
+    _check_title(frame, path)
+
+
+def _check_title(frame: "pl.DataFrame", path: Path) -> None:
     import polars as pl
 
     if "title" in frame.columns and frame.schema["title"] != pl.Utf8:
         raise InputError(f"{path}: column 'title' must hold strings, found {frame.schema['title']}.")
-    _check_text(frame, path)
 
 
 def validate_queries(frame: "pl.DataFrame", path: Path) -> "pl.DataFrame":
@@ -145,9 +149,8 @@ def validate_corpus(frame: "pl.DataFrame", path: Path) -> "pl.DataFrame":
     frame = _as_string_ids(frame, path, ["doc_id"])
     _check_ids(frame, path, "doc_id")
     _check_text(frame, path)
+    _check_title(frame, path)
     if "title" in frame.columns:
-        if frame.schema["title"] != pl.Utf8:
-            raise InputError(f"{path}: column 'title' must hold strings, found {frame.schema['title']}.")
         return frame.select("doc_id", pl.col("title").fill_null(""), "text")
     return frame.select("doc_id", pl.lit("").alias("title"), "text")
 
