@@ -86,12 +86,14 @@ RECIPES = {
     "hardest-3": {"sources": ["bm25", "dense"], "filter": {}, "build": {"format": "n-tuple", "num_negatives": 3}},
     "hardest-5": {"sources": ["bm25", "dense"], "filter": {}, "build": {"format": "n-tuple", "num_negatives": 5}},
     # ANCE-style second round: the dense candidates are mined with the round-1 model (the pairs-only model
-    # of the same seed), then the default rule builds; training starts again from the base model, and the
+    # of the same seed), then hardest-1's rule builds; training starts again from the base model, and the
     # cost counts round 1's training and the mining too. "-guide": denoise with the round-1 model as the
     # bi-encoder guide (an in-domain judge of "too close to a known positive").
-    "round2": {"sources": ["bm25", "dense-round1"], "filter": {}, "build": {}},
+    "round2": {"sources": ["bm25", "dense-round1"], "filter": {},
+               "build": {"format": "triplet", "num_negatives": 1}},
     "round2-guide": {"sources": ["bm25", "dense-round1"], "filter": {},
-                     "denoise": {"scorer": "bi-encoder", "model": "round1"}, "build": {}},
+                     "denoise": {"scorer": "bi-encoder", "model": "round1"},
+                     "build": {"format": "triplet", "num_negatives": 1}},
 }
 
 
@@ -201,9 +203,9 @@ def main() -> None:
         """The pairs-only model of this seed, saved once (its folder, its training CPU seconds)."""
         folder = work / f"round1-{seed}{tag}"
         if f"round1/{seed}" not in results or not folder.is_dir():
-            model, _, cpu = fit(pairs_train, seed)
+            model, train_s, cpu = fit(pairs_train, seed)
             model.save(str(folder))
-            save(f"round1/{seed}", {"train_cpu_s": round(cpu, 1)})
+            save(f"round1/{seed}", {"train_cpu_s": round(cpu, 1), "train_s": round(train_s, 1)})
         return str(folder), results[f"round1/{seed}"]["train_cpu_s"]
 
     def mined(source: str, setting: str, seed: int) -> tuple[pl.DataFrame, float]:
@@ -226,7 +228,10 @@ def main() -> None:
                                        cache_dir=cache if model == "default" else None, show_progress=False).frame
                 if setting == "complete":  # every labelled document of the query is a known positive
                     frame = filter_candidates(frame, labelled.select("query_id", "doc_id")).frame
-                frame.write_parquet(path)
+                # Seeds may run as separate processes: the other one must never read a half-written file.
+                tmp = path.with_suffix(f".{os.getpid()}.tmp")
+                frame.write_parquet(tmp)
+                tmp.replace(path)
                 save(f"mining/{name}-{setting}", {"cpu_s": round(time.process_time() - cpu, 1)})
                 print(f"# mined {name} ({setting}): {frame.height} candidates in "
                       f"{time.perf_counter() - started:.0f}s", flush=True)
@@ -265,9 +270,13 @@ def main() -> None:
                 if same:  # pairs only: no negatives, so the label regime changes nothing; one run serves both
                     save(key, results[same[0]])
                     continue
-                train, build_stats, extra = (pairs_train, {}, 0.0) if recipe is None else \
-                    negatives_of(recipe, setting, seed)
-                model, train_s, cpu = fit(train, seed)
+                if recipe is None:  # pairs alone is round 1's model: trained once, evaluated here
+                    folder, cpu = round1(seed)
+                    train, build_stats, extra = pairs_train, {}, 0.0
+                    model, train_s = load_bi_encoder(folder), results[f"round1/{seed}"].get("train_s", 0.0)
+                else:
+                    train, build_stats, extra = negatives_of(recipe, setting, seed)
+                    model, train_s, cpu = fit(train, seed)
                 metrics = evaluate(model, None)
                 save(key, {**metrics, "rows": train.height, "texts_per_row": train.width, "train_s": round(train_s, 1),
                            "train_cpu_s": round(cpu, 1), "extra_cpu_s": round(extra, 1),
