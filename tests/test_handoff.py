@@ -35,8 +35,12 @@ def _inputs_with_duplicates(sample_files, folder: Path) -> dict[str, Path]:
     return paths
 
 
+# Several negatives a row: the hard case for the readers of FlagEmbedding and sentence-transformers.
+FIVE = ("--num-negatives", "5")
+
+
 def _recipe(paths: dict, folder: Path, model: Path, name: str = "readme", *extra: str) -> Path:
-    """README: mine bm25 and dense (top 30), build with the default recipe."""
+    """README: mine bm25 and dense (top 30), build with the default recipe at five negatives a row."""
     data = ["--queries", str(paths["queries"]), "--positives", str(paths["positives"]),
             "--corpus", str(paths["corpus"])]
     bm25, dense = folder / "bm25.parquet", folder / "dense.parquet"
@@ -45,7 +49,7 @@ def _recipe(paths: dict, folder: Path, model: Path, name: str = "readme", *extra
         _ok("mine", "dense", *data, "--out", str(dense), "--top-k", "30", "--model", str(model),
             "--cache-dir", str(folder / "cache"))
     return Path(_ok("build", "--candidates", str(bm25), "--candidates", str(dense), *data, "--name", name,
-                    "--out-dir", str(folder / "datasets"), *extra))
+                    "--out-dir", str(folder / "datasets"), *FIVE, *extra))
 
 
 @pytest.fixture(scope="module")
@@ -108,7 +112,7 @@ def test_export_import_build_gives_back_the_same_rows(readme, tmp_path, layout, 
     again = Path(_ok("build", "--candidates", str(folder / "negatives.parquet"), "--queries",
                      str(folder / "queries.parquet"), "--positives", str(folder / "positives.parquet"),
                      "--corpus", str(folder / "corpus.parquet"), "--name", "again", "--out-dir", str(tmp_path / "ds"),
-                     *extra))
+                     *FIVE, *extra))
     assert _dataset_rows(again) == _dataset_rows(dataset)
     assert pl.read_parquet(again / "train.parquet").equals(pl.read_parquet(dataset / "train.parquet"))
     # The import says where the file came from: the dataset's steps, then the export, then the import.
@@ -144,7 +148,7 @@ def taught(readme, tiny_cross_encoder, tmp_path_factory) -> Path:
         _ok("denoise", "--candidates", str(folder / f"{miner}.parquet"), *data, "--out", str(clean[-1]),
             "--cross-encoder", str(tiny_cross_encoder), "--cache-dir", str(work / "cache"))
     return Path(_ok("build", *[a for c in clean for a in ("--candidates", str(c))], *data, "--name", "taught",
-                    "--out-dir", str(work / "ds"), "--fill", "none"))
+                    "--out-dir", str(work / "ds"), "--fill", "none", *FIVE))
 
 
 def test_flagembedding_scores_are_the_denoise_teachers_as_it_scored_them(taught, tmp_path):

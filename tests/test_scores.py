@@ -198,9 +198,11 @@ def test_version_and_plain_help_with_allowed_values():
     assert "<str>" not in shown.stdout and "--candidates PATH" in shown.stdout
 
 
-def test_default_recipe_is_five_negatives_in_one_n_tuple_row_per_positive(tiny):
+def test_default_recipe_is_the_hardest_negative_in_one_row_per_positive(tiny):
     queries, positives, corpus = tiny
     cands = mine_bm25(queries, positives, corpus, top_k=10, show_progress=False).frame
     result = build_dataset([cands], queries, positives, corpus)
-    assert result.train.columns == ["anchor", "positive", *(f"negative_{i}" for i in range(1, 6))]
+    assert result.train.columns == ["anchor", "positive", "negative_1"]
+    five = build_dataset([cands], queries, positives, corpus, num_negatives=5)
+    assert result.train["negative_1"].to_list() == five.train["negative_1"].to_list()  # the hardest kept
     assert result.train.height == positives.height  # one row per (query, positive): none lost, none repeated

@@ -173,7 +173,7 @@ def build(
     corpus: CorpusOpt,
     name: Annotated[str, typer.Option(help="Dataset name: the folder under --out-dir.")],
     out_dir: Annotated[Path, typer.Option(help="Where dataset folders live.")] = DEFAULT,
-    num_negatives: Annotated[int, typer.Option(help="Negatives per (query, positive): 5 by default (see docs/negatives.md).")] = DEFAULT,
+    num_negatives: Annotated[int, typer.Option(help="Negatives per (query, positive): 1 by default, the hardest kept (see docs/negatives.md).")] = DEFAULT,
     format: Annotated[str, typer.Option(help="n-tuple (one row per positive, the default: MNRL uses every negative), triplet (one row per negative) or labeled-pair.")] = DEFAULT,
     sampling_strategy: Annotated[str, typer.Option(
         help="top: best-ranked negatives; random: seeded uniform sample; simans: seeded sample peaking near the "

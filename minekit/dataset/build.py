@@ -77,7 +77,7 @@ def build_dataset(
     positives: "pl.DataFrame",
     corpus: "pl.DataFrame",
     *,
-    num_negatives: int = 5,
+    num_negatives: int = 1,
     format: str = "n-tuple",
     sampling_strategy: str = "top",
     relative_margin: float | None = 0.05,

@@ -14,7 +14,7 @@ from minekit.stats import Output
 
 @stage("build")
 def build(*, candidates: str | Path | Sequence[str | Path], queries: str | Path, positives: str | Path,
-          corpus: str | Path, name: str, out_dir: str | Path = "datasets", num_negatives: int = 5,
+          corpus: str | Path, name: str, out_dir: str | Path = "datasets", num_negatives: int = 1,
           format: str = "n-tuple", sampling_strategy: str = "top", relative_margin: float | str | None = 0.05,
           simans_a: float = 50.0, simans_b: float = -0.05, trisampler_angle: float = 60.0,
           source_shares: str | dict | None = None, fill: str = "random", chunk_queries: int = 10_000,
