@@ -128,6 +128,9 @@ def main() -> None:
     parser.add_argument("--cost-seeds", default=None,
                         help="the seeds whose CPU seconds the table averages (default: --seeds), e.g. the runs "
                              "that had the machine to themselves")
+    parser.add_argument("--choose", default=None,
+                        help="recipes to choose the default from by the cost rule, e.g. hardest-1,hardest-3,hardest-5 "
+                             "(printed after the table)")
     args = parser.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
     cost_seeds = [int(s) for s in args.cost_seeds.split(",")] if args.cost_seeds else None
@@ -153,6 +156,8 @@ def main() -> None:
     results = json.loads(results_path.read_text()) if results_path.is_file() else {}
     if args.table_only:
         print(table(results, args.split, seeds, cost_seeds))
+        if args.choose:
+            print(choose(results, seeds, args.choose.split(","), cost_seeds))
         return
 
     train_in = read_inputs(DATA / "queries.parquet", DATA / "qrels-train.parquet", DATA / "corpus.parquet")
@@ -285,6 +290,41 @@ def main() -> None:
                 print(f"{key}: ndcg@10 {metrics['ndcg@10']:.4f} ({train.height} rows x {train.width} texts, "
                       f"{train_s:.0f}s train, {cpu:.0f} CPU s + {extra:.0f} CPU s before)", flush=True)
     print(table(results, args.split, seeds, cost_seeds))
+    if args.choose:
+        print(choose(results, seeds, args.choose.split(","), cost_seeds))
+
+
+def choose(results: dict, seeds: list[int], names: list[str], cost_seeds: list[int] | None = None) -> str:
+    """The cost rule: walk the recipes from the cheapest (mean training CPU seconds); a costlier recipe
+    replaces the choice only if its mean nDCG@10 is ahead by more than the seeds' spread (the larger of
+    the two standard deviations) in both label regimes. Every comparison is printed with its figures."""
+    settings = ("sparse", "complete")
+
+    def runs(setting: str, name: str) -> list[dict]:
+        return [results[f"{setting}/{name}/{s}"] for s in seeds if f"{setting}/{name}/{s}" in results]
+
+    def cost(name: str) -> float:
+        return statistics.mean(results[f"{setting}/{name}/{s}"]["train_cpu_s"] for setting in settings
+                               for s in (cost_seeds or seeds) if f"{setting}/{name}/{s}" in results)
+
+    missing = [f"{setting}/{name}" for name in names for setting in settings if len(runs(setting, name)) < len(seeds)]
+    if missing or len(seeds) < 2:
+        return f"\nno choice: the rule needs every seed of {', '.join(missing) or 'two seeds or more'}"
+    order = sorted(names, key=cost)
+    chosen, lines = order[0], ["", f"choosing from {', '.join(order)} (cheapest first, seeds {seeds}):"]
+    for name in order[1:]:
+        verdicts, ahead = [], True
+        for setting in settings:
+            new = [r["ndcg@10"] for r in runs(setting, name)]
+            old = [r["ndcg@10"] for r in runs(setting, chosen)]
+            gap, spread = statistics.mean(new) - statistics.mean(old), max(statistics.stdev(new), statistics.stdev(old))
+            ahead &= gap > spread
+            verdicts.append(f"{setting} {gap:+.4f} (spread {spread:.4f})")
+        lines.append(f"- {name} ({cost(name):.0f} CPU s) against {chosen} ({cost(chosen):.0f} CPU s): "
+                     f"{', '.join(verdicts)} -> {name if ahead else chosen}")
+        chosen = name if ahead else chosen
+    lines.append(f"chosen: {chosen}")
+    return "\n".join(lines)
 
 
 def table(results: dict, split: str, seeds: list[int], cost_seeds: list[int] | None = None) -> str:
