@@ -9,6 +9,7 @@ several training seeds, in two label regimes, and evaluate on a held-out split.
   OMP_NUM_THREADS=1 python benchmarks/experiment_nfcorpus.py ... --seeds 1 &    # seeds as parallel processes,
   OMP_NUM_THREADS=1 python benchmarks/experiment_nfcorpus.py ... --seeds 2 &    # one core each, one results file
   python benchmarks/experiment_nfcorpus.py ... --seeds 0,1,2 --cost-seeds 1,2 --table-only   # the table so far
+  python benchmarks/experiment_nfcorpus.py ... --table-only --choose hardest-1,hardest-3,hardest-5   # the cost rule
 
 Data: ../shared/data/nfcorpus (lowercased, stopwords removed; see its SOURCE.md). Training pairs: one seeded
 sample (seed 0 for every run) of score-2 (direct citation) pairs from qrels-train, at most --per-query a
@@ -62,7 +63,7 @@ RECIPES = {
                  "build": {"num_negatives": 1, "relative_margin": None, "sampling_strategy": "random"}},
     "bm25-top1": {"sources": ["bm25"], "filter": {},
                   "build": {"num_negatives": 1, "relative_margin": None, "sampling_strategy": "top"}},
-    "minekit": {"sources": ["bm25", "dense"], "filter": {}, "build": {}},  # the defaults: ntuple-5 today
+    "minekit": {"sources": ["bm25", "dense"], "filter": {}, "build": {}},  # build's defaults when it ran
     # minekit build recipes by name, so results stay meaningful when the default changes:
     "triplet-3": {"sources": ["bm25", "dense"], "filter": {}, "build": {"format": "triplet", "num_negatives": 3}},
     "ntuple-3": {"sources": ["bm25", "dense"], "filter": {}, "build": {"format": "n-tuple", "num_negatives": 3}},
