@@ -296,7 +296,8 @@ def main() -> None:
 
 
 def choose(results: dict, seeds: list[int], names: list[str], cost_seeds: list[int] | None = None) -> str:
-    """The cost rule: walk the recipes from the cheapest (mean training CPU seconds); a costlier recipe
+    """The cost rule: walk the recipes from the cheapest (mean CPU seconds of training, plus those spent before
+    training beyond the shared miners, e.g. round 1 and its mining for round 2); a costlier recipe
     replaces the choice only if its mean nDCG@10 is ahead by more than the seeds' spread (the larger of
     the two standard deviations) in both label regimes. Every comparison is printed with its figures."""
     settings = ("sparse", "complete")
@@ -305,8 +306,9 @@ def choose(results: dict, seeds: list[int], names: list[str], cost_seeds: list[i
         return [results[f"{setting}/{name}/{s}"] for s in seeds if f"{setting}/{name}/{s}" in results]
 
     def cost(name: str) -> float:
-        return statistics.mean(results[f"{setting}/{name}/{s}"]["train_cpu_s"] for setting in settings
-                               for s in (cost_seeds or seeds) if f"{setting}/{name}/{s}" in results)
+        priced = [results[f"{setting}/{name}/{s}"] for setting in settings for s in (cost_seeds or seeds)
+                  if f"{setting}/{name}/{s}" in results]
+        return statistics.mean(r["train_cpu_s"] + r.get("extra_cpu_s", 0.0) for r in priced)
 
     missing = [f"{setting}/{name}" for name in names for setting in settings if len(runs(setting, name)) < len(seeds)]
     if missing or len(seeds) < 2:
